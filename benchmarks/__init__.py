@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that time our kernels against PyTorch and write tables, JSON and plots."""

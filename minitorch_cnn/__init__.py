@@ -1,0 +1,14 @@
+"""minitorch-cnn: an educational convolution engine with hand-written kernels.
+
+>>> import minitorch_cnn as mc
+>>> from minitorch_cnn import functional as F
+>>> "naive" in mc.backends()
+True
+"""
+
+from . import functional
+from .backend import backends, get_backend, set_backend, use_backend
+
+__version__ = "0.1.0"
+
+__all__ = ["backends", "functional", "get_backend", "set_backend", "use_backend"]

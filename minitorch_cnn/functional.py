@@ -1,0 +1,438 @@
+"""The functional API: validate once, normalise, dispatch to a backend's kernel.
+
+Every op here checks its arguments (shapes, dtypes, hyper-parameters) and raises a
+``ValueError`` or ``TypeError`` that names the argument, says what was expected and what
+came. It then normalises (ints to ``(h, w)`` pairs, ``"same"``/``"valid"`` padding,
+``stride=None`` in pooling) and calls the function of the same name in the chosen backend's
+kernel module (``kernels.naive``, ``kernels.vectorized``, ...). Kernels never re-check.
+
+Shapes are NCHW for activations and OIHW for weights:
+``x : (N, C_in, H, W)``, ``weight : (C_out, C_in // groups, kH, kW)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from kernels.common import ConvGrads, conv_output_size, pool_output_size
+
+from .backend import kernel_module
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_cuda_array(a: object) -> bool:
+    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+
+
+def _shape_dtype(a: object) -> tuple[tuple[int, ...], np.dtype]:
+    if _is_cuda_array(a):
+        iface = a.__cuda_array_interface__
+        return tuple(iface["shape"]), np.dtype(iface["typestr"])
+    return a.shape, a.dtype
+
+
+def _array(a: object, name: str, ndim: int, layout: str, backend: str | None) -> object:
+    """Check that ``a`` is a float32/float64 array of ``ndim`` dims; return it contiguous."""
+    if _is_cuda_array(a):
+        module = kernel_module(backend)
+        if module.__name__ != "kernels.cuda":
+            raise TypeError(
+                f"{name}: got a CUDA device array, which only backend='cuda' accepts; "
+                f"copy it to the host (e.g. .copy_to_host()) or pass backend='cuda'"
+            )
+    elif not isinstance(a, np.ndarray):
+        raise TypeError(
+            f"{name}: expected a numpy.ndarray {layout} of float32 or float64, "
+            f"got {type(a).__name__}; wrap it with np.asarray(..., dtype=np.float32)"
+        )
+    shape, dtype = _shape_dtype(a)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name}: expected dtype float32 or float64, got {dtype}; "
+            f"convert with .astype(np.float32)"
+        )
+    if len(shape) != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array {layout}, got shape {shape}")
+    if isinstance(a, np.ndarray):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _same_dtype(name: str, a: object, ref_name: str, ref: object) -> None:
+    da, dr = _shape_dtype(a)[1], _shape_dtype(ref)[1]
+    if da != dr:
+        raise TypeError(f"{name}: expected dtype {dr} (the dtype of {ref_name}), got {da}")
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        what = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name}: expected a {what} int, got {value}")
+    return int(value)
+
+
+def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints, each >= ``minimum``, as a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}: expected an int or an (h, w) pair, got {value!r}")
+        return (_int(value[0], name, minimum), _int(value[1], name, minimum))
+    v = _int(value, name, minimum)
+    return (v, v)
+
+
+def _check_grad(grad_y: object, expected: tuple[int, ...], x: object, backend: str | None):
+    grad_y = _array(grad_y, "grad_y", 4, "(N, C, H_out, W_out)", backend)
+    _same_dtype("grad_y", grad_y, "x", x)
+    shape = _shape_dtype(grad_y)[0]
+    if tuple(shape) != tuple(expected):
+        raise ValueError(
+            f"grad_y: expected shape {tuple(expected)} (the forward output's), got {tuple(shape)}"
+        )
+    return grad_y
+
+
+# --------------------------------------------------------------------------- corr2d
+
+
+def corr2d(X: np.ndarray, K: np.ndarray, *, backend: str | None = None) -> np.ndarray:
+    """Single-channel 2-D cross-correlation (no kernel flip), as in d2l.
+
+    X : (H, W), K : (kh, kw) -> Y : (H - kh + 1, W - kw + 1)
+
+    ``Y[i, j] = sum_{a, b} X[i + a, j + b] * K[a, b]``
+    """
+    X = _array(X, "X", 2, "(H, W)", backend)
+    K = _array(K, "K", 2, "(kh, kw)", backend)
+    _same_dtype("K", K, "X", X)
+    (H, W), (kh, kw) = _shape_dtype(X)[0], _shape_dtype(K)[0]
+    if kh == 0 or kw == 0 or kh > H or kw > W:
+        raise ValueError(
+            f"K: expected a non-empty kernel no larger than X {(H, W)}, got shape {(kh, kw)}"
+        )
+    return kernel_module(backend).corr2d(X, K)
+
+
+# --------------------------------------------------------------------------- conv2d
+
+
+def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
+    """Validate and normalise conv2d's arguments.
+
+    Returns ``(x, weight, bias, stride, padding, dilation, groups, extra)``, where
+    ``padding`` is the symmetric ``(ph, pw)`` the kernels apply and ``extra = (eh, ew)`` the
+    one additional bottom/right row/column that ``padding="same"`` needs for an even
+    effective kernel (PyTorch pads that explicitly too).
+    """
+    x = _array(x, "x", 4, "(N, C_in, H, W)", backend)
+    weight = _array(weight, "weight", 4, "(C_out, C_in // groups, kH, kW)", backend)
+    _same_dtype("weight", weight, "x", x)
+    groups = _int(groups, "groups", 1)
+    stride = _pair(stride, "stride", 1)
+    dilation = _pair(dilation, "dilation", 1)
+    (N, C_in, H, W), (C_out, C_in_g, kH, kW) = _shape_dtype(x)[0], _shape_dtype(weight)[0]
+    if min(C_out, C_in_g, kH, kW) == 0:
+        raise ValueError(f"weight: expected no zero-sized dimension, got shape {(C_out, C_in_g, kH, kW)}")
+    if min(C_in, H, W) == 0:
+        raise ValueError(f"x: expected C_in, H, W > 0, got shape {(N, C_in, H, W)}")
+    if C_in != C_in_g * groups:
+        raise ValueError(
+            f"weight: expected {C_in} // groups={groups} input channels per group "
+            f"(x has C_in={C_in}), got weight of shape {(C_out, C_in_g, kH, kW)}, "
+            f"i.e. {C_in_g} * groups = {C_in_g * groups} input channels"
+        )
+    if C_out % groups:
+        raise ValueError(
+            f"groups: expected a divisor of C_out={C_out} (weight.shape[0]), got {groups}"
+        )
+    if bias is not None:
+        bias = _array(bias, "bias", 1, "(C_out,)", backend)
+        _same_dtype("bias", bias, "x", x)
+        if _shape_dtype(bias)[0][0] != C_out:
+            raise ValueError(
+                f"bias: expected shape ({C_out},) (C_out), got {_shape_dtype(bias)[0]}"
+            )
+    extra = (0, 0)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(
+                    f"padding: 'same' needs stride 1 (as in PyTorch), got stride {stride}"
+                )
+            total = (dilation[0] * (kH - 1), dilation[1] * (kW - 1))
+            padding = (total[0] // 2, total[1] // 2)
+            extra = (total[0] % 2, total[1] % 2)
+        else:
+            raise ValueError(f"padding: expected an int, a pair, 'same' or 'valid', got {padding!r}")
+    else:
+        padding = _pair(padding, "padding", 0)
+    for axis, size, k in (("H", H, kH), ("W", W, kW)):
+        i = 0 if axis == "H" else 1
+        span = size + 2 * padding[i] + extra[i]
+        reach = dilation[i] * (k - 1) + 1
+        if reach > span:
+            raise ValueError(
+                f"weight: the dilated kernel spans {reach} along {axis}, larger than the padded "
+                f"input ({size} + 2*{padding[i]}{' + 1' if extra[i] else ''} = {span})"
+            )
+    return x, weight, bias, stride, padding, dilation, groups, extra
+
+
+def conv2d(
+    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, backend=None
+) -> np.ndarray:
+    """2-D convolution (cross-correlation, as PyTorch's ``conv2d``).
+
+    x : (N, C_in, H, W); weight : (C_out, C_in // groups, kH, kW); bias : (C_out,) or None
+    -> y : (N, C_out, H_out, W_out), with
+    ``H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride`` (same for W).
+
+    ``stride``, ``padding``, ``dilation``: int or (h, w); ``padding`` also ``"valid"`` (0) or
+    ``"same"`` (output size = input size; stride must be 1). ``groups`` splits the channels
+    into independent convolutions.
+    """
+    x, weight, bias, stride, padding, dilation, groups, extra = _conv_args(
+        x, weight, bias, stride, padding, dilation, groups, backend
+    )
+    module = kernel_module(backend)
+    x = _pad_extra(module, x, extra)
+    N = _shape_dtype(x)[0][0]
+    if N == 0:
+        return np.zeros(_conv_out_shape(x, weight, stride, padding, dilation), x.dtype)
+    return module.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+
+def _pad_extra(module, x, extra: tuple[int, int]):
+    """Zero-pad ``extra`` rows/columns at the bottom/right (``padding="same"``, even kernel).
+
+    PyTorch does the same: the symmetric part of the padding goes to the kernel, the odd
+    extra row/column is padded explicitly. A CUDA array is padded by the cuda backend.
+    """
+    if extra == (0, 0):
+        return x
+    if _is_cuda_array(x):
+        return module.pad_bottom_right(x, extra)
+    return np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+
+
+def _conv_out_shape(x, weight, stride, padding, dilation):
+    (N, _, H, W), (C_out, _, kH, kW) = _shape_dtype(x)[0], _shape_dtype(weight)[0]
+    return (
+        N,
+        C_out,
+        conv_output_size(H, kH, stride[0], padding[0], dilation[0]),
+        conv_output_size(W, kW, stride[1], padding[1], dilation[1]),
+    )
+
+
+def conv2d_backward(
+    grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend=None
+) -> ConvGrads:
+    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W),
+    weight : (C_out, C_in // groups, kH, kW)
+    -> ``(grad_x (N, C_in, H, W), grad_weight (like weight), grad_bias (C_out,))``,
+    a :class:`kernels.common.ConvGrads` that unpacks like a tuple.
+    ``grad_bias = grad_y.sum((0, 2, 3))``.
+    """
+    x, weight, _, stride, padding, dilation, groups, extra = _conv_args(
+        x, weight, None, stride, padding, dilation, groups, backend
+    )
+    module = kernel_module(backend)
+    (N, C_in, H, W) = _shape_dtype(x)[0]
+    x_padded = _pad_extra(module, x, extra)
+    grad_y = _check_grad(grad_y, _conv_out_shape(x_padded, weight, stride, padding, dilation),
+                         x, backend)
+    if N == 0:
+        return ConvGrads(np.zeros_like(x), np.zeros_like(weight),
+                         np.zeros(_shape_dtype(weight)[0][0], x.dtype))
+    gx, gw, gb = module.conv2d_backward(grad_y, x_padded, weight, stride, padding, dilation, groups)
+    if extra != (0, 0):  # the extra row/col was padding: its gradient is dropped
+        gx = gx[:, :, :H, :W]
+    return ConvGrads(gx, gw, gb)
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
+    x = _array(x, "x", 4, "(N, C, H, W)", backend)
+    kernel_size = _pair(kernel_size, "kernel_size", 1)
+    stride = kernel_size if stride is None else _pair(stride, "stride", 1)
+    padding = _pair(padding, "padding", 0)
+    dilation = _pair(dilation, "dilation", 1)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__}")
+    for i, axis in enumerate("HW"):
+        if padding[i] > kernel_size[i] // 2:
+            raise ValueError(
+                f"padding: expected at most half the kernel size ({kernel_size[i]} // 2 = "
+                f"{kernel_size[i] // 2}) along {axis}, got {padding[i]}"
+            )
+    (N, C, H, W) = _shape_dtype(x)[0]
+    if min(C, H, W) == 0:
+        raise ValueError(f"x: expected C, H, W > 0, got shape {(N, C, H, W)}")
+    out = []
+    for i, (axis, size) in enumerate((("H", H), ("W", W))):
+        o = pool_output_size(size, kernel_size[i], stride[i], padding[i], dilation[i], bool(ceil_mode))
+        if o < 1:
+            reach = dilation[i] * (kernel_size[i] - 1) + 1
+            raise ValueError(
+                f"kernel_size: the (dilated) window spans {reach} along {axis}, larger than the "
+                f"padded input ({size} + 2*{padding[i]} = {size + 2 * padding[i]})"
+            )
+        out.append(o)
+    return x, kernel_size, stride, padding, dilation, bool(ceil_mode), (N, C, out[0], out[1])
+
+
+def max_pool2d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, backend=None
+) -> np.ndarray:
+    """2-D max pooling, PyTorch's semantics (padding counts as -inf, NaN propagates).
+
+    x : (N, C, H, W) -> y : (N, C, H_out, W_out),
+    ``H_out = 1 + (H + 2*padding - dilation*(kernel - 1) - 1) // stride``, rounded up in
+    ``ceil_mode`` unless the last window would start in the padding. ``stride=None`` means
+    ``stride = kernel_size``.
+    """
+    x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
+                                             ceil_mode, backend)
+    if out_shape[0] == 0:
+        return np.zeros(out_shape, x.dtype)
+    return kernel_module(backend).max_pool2d(x, k, s, p, d, c)
+
+
+def max_pool2d_backward(
+    grad_y, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, backend=None
+) -> np.ndarray:
+    """Gradient of :func:`max_pool2d` with respect to ``x``.
+
+    grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W).
+    Each output's gradient goes to the position of its window's maximum: the first one in
+    row-major window order on ties; a NaN counts as the maximum (as in PyTorch).
+    """
+    x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
+                                             ceil_mode, backend)
+    grad_y = _check_grad(grad_y, out_shape, x, backend)
+    if out_shape[0] == 0:
+        return np.zeros_like(x)
+    return kernel_module(backend).max_pool2d_backward(grad_y, x, k, s, p, d, c)
+
+
+def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+              backend):
+    x, k, s, p, _, c, out_shape = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode,
+                                             backend)
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(
+            f"count_include_pad: expected a bool, got {type(count_include_pad).__name__}"
+        )
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
+            raise TypeError(
+                f"divisor_override: expected None or a non-zero int, got "
+                f"{type(divisor_override).__name__} {divisor_override!r}"
+            )
+        if divisor_override == 0:
+            raise ValueError("divisor_override: expected None or a non-zero int, got 0")
+        divisor_override = int(divisor_override)
+    return x, k, s, p, c, bool(count_include_pad), divisor_override, out_shape
+
+
+def avg_pool2d(
+    x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+    divisor_override=None, *, backend=None,
+) -> np.ndarray:
+    """2-D average pooling, PyTorch's semantics.
+
+    x : (N, C, H, W) -> y : (N, C, H_out, W_out) (output size as :func:`max_pool2d`, no
+    dilation). Each window's sum is divided by its size counting padding
+    (``count_include_pad=True``) or only real input cells, or by ``divisor_override``.
+    """
+    x, k, s, p, c, cip, div, out_shape = _avg_args(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, backend
+    )
+    if out_shape[0] == 0:
+        return np.zeros(out_shape, x.dtype)
+    return kernel_module(backend).avg_pool2d(x, k, s, p, c, cip, div)
+
+
+def avg_pool2d_backward(
+    grad_y, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+    divisor_override=None, *, backend=None,
+) -> np.ndarray:
+    """Gradient of :func:`avg_pool2d` with respect to ``x``.
+
+    grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W); each output's
+    gradient, divided by its window's divisor, is spread over the window's real input cells.
+    """
+    x, k, s, p, c, cip, div, out_shape = _avg_args(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, backend
+    )
+    grad_y = _check_grad(grad_y, out_shape, x, backend)
+    if out_shape[0] == 0:
+        return np.zeros_like(x)
+    return kernel_module(backend).avg_pool2d_backward(grad_y, x, k, s, p, c, cip, div)
+
+
+def _adaptive_args(x, output_size, backend):
+    x = _array(x, "x", 4, "(N, C, H, W)", backend)
+    (N, C, H, W) = _shape_dtype(x)[0]
+    if min(C, H, W) == 0:
+        raise ValueError(f"x: expected C, H, W > 0, got shape {(N, C, H, W)}")
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"output_size: expected an int or an (h, w) pair, got {output_size!r}")
+        oh, ow = output_size
+        oh = H if oh is None else _int(oh, "output_size", 1)
+        ow = W if ow is None else _int(ow, "output_size", 1)
+        output_size = (oh, ow)
+    else:
+        output_size = _pair(output_size, "output_size", 1)
+    return x, output_size, (N, C) + output_size
+
+
+def adaptive_avg_pool2d(x, output_size, *, backend=None) -> np.ndarray:
+    """Adaptive average pooling to a fixed output size.
+
+    x : (N, C, H, W) -> y : (N, C, oh, ow). Output cell ``i`` along H averages input rows
+    ``floor(i*H/oh) .. ceil((i+1)*H/oh) - 1`` (same for W). ``output_size``: int or (h, w);
+    ``None`` in the pair keeps that input size.
+    """
+    x, output_size, out_shape = _adaptive_args(x, output_size, backend)
+    if out_shape[0] == 0:
+        return np.zeros(out_shape, x.dtype)
+    return kernel_module(backend).adaptive_avg_pool2d(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(grad_y, x, output_size, *, backend=None) -> np.ndarray:
+    """Gradient of :func:`adaptive_avg_pool2d`: grad_y : (N, C, oh, ow) -> (N, C, H, W)."""
+    x, output_size, out_shape = _adaptive_args(x, output_size, backend)
+    grad_y = _check_grad(grad_y, out_shape, x, backend)
+    if out_shape[0] == 0:
+        return np.zeros_like(x)
+    return kernel_module(backend).adaptive_avg_pool2d_backward(grad_y, x, output_size)
+
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "corr2d",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
