@@ -139,10 +139,12 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
     stride = _pair(stride, "stride", 1)
     dilation = _pair(dilation, "dilation", 1)
     (N, C_in, H, W), (C_out, C_in_g, kH, kW) = _shape_dtype(x)[0], _shape_dtype(weight)[0]
-    if min(C_out, C_in_g, kH, kW) == 0:
-        raise ValueError(f"weight: expected no zero-sized dimension, got shape {(C_out, C_in_g, kH, kW)}")
     if min(C_in, H, W) == 0:
         raise ValueError(f"x: expected C_in, H, W > 0, got shape {(N, C_in, H, W)}")
+    if min(C_out, C_in_g, kH, kW) == 0:
+        raise ValueError(
+            f"weight: expected no zero-sized dimension, got shape {(C_out, C_in_g, kH, kW)}"
+        )
     if C_in != C_in_g * groups:
         raise ValueError(
             f"weight: expected {C_in} // groups={groups} input channels per group "
@@ -173,7 +175,9 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
             padding = (total[0] // 2, total[1] // 2)
             extra = (total[0] % 2, total[1] % 2)
         else:
-            raise ValueError(f"padding: expected an int, a pair, 'same' or 'valid', got {padding!r}")
+            raise ValueError(
+                f"padding: expected an int, a pair, 'same' or 'valid', got {padding!r}"
+            )
     else:
         padding = _pair(padding, "padding", 0)
     for axis, size, k in (("H", H, kH), ("W", W, kW)):
@@ -249,11 +253,12 @@ def conv2d_backward(
     x, weight, _, stride, padding, dilation, groups, extra = _conv_args(
         x, weight, None, stride, padding, dilation, groups, backend
     )
-    module = kernel_module(backend)
     (N, C_in, H, W) = _shape_dtype(x)[0]
+    out_shape = _conv_out_shape(x, weight, stride, padding, dilation)
+    out_shape = out_shape[:2] + (out_shape[2] + extra[0], out_shape[3] + extra[1])
+    grad_y = _check_grad(grad_y, out_shape, x, backend)
+    module = kernel_module(backend)
     x_padded = _pad_extra(module, x, extra)
-    grad_y = _check_grad(grad_y, _conv_out_shape(x_padded, weight, stride, padding, dilation),
-                         x, backend)
     if N == 0:
         return ConvGrads(np.zeros_like(x), np.zeros_like(weight),
                          np.zeros(_shape_dtype(weight)[0][0], x.dtype))
@@ -285,7 +290,9 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
         raise ValueError(f"x: expected C, H, W > 0, got shape {(N, C, H, W)}")
     out = []
     for i, (axis, size) in enumerate((("H", H), ("W", W))):
-        o = pool_output_size(size, kernel_size[i], stride[i], padding[i], dilation[i], bool(ceil_mode))
+        o = pool_output_size(
+            size, kernel_size[i], stride[i], padding[i], dilation[i], bool(ceil_mode)
+        )
         if o < 1:
             reach = dilation[i] * (kernel_size[i] - 1) + 1
             raise ValueError(

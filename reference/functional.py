@@ -25,7 +25,7 @@ def _backward(out: torch.Tensor, grad_y: np.ndarray, *inputs: torch.Tensor):
     grads = torch.autograd.grad(out, inputs, _t(grad_y), allow_unused=True)
     return [
         _np(g) if g is not None else np.zeros(tuple(i.shape), dtype=grad_y.dtype)
-        for g, i in zip(grads, inputs)
+        for g, i in zip(grads, inputs, strict=True)
     ]
 
 
