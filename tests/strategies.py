@@ -118,7 +118,10 @@ def pool_problems(draw, kind: str, dtype=np.float64, max_size: int = 8) -> PoolP
     size = []
     for i in range(2):
         reach = dilation[i] * (kernel[i] - 1) + 1
-        size.append(max(reach - 2 * padding[i], 1) + draw(st.integers(0, max_size - 1)))
+        # at least `dilation` cells, so every dilated window holds a real cell (a window of
+        # only padding makes torch's max-pool backward corrupt memory)
+        smallest = max(reach - 2 * padding[i], dilation[i], 1)
+        size.append(smallest + draw(st.integers(0, max_size - 1)))
     H, W = size
     N = draw(st.integers(1, 2 if small else 3))
     C = draw(st.integers(1, 2 if small else 3))

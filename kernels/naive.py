@@ -1,0 +1,603 @@
+"""The textbook backend ("naive"): convolution and pooling as plain loops over NumPy.
+
+This module is the specification. Every other backend computes exactly what these loops
+compute, only faster; read this one first. It follows the order of d2l's chapter on
+convolutions, then adds what PyTorch's ``conv2d`` and pooling layers do on top:
+
+1. :func:`corr2d` -- single-channel 2-D cross-correlation, d2l's six lines.
+2. :func:`corr2d_multi_in` -- several input channels: one ``corr2d`` per channel, summed.
+3. :func:`corr2d_multi_in_out` -- several output channels: a stack of ``corr2d_multi_in``.
+4. :func:`corr2d_multi_in_out_1x1` -- a 1x1 convolution is a matrix product over channels.
+5. :func:`conv2d` -- the general layer: batch, bias, stride, padding, dilation, groups.
+6. :func:`conv2d_backward` -- its gradients, the same loops run backwards.
+7. :func:`max_pool2d`, :func:`max_pool2d_backward` -- PyTorch's max pooling, ties and NaN.
+8. :func:`avg_pool2d`, :func:`avg_pool2d_backward` -- average pooling and its divisor.
+9. :func:`adaptive_avg_pool2d`, :func:`adaptive_avg_pool2d_backward` -- pool to a fixed size.
+
+Loops run over every output element and do one small NumPy operation each, so this backend
+is for reading and for checking, not for speed. Arrays are NCHW, weights OIHW; outputs have
+the input's dtype (float32 in, float32 out). Arguments arrive validated and normalised by
+``minitorch_cnn.functional``: ``stride``, ``padding``, ``dilation`` and ``kernel_size`` are
+``(h, w)`` pairs of ints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.common import (
+    ConvGrads,
+    adaptive_bounds,
+    avg_pool_divisor,
+    conv_output_size,
+    pool_output_size,
+)
+
+# --------------------------------------------------------------------------- 1. corr2d
+
+
+def corr2d(X: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Single-channel 2-D cross-correlation, exactly as d2l writes it.
+
+    The kernel slides over the input without being flipped (a "convolution" in deep learning
+    is a cross-correlation): ``Y[i, j] = sum_{a, b} X[i + a, j + b] * K[a, b]``.
+
+    Parameters
+    ----------
+    X : (H, W)
+        The input.
+    K : (kh, kw)
+        The kernel.
+
+    Returns
+    -------
+    Y : (H - kh + 1, W - kw + 1)
+        One output per position where the kernel fits entirely inside ``X``.
+
+    Examples
+    --------
+    >>> X = np.arange(9.0).reshape(3, 3)
+    >>> K = np.arange(4.0).reshape(2, 2)
+    >>> corr2d(X, K)
+    array([[19., 25.],
+           [37., 43.]])
+    """
+    h, w = K.shape
+    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
+    return Y
+
+
+# --------------------------------------------------------------------------- 2-4. channels
+
+
+def corr2d_multi_in(X: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Cross-correlation with several input channels: one ``corr2d`` per channel, summed.
+
+    Parameters
+    ----------
+    X : (C_in, H, W)
+    K : (C_in, kh, kw)
+        One kernel per input channel.
+
+    Returns
+    -------
+    Y : (H - kh + 1, W - kw + 1)
+        ``sum_c corr2d(X[c], K[c])``.
+    """
+    return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
+
+
+def corr2d_multi_in_out(X: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Several output channels: each is a ``corr2d_multi_in`` with its own kernel stack.
+
+    Parameters
+    ----------
+    X : (C_in, H, W)
+    K : (C_out, C_in, kh, kw)
+
+    Returns
+    -------
+    Y : (C_out, H - kh + 1, W - kw + 1)
+        ``Y[o] = corr2d_multi_in(X, K[o])``.
+    """
+    return np.stack([corr2d_multi_in(X, k) for k in K], axis=0)
+
+
+def corr2d_multi_in_out_1x1(X: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """A 1x1 convolution is a matrix product over channels, pixel by pixel.
+
+    Each output pixel is ``K @ (the C_in values of that input pixel)``; putting all pixels
+    side by side turns the whole convolution into one ``(C_out, C_in) @ (C_in, H*W)`` product.
+
+    Parameters
+    ----------
+    X : (C_in, H, W)
+    K : (C_out, C_in, 1, 1) or (C_out, C_in)
+
+    Returns
+    -------
+    Y : (C_out, H, W)
+        Equal to ``corr2d_multi_in_out(X, K)`` for a ``(C_out, C_in, 1, 1)`` kernel.
+    """
+    C_in, H, W = X.shape
+    C_out = K.shape[0]
+    X = X.reshape(C_in, H * W)  # (C_in, H*W): one column per pixel
+    K = K.reshape(C_out, C_in)  # (C_out, C_in)
+    Y = K @ X  # (C_out, H*W)
+    return Y.reshape(C_out, H, W)  # (C_out, H, W)
+
+
+# --------------------------------------------------------------------------- 5. conv2d
+
+
+def conv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
+    """2-D convolution (cross-correlation) with PyTorch's ``conv2d`` arguments, as loops.
+
+    Output size, along each axis (:func:`kernels.common.conv_output_size`)::
+
+        H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride
+
+    ``dilation*(kH - 1) + 1`` is the extent of the dilated kernel: the window of output row
+    ``i`` covers padded rows ``h_start = i*stride`` to ``h_end = h_start + dilation*(kH-1) + 1``
+    (exclusive), taking every ``dilation``-th of them. With ``groups = g`` the input channels
+    are cut into ``g`` slices of ``C_in // g`` and output channel ``o`` only sees the slice of
+    its group ``o // (C_out // g)``.
+
+    ``y[n, o, i, j] = bias[o] + sum(x_pad[n, group's channels, h_start:h_end:dh,
+    w_start:w_end:dw] * weight[o])``
+
+    Parameters
+    ----------
+    x : (N, C_in, H, W)
+    weight : (C_out, C_in // groups, kH, kW)
+    bias : (C_out,) or None
+    stride, padding, dilation : (h, w) pairs of ints
+        ``padding`` zero rows/columns are added on both sides.
+    groups : int
+        Divides both ``C_in`` and ``C_out``.
+
+    Returns
+    -------
+    y : (N, C_out, H_out, W_out)
+    """
+    N, C_in, H, W = x.shape
+    C_out, C_in_g, kH, kW = weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    H_out = conv_output_size(H, kH, sh, ph, dh)
+    W_out = conv_output_size(W, kW, sw, pw, dw)
+    C_out_g = C_out // groups  # output channels per group
+
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C_in, H + 2ph, W + 2pw)
+    y = np.zeros((N, C_out, H_out, W_out), dtype=x.dtype)
+    for n in range(N):
+        for g in range(groups):
+            c_in_start, c_in_end = g * C_in_g, (g + 1) * C_in_g  # this group's input channels
+            for o in range(g * C_out_g, (g + 1) * C_out_g):
+                for i in range(H_out):
+                    h_start = i * sh
+                    h_end = h_start + dh * (kH - 1) + 1
+                    for j in range(W_out):
+                        w_start = j * sw
+                        w_end = w_start + dw * (kW - 1) + 1
+                        window = x_pad[n, c_in_start:c_in_end, h_start:h_end:dh,
+                                       w_start:w_end:dw]  # (C_in // groups, kH, kW)
+                        y[n, o, i, j] = (window * weight[o]).sum()
+                if bias is not None:
+                    y[n, o] += bias[o]
+    return y
+
+
+# --------------------------------------------------------------------------- 6. backward
+
+
+def conv2d_backward(
+    grad_y: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> ConvGrads:
+    """Gradients of :func:`conv2d`: the forward loops, run backwards.
+
+    The forward pass computed each output as ``y[n, o, i, j] = sum(window * weight[o])``
+    (+ bias). So each output's gradient ``g = grad_y[n, o, i, j]`` flows back
+
+    - to the weight, as ``g * window``: ``grad_weight[o] += g * window``;
+    - to the input, as ``g * weight[o]``, added onto the window it read:
+      ``grad_x_pad[n, group's channels, h_start:h_end:dh, w_start:w_end:dw] += g * weight[o]``
+      (windows overlap when ``stride < dilation*(kH-1) + 1``, so contributions add up);
+    - to the bias: ``grad_bias = grad_y.sum((0, 2, 3))``.
+
+    Finally the padding is cropped off ``grad_x_pad``: those zeros were constants.
+
+    ``grad_x`` is itself a convolution. Spread ``grad_y`` out by the stride (``stride - 1``
+    zeros between neighbours), pad it with ``dilation*(k - 1)`` zeros on every side, and
+    cross-correlate it with the *flipped* kernel (both spatial axes reversed, input and output
+    channels swapped within each group), dilated as in the forward pass. That "full"
+    convolution gives ``grad_x_pad`` (up to the last ``stride - 1`` rows/columns no window
+    reached, which get zero); crop ``padding`` from each side. For ``groups=1``::
+
+        g = zeros((N, C_out, (H_out - 1)*sh + 1, (W_out - 1)*sw + 1))
+        g[:, :, ::sh, ::sw] = grad_y                            # dilate grad_y by the stride
+        w_flip = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kH, kW)
+        full = conv2d(g, w_flip, None, (1, 1), (dh*(kH-1), dw*(kW-1)), (dh, dw), 1)
+        grad_x = zero-pad full to (H + 2ph, W + 2pw) at the bottom/right, then crop padding
+
+    This is the "transposed convolution"; the loops below compute the same sums, one output
+    position at a time.
+
+    Parameters
+    ----------
+    grad_y : (N, C_out, H_out, W_out)
+        Gradient of the loss with respect to the output ``y``.
+    x : (N, C_in, H, W)
+    weight : (C_out, C_in // groups, kH, kW)
+    stride, padding, dilation : (h, w) pairs of ints
+    groups : int
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_x : (N, C_in, H, W)``, ``grad_weight : (C_out, C_in // groups, kH, kW)``,
+        ``grad_bias : (C_out,)``.
+    """
+    N, C_in, H, W = x.shape
+    C_out, C_in_g, kH, kW = weight.shape
+    _, _, H_out, W_out = grad_y.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    C_out_g = C_out // groups
+
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C_in, H + 2ph, W + 2pw)
+    grad_x_pad = np.zeros_like(x_pad)  # (N, C_in, H + 2ph, W + 2pw)
+    grad_weight = np.zeros_like(weight)  # (C_out, C_in // groups, kH, kW)
+    for n in range(N):
+        for g in range(groups):
+            c_in_start, c_in_end = g * C_in_g, (g + 1) * C_in_g
+            for o in range(g * C_out_g, (g + 1) * C_out_g):
+                for i in range(H_out):
+                    h_start = i * sh
+                    h_end = h_start + dh * (kH - 1) + 1
+                    for j in range(W_out):
+                        w_start = j * sw
+                        w_end = w_start + dw * (kW - 1) + 1
+                        window = x_pad[n, c_in_start:c_in_end, h_start:h_end:dh,
+                                       w_start:w_end:dw]  # (C_in // groups, kH, kW)
+                        grad = grad_y[n, o, i, j]
+                        grad_weight[o] += grad * window
+                        grad_x_pad[n, c_in_start:c_in_end, h_start:h_end:dh,
+                                   w_start:w_end:dw] += grad * weight[o]
+    grad_x = grad_x_pad[:, :, ph : ph + H, pw : pw + W].copy()  # (N, C_in, H, W)
+    grad_bias = grad_y.sum(axis=(0, 2, 3))  # (C_out,)
+    return ConvGrads(grad_x, grad_weight, grad_bias)
+
+
+# --------------------------------------------------------------------------- 7. max pooling
+
+
+def _max_pool_argmax(
+    x_nc: np.ndarray,
+    h_start: int,
+    w_start: int,
+    kernel_size: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int] | None:
+    """Where the maximum of one pooling window is, by PyTorch's rule; ``None`` if nowhere.
+
+    ``x_nc : (H, W)``, one channel of one image; ``h_start, w_start`` is the window's top-left
+    corner in *unpadded* coordinates (negative inside the top/left padding). The window's
+    taps are ``(h_start + a*dh, w_start + b*dw)``. Taps in the padding count as ``-inf``, so
+    they are skipped. The scan is row-major and keeps the first in-bounds tap, then moves to
+    a later tap only when it is strictly greater (so a tie stays with the FIRST maximum) or
+    is NaN (so NaN propagates, and of several NaNs the LAST one wins).
+    """
+    H, W = x_nc.shape
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    max_val = -np.inf
+    max_pos = None
+    for a in range(kh):
+        h = h_start + a * dh
+        if not 0 <= h < H:
+            continue  # padding (or past the input, in ceil mode): -inf never wins
+        for b in range(kw):
+            w = w_start + b * dw
+            if not 0 <= w < W:
+                continue
+            val = x_nc[h, w]
+            if max_pos is None or val > max_val or np.isnan(val):
+                max_val, max_pos = val, (h, w)
+    return max_pos
+
+
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> np.ndarray:
+    """2-D max pooling, PyTorch's semantics to the element.
+
+    Output size along each axis (:func:`kernels.common.pool_output_size`)::
+
+        H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride
+
+    rounded up instead of down in ``ceil_mode`` (a last, partial window is kept unless it
+    would start in the right padding). In ceil mode a window may run past the padded input;
+    its taps there, like the padding, are ignored (they count as ``-inf``).
+
+    Window ``(i, j)`` starts at ``h_start = i*stride - padding`` (unpadded coordinates) and
+    takes every ``dilation``-th cell; its maximum is found by :func:`_max_pool_argmax`: ties
+    go to the first maximum in row-major order, NaN propagates. A window with no cell inside
+    the input (possible only with dilation) gives ``-inf``, as in PyTorch.
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    kernel_size, stride, padding, dilation : (h, w) pairs of ints
+    ceil_mode : bool
+
+    Returns
+    -------
+    y : (N, C, H_out, W_out)
+    """
+    N, C, H, W = x.shape
+    (sh, sw), (ph, pw) = stride, padding
+    H_out = pool_output_size(H, kernel_size[0], sh, ph, dilation[0], ceil_mode)
+    W_out = pool_output_size(W, kernel_size[1], sw, pw, dilation[1], ceil_mode)
+    y = np.full((N, C, H_out, W_out), -np.inf, dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw, kernel_size,
+                                           dilation)
+                    if pos is not None:
+                        y[n, c, i, j] = x[n, c, pos[0], pos[1]]
+    return y
+
+
+def max_pool2d_backward(
+    grad_y: np.ndarray,
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> np.ndarray:
+    """Gradient of :func:`max_pool2d`: each output's gradient goes to its window's maximum.
+
+    Only the cell the forward pass picked (the first maximum on ties, the last NaN if any)
+    receives ``grad_y[n, c, i, j]``; overlapping windows that pick the same cell add up.
+
+    Parameters
+    ----------
+    grad_y : (N, C, H_out, W_out)
+    x : (N, C, H, W)
+    kernel_size, stride, padding, dilation : (h, w) pairs of ints
+    ceil_mode : bool
+
+    Returns
+    -------
+    grad_x : (N, C, H, W)
+    """
+    N, C, _, _ = x.shape
+    _, _, H_out, W_out = grad_y.shape
+    (sh, sw), (ph, pw) = stride, padding
+    grad_x = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw, kernel_size,
+                                           dilation)
+                    if pos is not None:
+                        grad_x[n, c, pos[0], pos[1]] += grad_y[n, c, i, j]
+    return grad_x
+
+
+# --------------------------------------------------------------------------- 8. avg pooling
+
+
+def _avg_pool_window(
+    i: int,
+    j: int,
+    size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> tuple[int, int, int, int, int]:
+    """Window ``(i, j)`` of average pooling: ``(h_start, h_end, w_start, w_end, divisor)``.
+
+    The returned range is the part of the window inside the real input (padding is zero, so
+    only those cells add to the sum). The divisor follows PyTorch
+    (:func:`kernels.common.avg_pool_divisor`): with ``count_include_pad`` the window's size
+    clipped to the padded input, else the number of real cells, or ``divisor_override``.
+    """
+    H, W = size
+    h_start = i * stride[0] - padding[0]  # unpadded coordinates: negative in the top padding
+    w_start = j * stride[1] - padding[1]
+    divisor = avg_pool_divisor(h_start, w_start, kernel_size, size, padding, count_include_pad,
+                               divisor_override)
+    # clip to the input; in ceil mode the window may also run past the padded input
+    h_end = min(h_start + kernel_size[0], H)
+    w_end = min(w_start + kernel_size[1], W)
+    return max(h_start, 0), h_end, max(w_start, 0), w_end, divisor
+
+
+def avg_pool2d(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> np.ndarray:
+    """2-D average pooling, PyTorch's semantics.
+
+    Output size as :func:`max_pool2d` with dilation 1. Each window's sum over the real input
+    cells (padding adds zeros) is divided by a divisor that depends on the options: the
+    window's size including padding (``count_include_pad=True``, but not counting cells past
+    the padded input in ceil mode), the number of real cells (``False``), or
+    ``divisor_override``. See :func:`_avg_pool_window`.
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    kernel_size, stride, padding : (h, w) pairs of ints
+    ceil_mode, count_include_pad : bool
+    divisor_override : int or None
+
+    Returns
+    -------
+    y : (N, C, H_out, W_out)
+    """
+    N, C, H, W = x.shape
+    H_out = pool_output_size(H, kernel_size[0], stride[0], padding[0], 1, ceil_mode)
+    W_out = pool_output_size(W, kernel_size[1], stride[1], padding[1], 1, ceil_mode)
+    y = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
+    for i in range(H_out):
+        for j in range(W_out):
+            h_start, h_end, w_start, w_end, divisor = _avg_pool_window(
+                i, j, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
+            )
+            for n in range(N):
+                for c in range(C):
+                    y[n, c, i, j] = x[n, c, h_start:h_end, w_start:w_end].sum() / divisor
+    return y
+
+
+def avg_pool2d_backward(
+    grad_y: np.ndarray,
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> np.ndarray:
+    """Gradient of :func:`avg_pool2d`: each output's gradient, over its divisor, to its cells.
+
+    ``y[n, c, i, j] = sum(window) / divisor``, so every real input cell of the window gets
+    ``grad_y[n, c, i, j] / divisor``; overlapping windows add up.
+
+    Parameters
+    ----------
+    grad_y : (N, C, H_out, W_out)
+    x : (N, C, H, W)
+    kernel_size, stride, padding : (h, w) pairs of ints
+    ceil_mode, count_include_pad : bool
+    divisor_override : int or None
+
+    Returns
+    -------
+    grad_x : (N, C, H, W)
+    """
+    N, C, H, W = x.shape
+    _, _, H_out, W_out = grad_y.shape
+    grad_x = np.zeros_like(x)
+    for i in range(H_out):
+        for j in range(W_out):
+            h_start, h_end, w_start, w_end, divisor = _avg_pool_window(
+                i, j, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
+            )
+            for n in range(N):
+                for c in range(C):
+                    grad_x[n, c, h_start:h_end, w_start:w_end] += grad_y[n, c, i, j] / divisor
+    return grad_x
+
+
+# --------------------------------------------------------------------------- 9. adaptive
+
+
+def adaptive_avg_pool2d(x: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+    """Adaptive average pooling: the window sizes adapt so the output has a fixed size.
+
+    Output row ``i`` averages input rows ``[floor(i*H/oh), ceil((i+1)*H/oh))``
+    (:func:`kernels.common.adaptive_bounds`), columns likewise. Windows may differ in size
+    and neighbours may overlap by one cell; ``oh > H`` repeats rows.
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    output_size : (oh, ow) pair of ints
+
+    Returns
+    -------
+    y : (N, C, oh, ow)
+    """
+    N, C, H, W = x.shape
+    oh, ow = output_size
+    y = np.zeros((N, C, oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        h_start, h_end = adaptive_bounds(i, H, oh)
+        for j in range(ow):
+            w_start, w_end = adaptive_bounds(j, W, ow)
+            count = (h_end - h_start) * (w_end - w_start)
+            for n in range(N):
+                for c in range(C):
+                    y[n, c, i, j] = x[n, c, h_start:h_end, w_start:w_end].sum() / count
+    return y
+
+
+def adaptive_avg_pool2d_backward(
+    grad_y: np.ndarray, x: np.ndarray, output_size: tuple[int, int]
+) -> np.ndarray:
+    """Gradient of :func:`adaptive_avg_pool2d`: each cell of a window gets ``grad / count``.
+
+    Parameters
+    ----------
+    grad_y : (N, C, oh, ow)
+    x : (N, C, H, W)
+    output_size : (oh, ow) pair of ints
+
+    Returns
+    -------
+    grad_x : (N, C, H, W)
+    """
+    N, C, H, W = x.shape
+    oh, ow = output_size
+    grad_x = np.zeros_like(x)
+    for i in range(oh):
+        h_start, h_end = adaptive_bounds(i, H, oh)
+        for j in range(ow):
+            w_start, w_end = adaptive_bounds(j, W, ow)
+            count = (h_end - h_start) * (w_end - w_start)
+            for n in range(N):
+                for c in range(C):
+                    grad_x[n, c, h_start:h_end, w_start:w_end] += grad_y[n, c, i, j] / count
+    return grad_x
+
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "corr2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "corr2d_multi_in_out_1x1",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
