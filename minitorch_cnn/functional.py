@@ -27,11 +27,14 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _is_cuda_array(a: object) -> bool:
-    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+    """A GPU array (``__cuda_array_interface__``) or the CUDA simulator's stand-in for one."""
+    if isinstance(a, np.ndarray):
+        return False
+    return hasattr(a, "__cuda_array_interface__") or type(a).__name__ == "FakeCUDAArray"
 
 
 def _shape_dtype(a: object) -> tuple[tuple[int, ...], np.dtype]:
-    if _is_cuda_array(a):
+    if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
         iface = a.__cuda_array_interface__
         return tuple(iface["shape"]), np.dtype(iface["typestr"])
     return a.shape, a.dtype

@@ -1,0 +1,503 @@
+"""Time the ``cuda`` backend on a GPU against torch (cuDNN), layer by layer.
+
+    python -m benchmarks.gpu_ops [--quick] [--repeats 20] [--warmup 3]
+
+The layer suite of ``benchmarks/suite.py`` (LeNet-5, the MNIST CNN, ResNet-18; ``--quick``:
+the small layers and two ResNet layers), float32, arrays resident on the device (torch CUDA
+tensors handed to our kernels through ``__cuda_array_interface__``, so nothing is copied):
+
+- conv forward, each rung of the ladder (``direct``, ``tiled``, ``igemm``), against
+  ``torch.nn.functional.conv2d`` with ``torch.backends.cudnn.allow_tf32 = False`` (FP32
+  against FP32) and again with TF32 allowed (what PyTorch users get by default);
+- conv backward (grad_x, grad_weight, grad_bias; rungs ``direct`` and ``igemm``) against
+  ``torch.ops.aten.convolution_backward``, the op autograd calls, with the same two settings;
+- pooling forward and backward against torch's CUDA pooling.
+
+``torch.backends.cudnn.benchmark = True`` (cuDNN picks its fastest algorithm per shape).
+Order of work, as in llm.c's ``dev/cuda``: check ours against torch (TF32 off) on the device
+first, warm up (JIT compiles, cuDNN autotunes), then time every call between two CUDA events
+and report the median and the min. A rung whose warm-up call takes longer than
+``--max-call-s`` is timed once (the direct rung's grad_weight on ResNet layers takes seconds).
+
+TFLOP/s counts ``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW`` for a forward and twice that
+for a backward (grad_x + grad_weight); "% peak" divides by the GPU's FP32 (non-tensor) peak
+from :data:`FP32_PEAK_TFLOPS` ("unknown" for a GPU not in the table). "vs cuDNN" is
+``torch_ms / ours_ms``: 1.0 is parity, 0.5 half as fast. Pooling reports GB/s (bytes read and
+written once) instead of TFLOP/s.
+
+Writes ``benchmarks/results/gpu_ops_<device>.json`` and a PNG beside it; prints a
+fixed-width table and the geometric means the issue asks about (igemm forward+backward vs
+cuDNN FP32 over the ResNet-18 layers; pooling vs torch). Without a GPU it says so and exits
+with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.suite import (
+    CONV_SUITE,
+    POOL_SUITE,
+    QUICK_CONV,
+    QUICK_POOL,
+    RESNET18_CONV,
+    ConvCase,
+    PoolCase,
+)
+from kernels.common import pool_output_size
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TOLERANCE = 1e-3  # float32 vs cuDNN FP32: max |ours - torch| <= 1e-3 * max(1, max |torch|)
+NO_GPU_EXIT = 2
+
+FP32_PEAK_TFLOPS = {  # (name pattern, FP32 non-tensor TFLOP/s), first match wins
+    "H100 PCIe": 51.2,
+    "H100 NVL": 60.0,
+    "H100": 67.0,  # SXM (e.g. "NVIDIA H100 80GB HBM3")
+    "H200": 67.0,
+    "GH200": 67.0,
+    "A100": 19.5,
+    "L40S": 91.6,
+    "L4": 30.3,
+    "A10": 31.2,
+}
+CONV_RUNGS = ("direct", "tiled", "igemm")
+BACKWARD_RUNGS = ("direct", "igemm")
+
+
+def peak_tflops(device_name: str) -> float | None:
+    """FP32 peak of the GPU called ``device_name``, or ``None`` when it is not in the table."""
+    for pattern, peak in FP32_PEAK_TFLOPS.items():
+        if pattern.lower() in device_name.lower():
+            return peak
+    return None
+
+
+def device_slug(device_name: str) -> str:
+    """A file-name-safe device name: 'NVIDIA H100 80GB HBM3' -> 'nvidia_h100_80gb_hbm3'."""
+    return re.sub(r"[^a-z0-9]+", "_", device_name.lower()).strip("_") or "unknown"
+
+
+# --------------------------------------------------------------------------- GPU presence
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why this cannot run here (no GPU, the simulator, no torch CUDA), or ``None``."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        return ("NUMBA_ENABLE_CUDASIM is set: the simulator runs kernels as Python threads "
+                "and cannot be benchmarked; unset it on a machine with a GPU")
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed (pip install torch with CUDA support)"
+    if not torch.cuda.is_available():
+        return f"torch {torch.__version__} sees no CUDA GPU (torch.cuda.is_available() is False)"
+    from numba import cuda
+
+    if not cuda.is_available():
+        return "numba.cuda.is_available() is False: no usable CUDA driver for Numba"
+    return None
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _time_numba(fn, repeats: int) -> list[float]:
+    from numba import cuda
+
+    times = []
+    for _ in range(repeats):
+        start, end = cuda.event(), cuda.event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(cuda.event_elapsed_time(start, end))
+    return times
+
+
+def _time_torch(fn, repeats: int) -> list[float]:
+    import torch
+
+    times = []
+    for _ in range(repeats):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return times
+
+
+def measure(fn, timer, warmup: int, repeats: int, max_call_s: float) -> dict:
+    """Warm up ``fn``, then time it ``repeats`` times (once when a call is slow); ms."""
+    for _ in range(max(warmup, 1)):
+        t0 = time.perf_counter()
+        fn()
+        _sync()
+        last = time.perf_counter() - t0
+    times = timer(fn, 1 if last > max_call_s else repeats)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": len(times)}
+
+
+def _sync():
+    import torch
+    from numba import cuda
+
+    cuda.synchronize()
+    torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- correctness
+
+
+def _max_error(ours, ref) -> float:
+    import torch
+
+    ours_t = torch.as_tensor(ours, device=ref.device)
+    scale = max(1.0, ref.abs().max().item()) if ref.numel() else 1.0
+    return (ours_t - ref).abs().max().item() / scale if ref.numel() else 0.0
+
+
+def _checked(name: str, ours, ref) -> float:
+    err = _max_error(ours, ref)
+    if not err <= TOLERANCE:
+        raise AssertionError(f"{name}: ours differs from torch by {err:.2e} (> {TOLERANCE})")
+    return err
+
+
+# --------------------------------------------------------------------------- conv
+
+
+def bench_conv(case: ConvCase, args, peak: float | None) -> list[dict]:
+    import torch
+    import torch.nn.functional as tF
+
+    import kernels.cuda as kc
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(case.x_shape, device="cuda", generator=gen)
+    w = torch.randn(case.w_shape, device="cuda", generator=gen) / math.sqrt(
+        case.w_shape[1] * case.kernel**2)
+    gy = torch.randn(case.y_shape, device="cuda", generator=gen)
+    stride, padding, dilation = (case.stride,) * 2, (case.padding,) * 2, (1, 1)
+    flops = case.flops
+    rows = []
+
+    def row(op, impl, m, work_flops, ref_ms=None, err=None):
+        tflops = work_flops / (m["median_ms"] * 1e-3) / 1e12
+        rows.append({
+            "layer": case.name, "op": op, "impl": impl, "shape": case._asdict(),
+            "dtype": "float32", **m, "tflops": tflops,
+            "pct_peak": None if peak is None else 100.0 * tflops / peak,
+            "vs_cudnn_fp32": None if ref_ms is None else ref_ms / m["median_ms"],
+            "max_rel_error": err,
+        })
+
+    def torch_fwd():
+        with torch.no_grad():
+            return tF.conv2d(x, w, None, stride, padding, dilation, case.groups)
+
+    def torch_bwd():
+        return torch.ops.aten.convolution_backward(
+            gy, x, w, [case.C_out], list(stride), list(padding), list(dilation), False,
+            [0, 0], case.groups, [True, True, True])
+
+    ref_ms = {}
+    for tf32 in (False, True):
+        torch.backends.cudnn.allow_tf32 = tf32
+        tag = "cudnn_tf32" if tf32 else "cudnn_fp32"
+        m_f = measure(torch_fwd, _time_torch, args.warmup, args.repeats, args.max_call_s)
+        m_b = measure(torch_bwd, _time_torch, args.warmup, args.repeats, args.max_call_s)
+        ref_ms.setdefault("forward", m_f["median_ms"])
+        ref_ms.setdefault("backward", m_b["median_ms"])
+        row("forward", tag, m_f, flops, ref_ms["forward"])
+        row("backward", tag, m_b, 2 * flops, ref_ms["backward"])
+    torch.backends.cudnn.allow_tf32 = False
+    y_ref = torch_fwd()
+    gx_ref, gw_ref, gb_ref = torch_bwd()
+
+    for rung in CONV_RUNGS:
+        with kc.conv_algorithm(rung):
+            def fwd():
+                return kc.conv2d(x, w, None, stride, padding, dilation, case.groups)
+            err = _checked(f"{case.name} forward [{rung}]", fwd(), y_ref)
+            m = measure(fwd, _time_numba, args.warmup, args.repeats, args.max_call_s)
+        row("forward", rung, m, flops, ref_ms["forward"], err)
+    for rung in BACKWARD_RUNGS:
+        with kc.conv_algorithm(rung):
+            def bwd():
+                return kc.conv2d_backward(gy, x, w, stride, padding, dilation, case.groups)
+            gx, gw, gb = bwd()
+            err = max(_checked(f"{case.name} grad_x [{rung}]", gx, gx_ref),
+                      _checked(f"{case.name} grad_weight [{rung}]", gw, gw_ref),
+                      _checked(f"{case.name} grad_bias [{rung}]", gb, gb_ref))
+            m = measure(bwd, _time_numba, args.warmup, args.repeats, args.max_call_s)
+        row("backward", rung, m, 2 * flops, ref_ms["backward"], err)
+    return rows
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def bench_pool(case: PoolCase, args) -> list[dict]:
+    import torch
+    import torch.nn.functional as tF
+
+    import kernels.cuda as kc
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(case.x_shape, device="cuda", generator=gen)
+    k = (case.kernel,) * 2
+    s = k if case.stride is None else (case.stride,) * 2
+    p = (case.padding,) * 2
+    if case.kind == "adaptive_avg":
+        out_hw = k
+        def ours_f():
+            return kc.adaptive_avg_pool2d(x, out_hw)
+        def ours_b():
+            return kc.adaptive_avg_pool2d_backward(gy, x, out_hw)
+        def torch_op(t):
+            return tF.adaptive_avg_pool2d(t, out_hw)
+    else:
+        out_hw = tuple(pool_output_size(case.x_shape[2 + i], k[i], s[i], p[i], 1, False)
+                       for i in range(2))
+        if case.kind == "max":
+            def ours_f():
+                return kc.max_pool2d(x, k, s, p, (1, 1), False)
+            def ours_b():
+                return kc.max_pool2d_backward(gy, x, k, s, p, (1, 1), False)
+            def torch_op(t):
+                return tF.max_pool2d(t, k, s, p)
+        else:
+            def ours_f():
+                return kc.avg_pool2d(x, k, s, p, False, True, None)
+            def ours_b():
+                return kc.avg_pool2d_backward(gy, x, k, s, p, False, True, None)
+            def torch_op(t):
+                return tF.avg_pool2d(t, k, s, p)
+    gy = torch.randn(case.x_shape[:2] + tuple(out_hw), device="cuda", generator=gen)
+    xg = x.detach().clone().requires_grad_(True)
+    y_graph = torch_op(xg)
+
+    def torch_f():
+        with torch.no_grad():
+            return torch_op(x)
+
+    def torch_b():
+        return torch.autograd.grad(y_graph, xg, gy, retain_graph=True)[0]
+
+    n_in, n_out = x.numel(), gy.numel()
+    nbytes = {"forward": 4 * (n_in + n_out), "backward": 4 * (n_in + 2 * n_out)}
+    rows = []
+    for op, ours, theirs in (("forward", ours_f, torch_f), ("backward", ours_b, torch_b)):
+        err = _checked(f"{case.name} {op}", ours(), theirs())
+        m_t = measure(theirs, _time_torch, args.warmup, args.repeats, args.max_call_s)
+        m_o = measure(ours, _time_numba, args.warmup, args.repeats, args.max_call_s)
+        for impl, m in (("torch", m_t), ("cuda", m_o)):
+            rows.append({
+                "layer": case.name, "op": f"{case.kind}_pool {op}", "impl": impl,
+                "shape": case._asdict(), "dtype": "float32", **m,
+                "gbps": nbytes[op] / (m["median_ms"] * 1e-3) / 1e9,
+                "vs_torch": m_t["median_ms"] / m["median_ms"],
+                "max_rel_error": err if impl == "cuda" else None,
+            })
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _fmt(value, spec, width):
+    return f"{'-':>{width}}" if value is None else f"{value:{width}{spec}}"
+
+
+def format_table(conv_rows: list[dict], pool_rows: list[dict]) -> str:
+    """The fixed-width table printed at the end (one line per layer, op and implementation)."""
+    lines = [f"{'layer':44s} {'op':9s} {'impl':11s} {'median ms':>10s} {'min ms':>9s} "
+             f"{'TFLOP/s':>8s} {'% peak':>7s} {'vs cuDNN':>9s}"]
+    lines.append("-" * len(lines[0]))
+    for r in conv_rows:
+        lines.append(
+            f"{r['layer'][:44]:44s} {r['op']:9s} {r['impl']:11s} {r['median_ms']:10.3f} "
+            f"{r['min_ms']:9.3f} {r['tflops']:8.2f} {_fmt(r['pct_peak'], '.1f', 7)} "
+            f"{_fmt(r['vs_cudnn_fp32'], '.2f', 9)}")
+    if pool_rows:
+        lines.append("")
+        lines.append(f"{'layer':44s} {'op':20s} {'impl':6s} {'median ms':>10s} {'min ms':>9s} "
+                     f"{'GB/s':>8s} {'vs torch':>9s}")
+        lines.append("-" * len(lines[-1]))
+        for r in pool_rows:
+            lines.append(
+                f"{r['layer'][:44]:44s} {r['op']:20s} {r['impl']:6s} {r['median_ms']:10.3f} "
+                f"{r['min_ms']:9.3f} {r['gbps']:8.1f} {r['vs_torch']:9.2f}")
+    return "\n".join(lines)
+
+
+def _geomean(values) -> float | None:
+    values = [v for v in values if v]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def summary(conv_rows: list[dict], pool_rows: list[dict]) -> dict:
+    """The issue's targets: igemm fwd+bwd vs cuDNN FP32 over ResNet-18; pooling vs torch."""
+    resnet = {c.name for c in RESNET18_CONV}
+    by = {(r["layer"], r["op"], r["impl"]): r for r in conv_rows}
+    ratios = []
+    for layer in sorted({r["layer"] for r in conv_rows} & resnet):
+        ours = [by.get((layer, op, "igemm")) for op in ("forward", "backward")]
+        ref = [by.get((layer, op, "cudnn_fp32")) for op in ("forward", "backward")]
+        if all(ours) and all(ref):
+            ratios.append(sum(r["median_ms"] for r in ref) / sum(r["median_ms"] for r in ours))
+    pool = [r["vs_torch"] for r in pool_rows if r["impl"] == "cuda"]
+    return {
+        "igemm_fwd_bwd_vs_cudnn_fp32_geomean_resnet18": _geomean(ratios),
+        "resnet18_layers": len(ratios),
+        "pool_vs_torch_geomean": _geomean(pool),
+        "targets": {"igemm_fwd_bwd_vs_cudnn_fp32": 0.5, "pool_vs_torch": 0.8},
+    }
+
+
+def plot(conv_rows: list[dict], path: Path) -> Path | None:
+    """Bar chart of TFLOP/s per layer for every implementation (forward and backward)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    layers = list(dict.fromkeys(r["layer"] for r in conv_rows))
+    impls = list(dict.fromkeys(r["impl"] for r in conv_rows))
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(layers)), 9), sharex=True)
+    width = 0.8 / max(len(impls), 1)
+    for ax, op in zip(axes, ("forward", "backward"), strict=True):
+        for k, impl in enumerate(impls):
+            values = {r["layer"]: r["tflops"] for r in conv_rows
+                      if r["op"] == op and r["impl"] == impl}
+            xs = [i + k * width for i, layer in enumerate(layers) if layer in values]
+            ys = [values[layer] for layer in layers if layer in values]
+            if xs:
+                ax.bar(xs, ys, width, label=impl)
+        ax.set_ylabel(f"{op} TFLOP/s")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7, ncol=len(impls))
+    axes[1].set_xticks([i + 0.4 - width / 2 for i in range(len(layers))])
+    axes[1].set_xticklabels([name.split(" ")[0] for name in layers], rotation=60, ha="right",
+                            fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_results(payload: dict, device_name: str, out_dir: Path = RESULTS_DIR) -> Path:
+    """Write ``gpu_ops_<device>.json`` (and the PNG beside it); return the JSON path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"gpu_ops_{device_slug(device_name)}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    plot(payload["conv"], path.with_suffix(".png"))
+    return path
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict:
+    import numba
+    import numpy
+    import torch
+    from numba import cuda
+
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__,
+                "numba": numba.__version__, "torch": torch.__version__,
+                "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    try:
+        from importlib.metadata import version
+
+        versions["numba_cuda"] = version("numba-cuda")
+    except Exception:  # noqa: BLE001 - a missing distribution name is not fatal
+        versions["numba_cuda"] = None
+    try:
+        versions["cuda_driver"] = cuda.cudadrv.driver.driver.get_version()
+    except Exception:  # noqa: BLE001
+        versions["cuda_driver"] = None
+    return versions
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Time the cuda backend (each conv rung, pooling) against torch cuDNN.")
+    parser.add_argument("--quick", action="store_true", help="the small layers + two ResNet ones")
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (JIT, autotune)")
+    parser.add_argument("--max-call-s", type=float, default=1.0,
+                        help="a warm-up call slower than this is timed once, not --repeats times")
+    parser.add_argument("--no-pool", action="store_true", help="skip the pooling layers")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    args = parser.parse_args(argv)
+
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        print(f"benchmarks.gpu_ops needs a CUDA GPU: {reason}", file=sys.stderr)
+        return NO_GPU_EXIT
+
+    import torch
+
+    torch.backends.cudnn.benchmark = True
+    device_name = torch.cuda.get_device_name()
+    peak = peak_tflops(device_name)
+    print(f"device: {device_name}; FP32 peak: "
+          f"{'unknown' if peak is None else f'{peak} TFLOP/s'}", flush=True)
+    conv_cases = QUICK_CONV if args.quick else CONV_SUITE
+    pool_cases = [] if args.no_pool else (QUICK_POOL if args.quick else POOL_SUITE)
+    conv_rows, pool_rows = [], []
+    for case in conv_cases:
+        print(f"  {case.name} ...", flush=True)
+        conv_rows += bench_conv(case, args, peak)
+    for case in pool_cases:
+        print(f"  {case.name} ...", flush=True)
+        pool_rows += bench_pool(case, args)
+
+    payload = {
+        "benchmark": "gpu_ops", "device": device_name, "fp32_peak_tflops": peak,
+        "quick": args.quick, "repeats": args.repeats, "warmup": args.warmup,
+        "cudnn_benchmark": True, "versions": _versions(), "git_sha": _git_sha(),
+        "machine": platform.node(), "timing": "CUDA events around each call, median and min",
+        "flops": "2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW forward; twice that backward",
+        "conv": conv_rows, "pool": pool_rows, "summary": summary(conv_rows, pool_rows),
+    }
+    print()
+    print(format_table(conv_rows, pool_rows))
+    print()
+    for key, value in payload["summary"].items():
+        print(f"{key}: {value if not isinstance(value, float) else f'{value:.3f}'}")
+    path = write_results(payload, device_name, args.out_dir)
+    print(f"wrote {path} and {path.with_suffix('.png').name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

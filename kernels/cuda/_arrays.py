@@ -1,0 +1,133 @@
+"""Moving arrays between the host and the device, and sizing launch grids.
+
+The ``cuda`` backend takes two kinds of arrays:
+
+- NumPy arrays: copied to the device, the kernel runs, the result is copied back, so NumPy in
+  gives NumPy out;
+- arrays with ``__cuda_array_interface__`` (Numba device arrays, torch CUDA tensors, CuPy):
+  wrapped without a copy; the result stays on the device as a Numba device array.
+
+Under the Numba CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) device arrays are the simulator's
+``FakeCUDAArray``, which has no ``__cuda_array_interface__``; they count as device arrays too.
+
+Kernels are compiled once per dtype: a factory builds the kernel for ``numba.float32`` or
+``numba.float64`` (shared and local arrays need their dtype when the kernel is compiled) and
+:func:`kernel_cache` keeps the result.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+from numba import cuda
+
+SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
+
+if SIMULATOR:
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as _SimArray
+else:  # pragma: no cover - only without the simulator
+    _SimArray = ()
+
+NUMBA_DTYPES = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}
+
+kernel_cache = functools.lru_cache(maxsize=None)
+"""Memoise a kernel factory: ``factory(numba_dtype, ...)`` builds one kernel per argument."""
+
+
+def is_device_array(a: object) -> bool:
+    """True for a CUDA array (``__cuda_array_interface__``, or the simulator's fake one)."""
+    if isinstance(a, np.ndarray):
+        return False
+    return hasattr(a, "__cuda_array_interface__") or isinstance(a, _SimArray)
+
+
+def to_device(a):
+    """A device array for ``a``: NumPy is copied over, a CUDA array is wrapped (no copy)."""
+    if isinstance(a, np.ndarray):
+        return cuda.to_device(np.ascontiguousarray(a))
+    if isinstance(a, _SimArray) or cuda.devicearray.is_cuda_ndarray(a):
+        return a
+    return cuda.as_cuda_array(a)  # torch / CuPy: a Numba view of the same memory
+
+
+def any_host(*arrays) -> bool:
+    """True when any input is a NumPy array: the result then goes back to the host."""
+    return any(isinstance(a, np.ndarray) for a in arrays if a is not None)
+
+
+def finish(d_out, host: bool):
+    """Return a result the way the inputs came: NumPy when ``host``, else the device array."""
+    return d_out.copy_to_host() if host else d_out
+
+
+def numba_dtype(d_array):
+    """The Numba scalar type (``numba.float32`` / ``numba.float64``) of a device array."""
+    return NUMBA_DTYPES[np.dtype(d_array.dtype)]
+
+
+def empty(shape, dtype):
+    """An uninitialised device array (every kernel writes each element it owns)."""
+    return cuda.device_array(tuple(int(s) for s in shape), dtype=np.dtype(dtype))
+
+
+def blocks(n: int, per_block: int) -> int:
+    """How many blocks of ``per_block`` threads cover ``n`` items (at least one)."""
+    return max(1, -(-int(n) // per_block))
+
+
+def sm_count() -> int:
+    """Streaming multiprocessors of the current GPU (132 on an H100 SXM; the simulator has 1)."""
+    try:
+        return int(getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", 1))
+    except Exception:  # noqa: BLE001 - an unreadable attribute just means "assume one"
+        return 1
+
+
+def conv_geometry(x_shape, w_shape, y_shape, stride, padding, dilation, groups) -> tuple:
+    """Every size a conv kernel needs, as one tuple of ints (a kernel argument).
+
+    ``(N, C_in, H, W, C_out, H_out, W_out, kH, kW, sH, sW, pH, pW, dH, dW, groups)``; kernels
+    unpack it in this order.
+    """
+    N, C_in, H, W = x_shape
+    C_out, _, kH, kW = w_shape
+    _, _, H_out, W_out = y_shape
+    return tuple(int(v) for v in (N, C_in, H, W, C_out, H_out, W_out, kH, kW,
+                                  stride[0], stride[1], padding[0], padding[1],
+                                  dilation[0], dilation[1], groups))
+
+
+GEOMETRY_LEN = 16
+"""Length of the tuple :func:`conv_geometry` returns (the PTX test types it)."""
+
+
+@kernel_cache
+def pad_kernel(DT):
+    """Build the bottom/right zero-padding kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def pad_bottom_right(x, out):
+        """out[n, c, h, w] = x[n, c, h, w] inside x, 0 in the extra bottom rows/right columns.
+
+        Thread ``blockIdx.x * blockDim.x + threadIdx.x`` owns one element of ``out`` in C
+        order (``threadIdx.x`` walks ``w``). No shared memory.
+        """
+        N, C, H, W = x.shape
+        Hp, Wp = out.shape[2], out.shape[3]
+        index = cuda.grid(1)
+        if index >= N * C * Hp * Wp:
+            return
+        w = index % Wp
+        rest = index // Wp
+        h = rest % Hp
+        rest = rest // Hp
+        c = rest % C
+        n = rest // C
+        value = DT(0)
+        if h < H and w < W:
+            value = x[n, c, h, w]
+        out[n, c, h, w] = value
+
+    return pad_bottom_right

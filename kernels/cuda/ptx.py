@@ -1,0 +1,118 @@
+"""Compile every kernel of the ``cuda`` backend to PTX, without a GPU.
+
+``numba.cuda.compile_ptx`` runs the real CUDA compiler (NVVM, from the ``numba-cuda[cu13]``
+wheels) on each kernel for a given compute capability. The simulator runs Python semantics
+and accepts code the real compiler rejects (an untyped branch, a dtype mix, a tuple index out
+of range); compiling catches that. It does not work under ``NUMBA_ENABLE_CUDASIM=1``, so run
+this in a process without it::
+
+    python -m kernels.cuda.ptx            # every kernel, float32 and float64, for sm_90
+    python -m kernels.cuda.ptx --out DIR  # also write DIR/<kernel>.ptx (for ``ptxas -v``)
+
+It prints one line per kernel: the name, the dtype, the PTX size, and whether the kernel
+uses local memory (``.local``): the igemm kernels keep their register blocks in registers
+only if the compiler unrolls the ``TM x TN`` loops, and this line shows it did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+NVVM_MISSING = 3
+"""Exit status of ``main`` when the CUDA compiler (NVVM) is not installed."""
+
+
+def kernel_signatures():
+    """``[(name, dtype_name, dispatcher, signature)]`` for every kernel and dtype."""
+    import numba
+    from numba import types
+
+    from . import _arrays, conv_backward, conv_direct, conv_igemm, conv_tiled, pool
+
+    geom = types.UniTuple(types.int64, _arrays.GEOMETRY_LEN)
+    igemm_geom = types.UniTuple(types.int64, conv_igemm.IGEMM_GEOMETRY_LEN)
+    pool_geom = types.UniTuple(types.int64, pool.GEOMETRY_LEN)
+    i64 = types.int64
+    index4 = types.Array(types.int32, 4, "C")
+    out = []
+    for DT in (numba.float32, numba.float64):
+
+        def a(ndim, DT=DT):
+            return types.Array(DT, ndim, "C")
+
+        def add(name, dispatcher, *args, DT=DT):
+            out.append((name, str(DT), dispatcher, types.void(*args)))
+
+        add("conv2d_direct", conv_direct.forward_kernel(DT), a(4), a(4), a(1), a(4), geom)
+        add("conv2d_grad_input_direct", conv_direct.grad_input_kernel(DT), a(4), a(4), a(4),
+            geom)
+        add("conv2d_grad_weight_direct", conv_direct.grad_weight_kernel(DT), a(4), a(4), a(4),
+            geom)
+        add("conv2d_tiled", conv_tiled.tiled_kernel(DT), a(4), a(4), a(1), a(4), geom)
+        for mode in conv_igemm.MODES:
+            for tile in conv_igemm.CONFIGS:
+                add(f"conv2d_igemm[{mode},{tile}]", conv_igemm.igemm_kernel(DT, mode, tile),
+                    a(4), a(4), a(1), a(1), i64, i64, i64, i64, i64, igemm_geom)
+        add("conv2d_grad_bias", conv_backward.bias_grad_kernel(DT), a(4), a(1))
+        add("sum_splits", conv_backward.sum_splits_kernel(DT), a(3), a(2))
+        add("max_pool2d_forward", pool.max_forward_kernel(DT), a(4), a(4), index4, pool_geom)
+        add("max_pool2d_backward", pool.max_backward_kernel(DT), a(4), index4, a(4), pool_geom)
+        add("avg_pool2d_forward", pool.avg_forward_kernel(DT), a(4), a(4), pool_geom)
+        add("avg_pool2d_backward", pool.avg_backward_kernel(DT), a(4), a(4), pool_geom)
+        add("adaptive_avg_pool2d_forward", pool.adaptive_forward_kernel(DT), a(4), a(4),
+            pool_geom)
+        add("adaptive_avg_pool2d_backward", pool.adaptive_backward_kernel(DT), a(4), a(4),
+            pool_geom)
+        add("pad_bottom_right", _arrays.pad_kernel(DT), a(4), a(4))
+    return out
+
+
+def compile_all(cc=(9, 0), out_dir=None, verbose=True):
+    """Compile every kernel for compute capability ``cc``; return ``{(name, dtype): ptx}``."""
+    from numba import config
+    from numba.cuda import compile_ptx
+
+    if config.ENABLE_CUDASIM:
+        raise RuntimeError("compile_ptx does not run under NUMBA_ENABLE_CUDASIM=1; unset it")
+    results = {}
+    for name, dtype, dispatcher, signature in kernel_signatures():
+        start = time.perf_counter()
+        ptx, _ = compile_ptx(dispatcher.py_func, signature, cc=cc)
+        results[(name, dtype)] = ptx
+        if verbose:
+            local = "uses .local" if ".local" in ptx else "no local memory"
+            print(f"{name:42s} {dtype:8s} {len(ptx):8d} chars  {local:16s} "
+                  f"{time.perf_counter() - start:5.1f}s", flush=True)
+        if out_dir is not None:
+            safe = name.replace("[", "_").replace("]", "").replace(",", "_")
+            path = pathlib.Path(out_dir) / f"{safe}_{dtype}.ptx"
+            path.write_text(ptx)
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cc", default="9.0", help="compute capability (default 9.0)")
+    parser.add_argument("--out", default=None, help="write the PTX files to this folder")
+    args = parser.parse_args(argv)
+    cc = tuple(int(v) for v in args.cc.split("."))
+    if args.out:
+        pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
+    try:
+        from numba.cuda.cudadrv.error import NvvmSupportError
+    except ImportError:  # pragma: no cover - older numba-cuda layouts
+        NvvmSupportError = ()
+    try:
+        results = compile_all(cc, args.out)
+    except NvvmSupportError as exc:
+        print(f"NVVM missing: {exc}", file=sys.stderr)
+        return NVVM_MISSING
+    print(f"compiled {len(results)} kernels for sm_{cc[0]}{cc[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
