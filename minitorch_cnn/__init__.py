@@ -6,9 +6,22 @@
 True
 """
 
-from . import functional
+from . import data, functional, init, io, losses, models, nn, optim
 from .backend import backends, get_backend, set_backend, use_backend
 
 __version__ = "0.1.0"
 
-__all__ = ["backends", "functional", "get_backend", "set_backend", "use_backend"]
+__all__ = [
+    "backends",
+    "data",
+    "functional",
+    "get_backend",
+    "init",
+    "io",
+    "losses",
+    "models",
+    "nn",
+    "optim",
+    "set_backend",
+    "use_backend",
+]

@@ -1,0 +1,190 @@
+"""Convolution and pooling layers: thin modules over ``minitorch_cnn.functional``.
+
+Each forward calls ``F.<op>`` and caches its input; each backward calls
+``F.<op>_backward`` with that input. The kernels come from the backend that is current at
+call time (``mc.get_backend()``, or ``mc.use_backend(...)`` around the call), so one model
+runs on any backend.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from kernels.common import flops_conv2d
+
+from .. import functional as F
+from .. import init
+from .module import Module, Parameter
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+class InputCache(NamedTuple):
+    """What a conv or pooling backward needs: the forward input x : (N, C, H, W)."""
+
+    x: np.ndarray
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) with PyTorch's parameters and initialisation.
+
+    weight : (out_channels, in_channels // groups, kH, kW); bias : (out_channels,) or absent.
+    x : (N, in_channels, H, W) -> y : (N, out_channels, H_out, W_out), with
+    ``H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"groups: expected a divisor of in_channels={in_channels} and "
+                f"out_channels={out_channels}, got {groups}"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size)
+        self.stride, self.dilation = _pair(stride), _pair(dilation)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.groups = groups
+        kH, kW = self.kernel_size
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups, kH, kW),
+                                         np.float32))
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, np.float32))
+        else:
+            self.register_parameter("bias", None)
+        init.default_weight_and_bias_(self.weight, self.bias)
+        self._cache: InputCache | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        bias = None if self.bias is None else self.bias.data
+        y = F.conv2d(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
+                     self.groups)
+        self._cache = InputCache(x)
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        x = self._need_cache(self._cache).x
+        grad_x, grad_weight, grad_bias = F.conv2d_backward(
+            grad_y, x, self.weight.data, self.stride, self.padding, self.dilation, self.groups
+        )
+        self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        self._cache = None
+        return grad_x
+
+    def forward_flops(self, x_shape, y_shape) -> int:
+        N, C_out, H_out, W_out = y_shape
+        flops = flops_conv2d(N, self.in_channels, C_out, H_out, W_out, self.kernel_size,
+                             self.groups)
+        return flops + (N * C_out * H_out * W_out if self.bias is not None else 0)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding not in ((0, 0), "valid"):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class MaxPool2d(Module):
+    """Max pooling: x : (N, C, H, W) -> (N, C, H_out, W_out); gradient to the first maximum."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self._cache: InputCache | None = None
+
+    def _args(self) -> tuple:
+        return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = F.max_pool2d(x, *self._args())
+        self._cache = InputCache(x)
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        x = self._need_cache(self._cache).x
+        self._cache = None
+        return F.max_pool2d_backward(grad_y, x, *self._args())
+
+    def forward_flops(self, x_shape, y_shape) -> int:
+        kH, kW = _pair(self.kernel_size)
+        return int(np.prod(y_shape)) * kH * kW  # one comparison per window element
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """Average pooling: x : (N, C, H, W) -> (N, C, H_out, W_out), PyTorch's divisor rule."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+        self._cache: InputCache | None = None
+
+    def _args(self) -> tuple:
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad, self.divisor_override)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = F.avg_pool2d(x, *self._args())
+        self._cache = InputCache(x)
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        x = self._need_cache(self._cache).x
+        self._cache = None
+        return F.avg_pool2d_backward(grad_y, x, *self._args())
+
+    def forward_flops(self, x_shape, y_shape) -> int:
+        kH, kW = _pair(self.kernel_size)
+        return int(np.prod(y_shape)) * kH * kW  # the additions, and one division per output
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Adaptive average pooling to ``output_size``: x : (N, C, H, W) -> (N, C, oh, ow)."""
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self._cache: InputCache | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = F.adaptive_avg_pool2d(x, self.output_size)
+        self._cache = InputCache(x)
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        x = self._need_cache(self._cache).x
+        self._cache = None
+        return F.adaptive_avg_pool2d_backward(grad_y, x, self.output_size)
+
+    def forward_flops(self, x_shape, y_shape) -> int:
+        return int(np.prod(x_shape))  # every input cell is added once (roughly)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

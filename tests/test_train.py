@@ -1,0 +1,116 @@
+"""Tiny training runs through the CLI function, the outputs they write, summary and counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from minitorch_cnn import cli, io, models
+from minitorch_cnn.summary import count_parameters, summary, trace
+from minitorch_cnn.train import TrainConfig, train
+
+from .test_data import write_mnist
+
+
+def run_cli(capsys, *argv):
+    status = cli.main(list(argv))
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_train_cli_on_small_idx_files(tmp_path, capsys):
+    write_mnist(tmp_path / "mnist", n_train=40, n_test=12)
+    status, out, _ = run_cli(
+        capsys, "train", "--model", "mnist_cnn", "--epochs", "2", "--backend", "numpy",
+        "--data", f"mnist:{tmp_path / 'mnist'}", "--batch-size", "16", "--out",
+        str(tmp_path / "runs"), "--run-name", "tiny", "--no-progress")
+    assert status == 0
+    lines = out.strip().splitlines()
+    assert lines[-1].startswith("final test accuracy ") and "images/s" in lines[-1]
+    assert "/12)" in lines[-1]
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    run = tmp_path / "runs" / "tiny"
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert metrics["backend"] == "numpy"
+    model = models.mnist_cnn()
+    meta = io.load(model, run / "checkpoint.npz")
+    assert meta["epoch"] == 2 and meta["model"] == "mnist_cnn"
+    assert f"plot: {run / 'curves.png'}" in out
+
+
+def test_training_reduces_the_loss_and_compare_torch_agrees(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    result = train(TrainConfig(
+        model="lenet5", data="digits", epochs=3, backend="numpy", batch_size=32,
+        out=str(tmp_path), progress=False, plot=False, checkpoint=False, limit_train=320,
+        limit_test=100, compare_torch=True), log=lambda line: None)
+    first, last = result.history[0], result.history[-1]
+    assert last.train_loss < first.train_loss
+    # the same batches, the same initial weights: float32 runs stay close
+    assert abs(last.torch_train_loss - last.train_loss) < 0.05 * first.train_loss
+    assert result.torch_test_accuracy is not None
+    assert result.test_total == 100 and result.images_per_second > 0
+
+
+def test_cli_reports_bad_data_cleanly(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "train", "--data", f"mnist:{tmp_path / 'nope'}",
+                             "--epochs", "1", "--backend", "numpy", "--out", str(tmp_path))
+    assert status == 2 and "not a directory" in err
+    status, _, err = run_cli(capsys, "train", "--data", "imagenet", "--epochs", "1",
+                             "--backend", "numpy", "--out", str(tmp_path))
+    assert status == 2 and "mnist:DIR" in err
+
+
+def test_demo_preset_is_lenet5_on_digits():
+    args = cli.build_parser().parse_args(["demo"])
+    assert (args.model, args.data, args.backend) == ("lenet5", "digits", None)
+    config = cli._config_from_args(args)
+    assert isinstance(config, TrainConfig) and config.epochs == cli.DEMO["epochs"]
+
+
+def test_summary_table_of_lenet5(capsys):
+    model = models.lenet5()
+    rows = summary(model, (1, 28, 28))
+    out = capsys.readouterr().out
+    assert [r.output_shape for r in rows][:3] == [(1, 6, 28, 28)] * 2 + [(1, 6, 14, 14)]
+    assert rows[-1].output_shape == (1, 10)
+    assert rows[0].params == 156 and rows[0].flops == 2 * 6 * 28 * 28 * 25 + 6 * 28 * 28
+    assert sum(r.params for r in rows) == count_parameters(model) == 61706
+    assert "61,706 parameters" in out
+    assert all(m.training for m in model.modules())  # the trace restores train mode
+
+
+def test_summary_walks_nested_blocks():
+    model = models.resnet18()
+    rows = trace(model, (1, 64, 64))
+    assert rows[-1].output_shape == (1, 10)
+    assert sum(r.params for r in rows) == count_parameters(model) == 11178378
+    assert any(r.name == "1.0.conv1" for r in rows)
+
+
+def test_count_parameters_matches_torch():
+    torch = pytest.importorskip("torch")
+    ref_models = pytest.importorskip("reference.models")
+    for name in models.MODELS:
+        twin = ref_models.MODELS[name]()
+        expected = sum(p.numel() for p in twin.parameters())
+        assert count_parameters(models.MODELS[name]()) == expected, name
+    del torch
+
+
+def test_cli_summary_and_backends(capsys):
+    status, out, _ = run_cli(capsys, "summary", "--model", "mnist_cnn")
+    assert status == 0 and "(1, 10, 24, 24)" in out and "8,490 parameters" in out
+    status, out, _ = run_cli(capsys, "backends")
+    assert status == 0 and "numpy" in out and "available" in out
+
+
+def test_config_rejects_bad_values(tmp_path):
+    with pytest.raises(ValueError, match="model"):
+        train(TrainConfig(model="vgg", out=str(tmp_path)))
+    with pytest.raises(ValueError, match="epochs"):
+        train(TrainConfig(epochs=0, out=str(tmp_path)))
