@@ -1,0 +1,269 @@
+"""What the general equivalence tests cannot see in the numba backend: its internal paths.
+
+``kernels.numba_cpu.conv_plan`` routes a conv to one of three paths ("direct", "gemm",
+"1x1") and cuts the batch into chunks shared out to lanes. The hypothesis tests over
+``mc.backends()`` draw small problems and so mostly hit one route. Here each path is forced
+(the plan is monkeypatched) on problems built for it, float32 and float64, including groups,
+dilation, stride (2, 1), uneven chunks and more lanes than chunks, and compared with the
+PyTorch oracle; the plan's own choices on the benchmark shapes are pinned; max-pool ties and
+NaN are checked on hand-made inputs; inputs must come back unmodified; the BLAS thread count
+must be restored after a GEMM-path call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minitorch_cnn as mc
+import reference as R
+from minitorch_cnn import functional as F
+
+from .checks import DTYPES, check_against_torch
+
+pytestmark = pytest.mark.skipif("numba" not in mc.backends(), reason="numba backend unavailable")
+
+if "numba" in mc.backends():
+    from kernels import numba_cpu as nc
+
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _run_conv_with_plan(monkeypatch, plan, x, weight, bias, **kwargs):
+    """Forward and backward through ``F`` with ``conv_plan`` forced to ``plan``."""
+    seen = []
+
+    def forced(*args, **kw):
+        seen.append(plan)
+        return plan
+
+    monkeypatch.setattr(nc, "conv_plan", forced)
+    originals = [a.copy() for a in (x, weight) + ((bias,) if bias is not None else ())]
+    y = F.conv2d(x, weight, bias, **kwargs, backend="numba")
+    rng = np.random.default_rng(1)
+    grad_y = rng.standard_normal(y.shape).astype(x.dtype)
+    gy_copy = grad_y.copy()
+    grads = F.conv2d_backward(grad_y, x, weight, **kwargs, backend="numba")
+    monkeypatch.undo()
+    assert len(seen) == 2, "the forced plan was not used"
+    for a, original in zip((x, weight) + ((bias,) if bias is not None else ()), originals,
+                           strict=True):
+        np.testing.assert_array_equal(a, original, err_msg="an input was modified")
+    np.testing.assert_array_equal(grad_y, gy_copy, err_msg="grad_y was modified")
+    return y, grad_y, grads
+
+
+def _compare(y, grad_y, grads, x, weight, bias, **kwargs):
+    check_against_torch(y, R.conv2d(x, weight, bias, **kwargs), "y")
+    for ours, theirs, name in zip(grads, R.conv2d_backward(grad_y, x, weight, **kwargs),
+                                  ("grad_x", "grad_weight", "grad_bias"), strict=True):
+        check_against_torch(ours, theirs, name)
+
+
+def _arrays(rng, dtype, N, C_in, H, W, C_out, groups, kh, kw, bias):
+    x = rng.standard_normal((N, C_in, H, W)).astype(dtype)
+    weight = rng.standard_normal((C_out, C_in // groups, kh, kw)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype) if bias else None
+    return x, weight, b
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def test_conv_plan_picks_the_documented_path_for_the_benchmark_layers():
+    P = nc.conv_plan
+    # LeNet's first layer: one input channel, stride 1 -> direct loops
+    lenet_conv1 = P((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1, 4, threads=2)
+    assert lenet_conv1.path == "direct"
+    # depthwise (C_in / groups == 1), stride 1 -> direct
+    assert P((4, 8, 9, 9), (8, 1, 3, 3), (1, 1), (1, 1), (1, 1), 8, 4, threads=2).path == "direct"
+    # one input channel but stride 2 -> GEMM (the wide-row trick needs stride 1)
+    assert P((4, 1, 28, 28), (6, 1, 5, 5), (2, 2), (0, 0), (1, 1), 1, 4, threads=2).path == "gemm"
+    # ResNet 3x3: big planes -> one sample per chunk, one chunk per sample
+    plan = P((32, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, 4, threads=2)
+    assert plan == nc.ConvPlan("gemm", 2, 32)
+    # ResNet 7x7 planes: samples batched so each GEMM gets >= GEMM_MIN_COLS columns,
+    # and every lane gets the same number of chunks
+    plan = P((32, 512, 7, 7), (512, 512, 3, 3), (1, 1), (1, 1), (1, 1), 1, 4, threads=2)
+    assert plan.path == "gemm" and plan.chunks % plan.lanes == 0 and plan.chunks < 32
+    assert -(-32 // plan.chunks) * 49 <= nc.GEMM_MIN_COLS + 49
+    # 1x1, stride 1, big planes -> in place, no im2col; stride 2 -> gathered by im2col
+    assert P((4, 16, 32, 32), (8, 16, 1, 1), (1, 1), (0, 0), (1, 1), 1, 4, threads=2).path == "1x1"
+    assert P((4, 16, 64, 64), (8, 16, 1, 1), (2, 2), (0, 0), (1, 1), 1, 4, threads=2).path == "gemm"
+    # batch smaller than the thread count: no more lanes than samples
+    assert P((1, 16, 32, 32), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, 4, threads=2).lanes == 1
+
+
+# --------------------------------------------------------------------------- each path
+
+
+@st.composite
+def direct_problems(draw):
+    """C_in / groups == 1, stride 1, any padding and dilation (incl. depthwise)."""
+    groups = draw(st.sampled_from([1, 2, 3]))
+    C_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.sampled_from([(1, 1), (2, 1), (1, 2)]))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 6))
+    W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 6))
+    N = draw(st.integers(1, 3))
+    return dict(N=N, C_in=groups, H=H, W=W, C_out=C_out, groups=groups, kh=kh, kw=kw,
+                stride=(1, 1), padding=(ph, pw), dilation=(dh, dw),
+                seed=draw(st.integers(0, 2**31)), bias=draw(st.booleans()))
+
+
+@st.composite
+def gemm_problems(draw):
+    """Any conv: groups, dilation, stride (2, 1) and friends; a random lanes/chunks split."""
+    groups = draw(st.sampled_from([1, 2]))
+    C_in = groups * draw(st.integers(1, 3))
+    C_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.sampled_from([(1, 1), (2, 1), (1, 2), (2, 2), (3, 1)]))
+    dh, dw = draw(st.sampled_from([(1, 1), (2, 1), (1, 2)]))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 6))
+    W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 6))
+    N = draw(st.integers(1, 5))
+    chunks = draw(st.integers(1, N))
+    lanes = draw(st.integers(1, 3))
+    return dict(N=N, C_in=C_in, H=H, W=W, C_out=C_out, groups=groups, kh=kh, kw=kw,
+                stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw),
+                seed=draw(st.integers(0, 2**31)), bias=draw(st.booleans()),
+                plan=nc.ConvPlan("gemm", lanes, chunks))
+
+
+@st.composite
+def one_by_one_problems(draw):
+    """1x1 kernel, stride 1, no padding (any dilation, it is irrelevant), groups."""
+    groups = draw(st.sampled_from([1, 2]))
+    N = draw(st.integers(1, 4))
+    return dict(N=N, C_in=groups * draw(st.integers(1, 3)), H=draw(st.integers(1, 6)),
+                W=draw(st.integers(1, 6)), C_out=groups * draw(st.integers(1, 3)),
+                groups=groups, kh=1, kw=1, stride=(1, 1), padding=(0, 0),
+                dilation=(draw(st.integers(1, 2)), 1), seed=draw(st.integers(0, 2**31)),
+                bias=draw(st.booleans()),
+                plan=nc.ConvPlan("1x1", draw(st.integers(1, 3)), N))
+
+
+def _check_path(monkeypatch, dtype, p, plan):
+    rng = np.random.default_rng(p["seed"])
+    x, weight, bias = _arrays(rng, dtype, p["N"], p["C_in"], p["H"], p["W"], p["C_out"],
+                              p["groups"], p["kh"], p["kw"], p["bias"])
+    kwargs = dict(stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
+                  groups=p["groups"])
+    y, grad_y, grads = _run_conv_with_plan(monkeypatch, plan, x, weight, bias, **kwargs)
+    _compare(y, grad_y, grads, x, weight, bias, **kwargs)
+
+
+@dtypes
+def test_direct_path_matches_torch(monkeypatch, dtype):
+    @settings(deadline=None)
+    @given(direct_problems())
+    def check(p):
+        _check_path(monkeypatch, dtype, p, nc.ConvPlan("direct", 1, 1))
+
+    check()
+
+
+@dtypes
+def test_gemm_path_matches_torch_with_any_lanes_and_chunks(monkeypatch, dtype):
+    @settings(deadline=None)
+    @given(gemm_problems())
+    def check(p):
+        _check_path(monkeypatch, dtype, p, p["plan"])
+
+    check()
+
+
+@dtypes
+def test_1x1_in_place_path_matches_torch(monkeypatch, dtype):
+    @settings(deadline=None)
+    @given(one_by_one_problems())
+    def check(p):
+        _check_path(monkeypatch, dtype, p, p["plan"])
+
+    check()
+
+
+@dtypes
+def test_gemm_path_stride_2_1_dilation_groups_uneven_chunks(monkeypatch, dtype):
+    """One fixed, asymmetric case of everything at once: 5 samples in 3 chunks on 2 lanes."""
+    rng = np.random.default_rng(7)
+    x, weight, bias = _arrays(rng, dtype, 5, 4, 11, 8, 6, 2, 3, 2, True)
+    kwargs = dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)
+    y, grad_y, grads = _run_conv_with_plan(monkeypatch, nc.ConvPlan("gemm", 2, 3), x, weight,
+                                           bias, **kwargs)
+    _compare(y, grad_y, grads, x, weight, bias, **kwargs)
+
+
+@dtypes
+def test_unforced_plan_on_a_lenet_like_layer_uses_direct_and_matches_torch(dtype):
+    rng = np.random.default_rng(3)
+    x, weight, bias = _arrays(rng, dtype, 3, 1, 12, 10, 4, 1, 5, 3, True)
+    assert nc.conv_plan(x.shape, weight.shape, (1, 1), (2, 1), (1, 1), 1, x.itemsize).path \
+        == "direct"
+    y = F.conv2d(x, weight, bias, padding=(2, 1), backend="numba")
+    check_against_torch(y, R.conv2d(x, weight, bias, padding=(2, 1)), "y")
+
+
+def test_blas_thread_count_is_restored_after_a_gemm_call():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(0)
+    x, weight, _ = _arrays(rng, np.float32, 4, 8, 9, 9, 8, 1, 3, 3, False)
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+              if lib["user_api"] == "blas"]
+    F.conv2d_backward(F.conv2d(x, weight, padding=1, backend="numba"), x, weight, padding=1,
+                      backend="numba")
+    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+             if lib["user_api"] == "blas"]
+    assert before == after
+
+
+# --------------------------------------------------------------------------- max pooling
+
+
+@dtypes
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum(dtype):
+    # every window of a constant plane is one big tie: the first (top-left) cell wins
+    x = np.ones((1, 1, 4, 6), dtype)
+    grad_y = np.arange(1, 7, dtype=dtype).reshape(1, 1, 2, 3)
+    gx = F.max_pool2d_backward(grad_y, x, 2, backend="numba")
+    expected = np.zeros_like(x)
+    expected[0, 0, ::2, ::2] = grad_y[0, 0]
+    np.testing.assert_array_equal(gx, expected)
+    # overlapping windows (stride 1) with ties: the shared first maximum accumulates
+    x = np.array([[[[3, 3, 1], [3, 3, 1]]]], dtype)
+    grad_y = np.array([[[[1, 10]]]], dtype)
+    gx = F.max_pool2d_backward(grad_y, x, 2, stride=1, backend="numba")
+    np.testing.assert_array_equal(gx, [[[[1, 10, 0], [0, 0, 0]]]])
+    check_against_torch(gx, R.max_pool2d_backward(grad_y, x, 2, stride=1), "grad_x")
+
+
+@dtypes
+def test_max_pool_nan_propagates_and_the_last_nan_takes_the_gradient(dtype):
+    x = np.array([[[[1, np.nan, 5, 0], [np.nan, 2, 0, -1]]]], dtype)
+    y = F.max_pool2d(x, 2, backend="numba")
+    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 0, 1] == 5
+    grad_y = np.array([[[[7, 9]]]], dtype)
+    gx = F.max_pool2d_backward(grad_y, x, 2, backend="numba")
+    np.testing.assert_array_equal(gx, [[[[0, 0, 9, 0], [7, 0, 0, 0]]]])
+    check_against_torch(gx, R.max_pool2d_backward(grad_y, x, 2), "grad_x")
+    check_against_torch(y, R.max_pool2d(x, 2), "y")
+
+
+@dtypes
+def test_max_pool_all_minus_inf_window_with_padding_picks_first_in_bounds_cell(dtype):
+    x = np.full((1, 1, 3, 3), -np.inf, dtype)
+    grad_y = np.arange(1, 5, dtype=dtype).reshape(1, 1, 2, 2)
+    kwargs = dict(kernel_size=3, stride=2, padding=1)
+    gx = F.max_pool2d_backward(grad_y, x, **kwargs, backend="numba")
+    check_against_torch(gx, R.max_pool2d_backward(grad_y, x, **kwargs), "grad_x")
+    np.testing.assert_array_equal(F.max_pool2d(x, **kwargs, backend="numba"),
+                                  np.full((1, 1, 2, 2), -np.inf, dtype))
