@@ -50,6 +50,9 @@ def against_torch() -> None:
     rng = np.random.default_rng(0)
     print("\nconv(4->6, 3x2 kernel, stride (2,1), padding 1, groups 2) + max/avg pool 2x2,")
     print("forward and backward, largest |ours - torch| over all outputs and gradients:")
+    if "numba" in backends():
+        print("(numba compiles each kernel on its first call, about a minute on 2 cores the")
+        print(" first time; the machine code is cached, so the next run takes a second)")
     print(f"{'backend':<8} {'float64':>10} {'float32':>10} {'seconds':>8}")
     for backend in backends():
         row = []
