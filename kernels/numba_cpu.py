@@ -19,7 +19,10 @@ Every op computes what :mod:`kernels.naive` computes (read that first); this mod
      one input channel an im2col matrix would be ``kH*kW`` copies of the input for a GEMM
      with a tiny inner dimension; instead each tap is one long AXPY over the zero-padded
      plane ("wide rows", see :func:`_conv2d_direct`), so the inner loop runs ~``H*W``
-     elements, not ``W_out``.
+     elements, not ``W_out``. Its backward multiplies the junk columns' zeros with inputs
+     and weights, exact only while they are finite; with a NaN or inf in ``x`` or the
+     weight, :func:`conv2d_backward` takes the GEMM path instead (NaN then reaches exactly
+     the gradients it reaches in PyTorch).
    - ``"gemm"``: im2col then one BLAS GEMM per group,
      ``Y_g (C_out/g, n*P) = W_g (C_out/g, K) @ cols_g (K, n*P)`` with ``K = C_in/g*kH*kW``
      and ``P = H_out*W_out``. The batch is cut into chunks of ``n`` samples so that every
@@ -151,8 +154,13 @@ class ConvPlan(NamedTuple):
 
 
 def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, itemsize,
-              threads=None) -> ConvPlan:
+              threads=None, allow_direct=True) -> ConvPlan:
     """Pick the conv path and its work split for one problem (see the module header).
+
+    ``allow_direct=False`` rules the direct path out: its backward multiplies the zeros of
+    the wide rows' junk columns with inputs and weights (see :func:`_conv2d_direct`), exact
+    only while those are finite (``0 * NaN = NaN``), so :func:`conv2d_backward` passes
+    ``_all_finite(x) and _all_finite(weight)``.
 
     A chunk should hold ``ceil(GEMM_MIN_COLS / P)`` samples (so its GEMMs have enough
     columns), every lane should get the same number of chunks, and one lane's im2col
@@ -164,7 +172,7 @@ def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, itemsize
     Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
     Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
     P = Ho * Wo
-    if C_in_g <= DIRECT_MAX_C_IN and tuple(stride) == (1, 1):
+    if allow_direct and C_in_g <= DIRECT_MAX_C_IN and tuple(stride) == (1, 1):
         return ConvPlan("direct", 1, 1)
     threads = numba.get_num_threads() if threads is None else threads
     lanes = max(1, min(threads, N)) if _blas_libraries() is not None else 1
@@ -230,6 +238,15 @@ def _axpy(y, a, x):
     """``y += a * x`` for 1-D arrays of one length (vectorised; FMA where available)."""
     for k in range(y.shape[0]):
         y[k] += a * x[k]
+
+
+@njit(cache=True)
+def _all_finite(a):
+    """True when no element of the contiguous array ``a`` is NaN or +-inf (stops at the first)."""
+    for v in a.ravel():
+        if not np.isfinite(v):
+            return False
+    return True
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -316,8 +333,9 @@ def _conv2d_direct_grad_x(gy_wide, weight, H, W, ph, pw, dh, dw, groups):
 
     The adjoint of the forward's AXPYs: every tap sends its outputs' gradients back to the
     inputs it read, ``gxp.flat[off:off + L] += w * gy_wide[n, co]`` (the junk columns carry
-    zeros, so they add nothing), summed over the group's output channels; then the padding
-    is cropped off. A thread owns whole input planes, so the scatter-add has no races.
+    zeros, so they add nothing while ``w`` is finite), summed over the group's output
+    channels; then the padding is cropped off. A thread owns whole input planes, so the
+    scatter-add has no races.
     """
     N, C_out, L = gy_wide.shape
     _, C_in_g, kh, kw = weight.shape
@@ -347,7 +365,8 @@ def _conv2d_direct_grad_weight(gy_wide, xp, kh, kw, dh, dw, groups):
     gy_wide : (N, C_out, L), xp : (N, C_in, Hp, Wp) -> (C_out, C_in // groups, kH, kW)
 
     ``grad_w[co, cl, i, j] = sum_n gy_wide[n, co] . xp[n, c].flat[off:off + L]``: one long
-    dot product per sample and weight (junk columns are zero in ``gy_wide``). Parallel over
+    dot product per sample and weight (junk columns are zero in ``gy_wide``, and ``0 * x`` is
+    0 for finite ``x``: :func:`conv2d_backward` takes this path only then). Parallel over
     weights (150 for LeNet's first layer), so each sum has one owner and no reduction
     between threads.
     """
@@ -601,7 +620,8 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups) -> Con
     """Gradients of :func:`conv2d`: grad_x (N, C_in, H, W), grad_weight, grad_bias (C_out,)."""
     (_, _, H, W), (_, _, kh, kw) = x.shape, weight.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize,
+                     allow_direct=_all_finite(x) and _all_finite(weight))
     if plan.path == "direct":
         xp = _pad_planes(x, ph, pw)  # (N, C_in, H + 2*ph, W + 2*pw)
         gy_wide = _widen(grad_y, xp.shape[3])  # (N, C_out, (Ho - 1)*Wp + Wo)

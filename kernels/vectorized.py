@@ -29,7 +29,8 @@ changes, and why:
 6. Pooling loops over kernel taps only (at most kH*kW iterations), each iteration working on
    all ``N*C*H_out*W_out`` windows at once; max pooling keeps PyTorch's running
    ``(val > maxval) or isnan(val)`` update, so ties and NaNs resolve exactly as in naive.
-7. Adaptive average pooling is two pooling matrices, ``y = P_h @ x @ P_w^T``.
+7. Adaptive average pooling sums each window's columns, then its rows, through small gather
+   tables (not pooling matrices, whose ``0 * inf = NaN`` would spread one inf everywhere).
 """
 
 from __future__ import annotations
@@ -433,34 +434,81 @@ def avg_pool2d_backward(grad_y, x, kernel_size, stride, padding, ceil_mode, coun
     return grad_padded[:, :, ph : ph + H, pw : pw + W].copy()  # (N, C, H, W)
 
 
-def _adaptive_matrix(in_size, out_size, dtype):
-    """(out_size, in_size) pooling matrix: row ``o`` averages input range adaptive_bounds(o)."""
-    matrix = np.zeros((out_size, in_size), dtype)
-    for index in range(out_size):
-        start, end = adaptive_bounds(index, in_size, out_size)
-        matrix[index, start:end] = 1.0 / (end - start)
-    return matrix
+def _adaptive_members(in_size, out_size):
+    """Which input indices each adaptive window holds, as a padded gather table.
+
+    Returns ``index : (out_size, k)`` and ``valid : (out_size, k)``: row ``o`` lists the input
+    range :func:`kernels.common.adaptive_bounds` gives window ``o``, padded to the longest
+    window ``k`` with index 0 and ``valid=False``. ``k`` is at most ``ceil(in/out) + 1``, so a
+    gather through the table costs a few times the array, not ``in * out``.
+    """
+    bounds = [adaptive_bounds(o, in_size, out_size) for o in range(out_size)]
+    k = max(end - start for start, end in bounds)
+    offsets = np.arange(k)  # (k,)
+    starts = np.array([start for start, _ in bounds])[:, None]  # (out, 1)
+    counts = np.array([end - start for start, end in bounds])[:, None]  # (out, 1)
+    valid = offsets < counts  # (out, k)
+    return np.where(valid, starts + offsets, 0), valid
+
+
+def _windows_containing(in_size, out_size):
+    """The transpose of :func:`_adaptive_members`: which windows hold each input index.
+
+    Returns ``index : (in_size, m)`` and ``valid : (in_size, m)``; ``m`` is at most
+    ``ceil(out/in) + 1`` (neighbouring windows overlap by at most one element).
+    """
+    member_index, member_valid = _adaptive_members(in_size, out_size)
+    holders = [[] for _ in range(in_size)]
+    for o, (row, ok) in enumerate(zip(member_index, member_valid, strict=True)):
+        for i in row[ok]:
+            holders[i].append(o)
+    m = max(len(h) for h in holders)
+    index = np.zeros((in_size, m), np.intp)
+    valid = np.zeros((in_size, m), bool)
+    for i, h in enumerate(holders):
+        index[i, : len(h)], valid[i, : len(h)] = h, True
+    return index, valid
+
+
+def _gather_sum(a, axis, index, valid):
+    """Sum ``a`` along ``axis`` over the groups a gather table names.
+
+    a : (..., in, ...), index/valid : (out, k) -> (..., out, ...): element ``o`` is the sum of
+    ``a[..., index[o, j], ...]`` over the ``j`` with ``valid[o, j]``. Padding entries are
+    *replaced* by zero with ``np.where``, never multiplied by zero, so a NaN or inf reaches
+    only the windows that contain it (a pooling matrix would give ``0 * inf = NaN`` everywhere).
+    """
+    taken = np.take(a, index, axis=axis)  # (..., out, k, ...)
+    mask = valid.reshape(valid.shape + (1,) * (a.ndim - 1 - axis))  # (out, k, 1, ...)
+    return np.where(mask, taken, 0).sum(axis=axis + 1)  # (..., out, ...)
 
 
 def adaptive_avg_pool2d(x, output_size):
-    """Adaptive average pooling as two matrix products, ``y = P_h @ x @ P_w^T``.
+    """Adaptive average pooling: sums over column ranges, then over row ranges, / counts.
 
-    x : (N, C, H, W) -> y : (N, C, oh, ow); ``P_h : (oh, H)`` averages each row range
-    :func:`kernels.common.adaptive_bounds` gives, ``P_w : (ow, W)`` each column range. A
-    window is a rectangle, so its mean is the mean over rows of the means over columns.
+    x : (N, C, H, W) -> y : (N, C, oh, ow). A window is a rectangle
+    (:func:`kernels.common.adaptive_bounds` along each axis), so its sum is the sum over its
+    rows of the sums over its columns: two gathers through :func:`_adaptive_members` tables,
+    then a division by the window's area, as PyTorch's ``sum / count``.
     """
     (oh, ow), (H, W) = output_size, x.shape[2:]
-    pool_h = _adaptive_matrix(H, oh, x.dtype)  # (oh, H)
-    pool_w = _adaptive_matrix(W, ow, x.dtype)  # (ow, W)
-    return pool_h @ x @ pool_w.T  # (oh, H) @ (N, C, H, W) @ (W, ow) -> (N, C, oh, ow)
+    rows, row_ok = _adaptive_members(H, oh)  # (oh, kh)
+    cols, col_ok = _adaptive_members(W, ow)  # (ow, kw)
+    sums = _gather_sum(x, 3, cols, col_ok)  # (N, C, H, ow)
+    sums = _gather_sum(sums, 2, rows, row_ok)  # (N, C, oh, ow)
+    area = (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(x.dtype)  # (oh, ow)
+    return sums / area
 
 
 def adaptive_avg_pool2d_backward(grad_y, x, output_size):
-    """grad_x of adaptive average pooling: the transposed products, ``P_h^T @ grad_y @ P_w``.
+    """grad_x of adaptive average pooling: each input gets ``grad_y / area`` of every window
+    that holds it, gathered through :func:`_windows_containing` tables (no scatter needed).
 
     grad_y : (N, C, oh, ow), x : (N, C, H, W) -> grad_x : (N, C, H, W)
     """
     (oh, ow), (H, W) = output_size, x.shape[2:]
-    pool_h = _adaptive_matrix(H, oh, x.dtype)  # (oh, H)
-    pool_w = _adaptive_matrix(W, ow, x.dtype)  # (ow, W)
-    return pool_h.T @ grad_y @ pool_w  # (H, oh) @ (N, C, oh, ow) @ (ow, W) -> (N, C, H, W)
+    row_ok, col_ok = _adaptive_members(H, oh)[1], _adaptive_members(W, ow)[1]
+    area = (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(x.dtype)  # (oh, ow)
+    grad_window = grad_y / area  # (N, C, oh, ow)
+    grad = _gather_sum(grad_window, 3, *_windows_containing(W, ow))  # (N, C, oh, W)
+    return _gather_sum(grad, 2, *_windows_containing(H, oh))  # (N, C, H, W)

@@ -30,7 +30,7 @@ BACKEND_MODULES = {
 }
 DEFAULT_BACKEND = "numpy"
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a backend's import may ask the registry
 _loaded: dict[str, ModuleType | str] = {}  # name -> module, or the reason it is unusable
 _default = DEFAULT_BACKEND
 _scoped: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -48,7 +48,10 @@ def _load(name: str) -> ModuleType | str:
                 _loaded[name] = f"import failed: {type(exc).__name__}: {exc}"
             else:
                 reason_fn = getattr(module, "unavailable_reason", None)
-                reason = reason_fn() if reason_fn is not None else None
+                try:
+                    reason = reason_fn() if reason_fn is not None else None
+                except Exception as exc:  # noqa: BLE001 - a failing probe means "not usable"
+                    reason = f"unavailable_reason() failed: {type(exc).__name__}: {exc}"
                 missing = [f for f in KERNEL_FUNCTIONS if not hasattr(module, f)]
                 if reason is None and missing:
                     reason = f"module {module.__name__} lacks {', '.join(missing)}"

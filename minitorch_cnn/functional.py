@@ -6,13 +6,32 @@ came. It then normalises (ints to ``(h, w)`` pairs, ``"same"``/``"valid"`` paddi
 ``stride=None`` in pooling) and calls the function of the same name in the chosen backend's
 kernel module (``kernels.naive``, ``kernels.vectorized``, ...). Kernels never re-check.
 
+What the boundary accepts, beyond plain C-contiguous float arrays, and what it does with it:
+
+- any memory layout (Fortran order, slices, negative strides, read-only arrays): a
+  C-contiguous copy goes to the kernel when needed; inputs are never written to;
+- non-native byte order (``'>f4'``, as in IDX files): converted to native order;
+- hyper-parameters as a one-element sequence (``stride=(2,)``), as PyTorch accepts;
+- NaN and +-inf: propagated by IEEE arithmetic as in PyTorch; NumPy's floating-point warnings
+  (and a ``np.seterr(all="raise")`` the caller may have set) are switched off inside the
+  kernels, as PyTorch does not warn either.
+
+What it refuses with ``TypeError``: anything but a float32/float64 ``numpy.ndarray`` (or a CUDA
+array for ``backend="cuda"``), i.e. Python scalars and lists, integer, bool, float16,
+complex and object arrays, masked arrays (their mask would be ignored); with ``ValueError``:
+wrong ndim, empty channel/spatial dimensions, mismatched shapes and bad hyper-parameters;
+with ``MemoryError``: an array the op would allocate that exceeds :data:`MAX_ARRAY_BYTES`,
+raised before allocating anything.
+
 Shapes are NCHW for activations and OIHW for weights:
 ``x : (N, C_in, H, W)``, ``weight : (C_out, C_in // groups, kH, kW)``.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 
 import numpy as np
 
@@ -21,6 +40,61 @@ from kernels.common import ConvGrads, conv_output_size, pool_output_size
 from .backend import kernel_module
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _memory_limit_bytes() -> int | None:
+    """Physical memory, or this process's cgroup memory limit when smaller; None if unknown."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX, or the name is unknown
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" means no limit
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def _default_max_array_bytes() -> int:
+    limit = _memory_limit_bytes()
+    return 8 * 2**30 if limit is None else limit // 2
+
+
+MAX_ARRAY_BYTES: int = _default_max_array_bytes()
+"""The most bytes one array that an op allocates may take, checked before allocating.
+
+The arrays counted are the op's output, the zero-padded copy of ``x`` that the kernels make
+when ``padding > 0``, and the C-contiguous copy of a non-contiguous input. Above the bound an
+op raises ``MemoryError`` naming the shape and the bytes, instead of being killed by the
+system's out-of-memory killer half-way through. Default: half the memory of this machine
+(physical memory, or the cgroup limit of a container when smaller), 8 GiB when unknown.
+Assign ``minitorch_cnn.functional.MAX_ARRAY_BYTES = ...`` to change it; it is read at every
+call. The kernels' own working memory is bounded separately (the vectorized backend chunks its
+im2col columns at ``kernels.vectorized.COLUMN_BYTES_LIMIT``).
+"""
+
+
+def _human(nbytes: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _check_size(name: str, what: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Raise MemoryError if an array of ``shape`` and ``dtype`` exceeds MAX_ARRAY_BYTES."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise MemoryError(
+            f"{name}: {what} would need {_human(nbytes)} (shape {tuple(shape)}, "
+            f"{np.dtype(dtype)}), more than MAX_ARRAY_BYTES = {_human(MAX_ARRAY_BYTES)}; "
+            f"use a smaller batch or output, or raise minitorch_cnn.functional.MAX_ARRAY_BYTES"
+        )
 
 
 # --------------------------------------------------------------------------- validation
@@ -40,37 +114,67 @@ def _shape_dtype(a: object) -> tuple[tuple[int, ...], np.dtype]:
     return a.shape, a.dtype
 
 
+def _dtype_hint(dtype: np.dtype) -> str:
+    """What to do with an array of an unsupported ``dtype``."""
+    if dtype.kind == "c":
+        return "this engine is real-valued: convolve .real and .imag separately"
+    if dtype.kind == "O":
+        return (
+            "an object array (from ragged lists or mixed Python objects) has no numeric "
+            "dtype; build a float array with np.asarray(..., dtype=np.float32)"
+        )
+    if dtype.kind == "f":  # float16, longdouble
+        return f"{dtype} is not supported; pass float32, e.g. .astype(np.float32)"
+    return "convert with .astype(np.float32)"
+
+
 def _array(a: object, name: str, ndim: int, layout: str, backend: str | None) -> object:
-    """Check that ``a`` is a float32/float64 array of ``ndim`` dims; return it contiguous."""
+    """Check that ``a`` is a float32/float64 array of ``ndim`` dims; return it contiguous.
+
+    A NumPy array in another layout (Fortran order, a strided or negative-stride view) or in
+    non-native byte order is copied to a C-contiguous native one; ``a`` itself is never
+    modified.
+    """
     if _is_cuda_array(a):
         module = kernel_module(backend)
         if module.__name__ != "kernels.cuda":
             raise TypeError(
-                f"{name}: got a CUDA device array, which only backend='cuda' accepts; "
-                f"copy it to the host (e.g. .copy_to_host()) or pass backend='cuda'"
+                f"{name}: got a CUDA device array, which only backend='cuda' accepts (expected "
+                f"a numpy.ndarray here); copy it to the host (e.g. .copy_to_host()) or pass "
+                f"backend='cuda'"
             )
+    elif isinstance(a, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name}: expected a plain numpy.ndarray {layout}, got a masked array, whose mask "
+            f"would be ignored; pass .filled(value) or np.asarray(...) explicitly"
+        )
     elif not isinstance(a, np.ndarray):
         raise TypeError(
             f"{name}: expected a numpy.ndarray {layout} of float32 or float64, "
             f"got {type(a).__name__}; wrap it with np.asarray(..., dtype=np.float32)"
         )
     shape, dtype = _shape_dtype(a)
-    if dtype not in FLOAT_DTYPES:
+    native = dtype.newbyteorder("=") if dtype.kind == "f" else dtype
+    if native not in FLOAT_DTYPES:
         raise TypeError(
-            f"{name}: expected dtype float32 or float64, got {dtype}; "
-            f"convert with .astype(np.float32)"
+            f"{name}: expected dtype float32 or float64, got {dtype}; {_dtype_hint(dtype)}"
         )
     if len(shape) != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array {layout}, got shape {shape}")
     if isinstance(a, np.ndarray):
-        a = np.ascontiguousarray(a)
+        if not a.flags.c_contiguous or native != dtype:
+            _check_size(name, "its C-contiguous copy", shape, native)
+        a = np.ascontiguousarray(a, dtype=native)
     return a
 
 
 def _same_dtype(name: str, a: object, ref_name: str, ref: object) -> None:
     da, dr = _shape_dtype(a)[1], _shape_dtype(ref)[1]
     if da != dr:
-        raise TypeError(f"{name}: expected dtype {dr} (the dtype of {ref_name}), got {da}")
+        raise TypeError(
+            f"{name}: expected dtype {dr} (the dtype of {ref_name}), got {da}; "
+            f"convert with .astype({ref_name}.dtype)"
+        )
 
 
 def _int(value: object, name: str, minimum: int) -> int:
@@ -83,8 +187,14 @@ def _int(value: object, name: str, minimum: int) -> int:
 
 
 def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints, each >= ``minimum``, as a pair."""
+    """An int or an (h, w) pair of ints, each >= ``minimum``, as a pair.
+
+    A one-element sequence ``(k,)`` means ``k`` for both, as PyTorch accepts it.
+    """
     if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            v = _int(value[0], name, minimum)
+            return (v, v)
         if len(value) != 2:
             raise ValueError(f"{name}: expected an int or an (h, w) pair, got {value!r}")
         return (_int(value[0], name, minimum), _int(value[1], name, minimum))
@@ -101,6 +211,17 @@ def _check_grad(grad_y: object, expected: tuple[int, ...], x: object, backend: s
             f"grad_y: expected shape {tuple(expected)} (the forward output's), got {tuple(shape)}"
         )
     return grad_y
+
+
+def _run(module, op: str, *args):
+    """Call kernel ``op`` of ``module`` with IEEE semantics and no NumPy warnings.
+
+    NaN and +-inf propagate through the arithmetic as in PyTorch, which neither warns nor
+    raises; a caller's ``np.seterr(all="raise")`` must not turn a NaN input into a
+    ``FloatingPointError`` from deep inside a kernel.
+    """
+    with np.errstate(all="ignore"):
+        return getattr(module, op)(*args)
 
 
 # --------------------------------------------------------------------------- corr2d
@@ -121,7 +242,7 @@ def corr2d(X: np.ndarray, K: np.ndarray, *, backend: str | None = None) -> np.nd
         raise ValueError(
             f"K: expected a non-empty kernel no larger than X {(H, W)}, got shape {(kh, kw)}"
         )
-    return kernel_module(backend).corr2d(X, K)
+    return _run(kernel_module(backend), "corr2d", X, K)
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -172,7 +293,7 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
         elif padding == "same":
             if stride != (1, 1):
                 raise ValueError(
-                    f"padding: 'same' needs stride 1 (as in PyTorch), got stride {stride}"
+                    f"padding: expected stride 1 with 'same' (as in PyTorch), got stride {stride}"
                 )
             total = (dilation[0] * (kH - 1), dilation[1] * (kW - 1))
             padding = (total[0] // 2, total[1] // 2)
@@ -189,9 +310,13 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
         reach = dilation[i] * (k - 1) + 1
         if reach > span:
             raise ValueError(
-                f"weight: the dilated kernel spans {reach} along {axis}, larger than the padded "
-                f"input ({size} + 2*{padding[i]}{' + 1' if extra[i] else ''} = {span})"
+                f"weight: expected the dilated kernel to fit the padded input along {axis} "
+                f"({size} + 2*{padding[i]}{' + 1' if extra[i] else ''} = {span}), "
+                f"got one spanning {reach}"
             )
+    if padding != (0, 0) or extra != (0, 0):
+        padded = (N, C_in, H + 2 * padding[0] + extra[0], W + 2 * padding[1] + extra[1])
+        _check_size("x", "its zero-padded copy", padded, _shape_dtype(x)[1])
     return x, weight, bias, stride, padding, dilation, groups, extra
 
 
@@ -212,11 +337,14 @@ def conv2d(
         x, weight, bias, stride, padding, dilation, groups, backend
     )
     module = kernel_module(backend)
+    (N, _, H, W), dtype = _shape_dtype(x)
+    out_shape = _conv_out_shape((N, 0, H + extra[0], W + extra[1]), _shape_dtype(weight)[0],
+                                stride, padding, dilation)
+    _check_size("conv2d", "the output", out_shape, dtype)
     x = _pad_extra(module, x, extra)
-    N = _shape_dtype(x)[0][0]
     if N == 0:
-        return np.zeros(_conv_out_shape(x, weight, stride, padding, dilation), x.dtype)
-    return module.conv2d(x, weight, bias, stride, padding, dilation, groups)
+        return np.zeros(out_shape, dtype)
+    return _run(module, "conv2d", x, weight, bias, stride, padding, dilation, groups)
 
 
 def _pad_extra(module, x, extra: tuple[int, int]):
@@ -232,8 +360,8 @@ def _pad_extra(module, x, extra: tuple[int, int]):
     return np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
 
 
-def _conv_out_shape(x, weight, stride, padding, dilation):
-    (N, _, H, W), (C_out, _, kH, kW) = _shape_dtype(x)[0], _shape_dtype(weight)[0]
+def _conv_out_shape(x_shape, weight_shape, stride, padding, dilation):
+    (N, _, H, W), (C_out, _, kH, kW) = x_shape, weight_shape
     return (
         N,
         C_out,
@@ -257,15 +385,16 @@ def conv2d_backward(
         x, weight, None, stride, padding, dilation, groups, backend
     )
     (N, C_in, H, W) = _shape_dtype(x)[0]
-    out_shape = _conv_out_shape(x, weight, stride, padding, dilation)
-    out_shape = out_shape[:2] + (out_shape[2] + extra[0], out_shape[3] + extra[1])
+    out_shape = _conv_out_shape((N, C_in, H + extra[0], W + extra[1]), _shape_dtype(weight)[0],
+                                stride, padding, dilation)
     grad_y = _check_grad(grad_y, out_shape, x, backend)
     module = kernel_module(backend)
     x_padded = _pad_extra(module, x, extra)
     if N == 0:
         return ConvGrads(np.zeros_like(x), np.zeros_like(weight),
                          np.zeros(_shape_dtype(weight)[0][0], x.dtype))
-    gx, gw, gb = module.conv2d_backward(grad_y, x_padded, weight, stride, padding, dilation, groups)
+    gx, gw, gb = _run(module, "conv2d_backward", grad_y, x_padded, weight, stride, padding,
+                      dilation, groups)
     if extra != (0, 0):  # the extra row/col was padding: its gradient is dropped
         gx = gx[:, :, :H, :W]
     return ConvGrads(gx, gw, gb)
@@ -275,9 +404,16 @@ def conv2d_backward(
 
 
 def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
+    """Validate and normalise pooling's arguments; also return the output shape.
+
+    ``stride=None`` (or an empty sequence, as PyTorch accepts) means ``stride = kernel_size``.
+    """
     x = _array(x, "x", 4, "(N, C, H, W)", backend)
     kernel_size = _pair(kernel_size, "kernel_size", 1)
-    stride = kernel_size if stride is None else _pair(stride, "stride", 1)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        stride = kernel_size
+    else:
+        stride = _pair(stride, "stride", 1)
     padding = _pair(padding, "padding", 0)
     dilation = _pair(dilation, "dilation", 1)
     if not isinstance(ceil_mode, (bool, np.bool_)):
@@ -299,10 +435,17 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
         if o < 1:
             reach = dilation[i] * (kernel_size[i] - 1) + 1
             raise ValueError(
-                f"kernel_size: the (dilated) window spans {reach} along {axis}, larger than the "
-                f"padded input ({size} + 2*{padding[i]} = {size + 2 * padding[i]})"
+                f"kernel_size: expected the (dilated) window to fit the padded input along "
+                f"{axis} ({size} + 2*{padding[i]} = {size + 2 * padding[i]}), "
+                f"got one spanning {reach}"
             )
         out.append(o)
+    if padding != (0, 0) or ceil_mode:  # the kernels pad x (with -inf or 0) to fit every window
+        padded = (N, C) + tuple(
+            max(size + 2 * padding[i], (o - 1) * stride[i] + dilation[i] * (kernel_size[i] - 1) + 1)
+            for i, (size, o) in enumerate(((H, out[0]), (W, out[1])))
+        )
+        _check_size("x", "its padded copy", padded, _shape_dtype(x)[1])
     return x, kernel_size, stride, padding, dilation, bool(ceil_mode), (N, C, out[0], out[1])
 
 
@@ -318,9 +461,10 @@ def max_pool2d(
     """
     x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
                                              ceil_mode, backend)
+    _check_size("max_pool2d", "the output", out_shape, _shape_dtype(x)[1])
     if out_shape[0] == 0:
         return np.zeros(out_shape, x.dtype)
-    return kernel_module(backend).max_pool2d(x, k, s, p, d, c)
+    return _run(kernel_module(backend), "max_pool2d", x, k, s, p, d, c)
 
 
 def max_pool2d_backward(
@@ -337,7 +481,7 @@ def max_pool2d_backward(
     grad_y = _check_grad(grad_y, out_shape, x, backend)
     if out_shape[0] == 0:
         return np.zeros_like(x)
-    return kernel_module(backend).max_pool2d_backward(grad_y, x, k, s, p, d, c)
+    return _run(kernel_module(backend), "max_pool2d_backward", grad_y, x, k, s, p, d, c)
 
 
 def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -373,9 +517,10 @@ def avg_pool2d(
     x, k, s, p, c, cip, div, out_shape = _avg_args(
         x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, backend
     )
+    _check_size("avg_pool2d", "the output", out_shape, _shape_dtype(x)[1])
     if out_shape[0] == 0:
         return np.zeros(out_shape, x.dtype)
-    return kernel_module(backend).avg_pool2d(x, k, s, p, c, cip, div)
+    return _run(kernel_module(backend), "avg_pool2d", x, k, s, p, c, cip, div)
 
 
 def avg_pool2d_backward(
@@ -393,7 +538,7 @@ def avg_pool2d_backward(
     grad_y = _check_grad(grad_y, out_shape, x, backend)
     if out_shape[0] == 0:
         return np.zeros_like(x)
-    return kernel_module(backend).avg_pool2d_backward(grad_y, x, k, s, p, c, cip, div)
+    return _run(kernel_module(backend), "avg_pool2d_backward", grad_y, x, k, s, p, c, cip, div)
 
 
 def _adaptive_args(x, output_size, backend):
@@ -421,9 +566,10 @@ def adaptive_avg_pool2d(x, output_size, *, backend=None) -> np.ndarray:
     ``None`` in the pair keeps that input size.
     """
     x, output_size, out_shape = _adaptive_args(x, output_size, backend)
+    _check_size("adaptive_avg_pool2d", "the output", out_shape, _shape_dtype(x)[1])
     if out_shape[0] == 0:
         return np.zeros(out_shape, x.dtype)
-    return kernel_module(backend).adaptive_avg_pool2d(x, output_size)
+    return _run(kernel_module(backend), "adaptive_avg_pool2d", x, output_size)
 
 
 def adaptive_avg_pool2d_backward(grad_y, x, output_size, *, backend=None) -> np.ndarray:
@@ -432,7 +578,7 @@ def adaptive_avg_pool2d_backward(grad_y, x, output_size, *, backend=None) -> np.
     grad_y = _check_grad(grad_y, out_shape, x, backend)
     if out_shape[0] == 0:
         return np.zeros_like(x)
-    return kernel_module(backend).adaptive_avg_pool2d_backward(grad_y, x, output_size)
+    return _run(kernel_module(backend), "adaptive_avg_pool2d_backward", grad_y, x, output_size)
 
 
 __all__ = [
