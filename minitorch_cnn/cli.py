@@ -5,6 +5,7 @@
     minitorch-cnn demo                # LeNet-5 on the bundled digits, fastest CPU backend
     minitorch-cnn summary --model resnet18 --input 1 96 96
     minitorch-cnn backends
+    minitorch-cnn explain [WHAT ...] [--out docs/img]   # the pictures of docs/
 
 ``train`` writes ``runs/<model>-<data>-<backend>-<time>/`` (checkpoint.npz, metrics.json,
 curves.png) and ends with a line giving the test accuracy and the images per second.
@@ -16,7 +17,7 @@ import argparse
 import sys
 
 from . import backend as _backend
-from . import models
+from . import explain, models
 
 DEMO = dict(model="lenet5", data="digits", epochs=15, batch_size=32)
 """``make demo``: LeNet-5 on the bundled digits; the CLI picks the fastest CPU backend."""
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--input", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
                          help="input shape (default 1 28 28; resnet18 1 96 96)")
     sub.add_parser("backends", help="which kernel backends run here")
+    explain.add_arguments(sub.add_parser(
+        "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder)"))
     return parser
 
 
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, status in _backend.backends(verbose=True).items():
             print(f"{name:<6} {status}")
         return 0
+    if args.command == "explain":
+        return explain.run(args)
     if args.command == "summary":
         from .summary import summary
 

@@ -4,7 +4,7 @@
 every leaf module it passes through (in call order), and prints a table::
 
     layer            type         output shape       params        FLOPs
-    0                Conv2d       (1, 6, 28, 28)        156      241,080
+    0                Conv2d       (1, 6, 28, 28)        156      239,904
     ...
 
 FLOPs count a multiply-add as two (``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW`` for a
