@@ -474,28 +474,35 @@ def _gather_sum(a, axis, index, valid):
     """Sum ``a`` along ``axis`` over the groups a gather table names.
 
     a : (..., in, ...), index/valid : (out, k) -> (..., out, ...): element ``o`` is the sum of
-    ``a[..., index[o, j], ...]`` over the ``j`` with ``valid[o, j]``. Padding entries are
-    *replaced* by zero with ``np.where``, never multiplied by zero, so a NaN or inf reaches
-    only the windows that contain it (a pooling matrix would give ``0 * inf = NaN`` everywhere).
+    ``a[..., index[o, j], ...]`` over the ``j`` with ``valid[o, j]``. One whole-array step per
+    column ``j`` of the table (at most ``k``, like pooling's loop over kernel taps); padding
+    entries are *replaced* by zero with ``np.where``, never multiplied by zero, so a NaN or inf
+    reaches only the windows that contain it (a pooling matrix would give ``0 * inf = NaN``
+    everywhere).
     """
-    taken = np.take(a, index, axis=axis)  # (..., out, k, ...)
-    mask = valid.reshape(valid.shape + (1,) * (a.ndim - 1 - axis))  # (out, k, 1, ...)
-    return np.where(mask, taken, 0).sum(axis=axis + 1)  # (..., out, ...)
+    shape = (-1,) + (1,) * (a.ndim - 1 - axis)  # broadcasts (out,) along ``axis``
+    total = None
+    for j in range(index.shape[1]):
+        part = np.take(a, index[:, j], axis=axis)  # (..., out, ...)
+        if not valid[:, j].all():
+            part = np.where(valid[:, j].reshape(shape), part, 0)
+        total = part if total is None else total + part
+    return total
 
 
 def adaptive_avg_pool2d(x, output_size):
-    """Adaptive average pooling: sums over column ranges, then over row ranges, / counts.
+    """Adaptive average pooling: sums over row ranges, then over column ranges, / counts.
 
     x : (N, C, H, W) -> y : (N, C, oh, ow). A window is a rectangle
     (:func:`kernels.common.adaptive_bounds` along each axis), so its sum is the sum over its
-    rows of the sums over its columns: two gathers through :func:`_adaptive_members` tables,
+    columns of the sums over its rows: two gathers through :func:`_adaptive_members` tables,
     then a division by the window's area, as PyTorch's ``sum / count``.
     """
     (oh, ow), (H, W) = output_size, x.shape[2:]
     rows, row_ok = _adaptive_members(H, oh)  # (oh, kh)
     cols, col_ok = _adaptive_members(W, ow)  # (ow, kw)
-    sums = _gather_sum(x, 3, cols, col_ok)  # (N, C, H, ow)
-    sums = _gather_sum(sums, 2, rows, row_ok)  # (N, C, oh, ow)
+    sums = _gather_sum(x, 2, rows, row_ok)  # (N, C, oh, W): whole rows, contiguous copies
+    sums = _gather_sum(sums, 3, cols, col_ok)  # (N, C, oh, ow)
     area = (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(x.dtype)  # (oh, ow)
     return sums / area
 
