@@ -23,9 +23,10 @@ What is timed, on each side:
   call, so it is one figure (backward-input + backward-weight + bias), timed against
   ``torch.ops.aten.convolution_backward`` with all three outputs, the op autograd calls;
   GFLOP/s counts 2x the forward FLOPs;
-- max pool: torch's forward is ``max_pool2d``, its backward
-  ``aten.max_pool2d_with_indices_backward`` given the indices its forward made; ours
-  recomputes the argmax in the backward (the kernels keep no state), so compare fwd+bwd sums;
+- max pool, as in training (PyTorch's autograd keeps the indices of the forward): the
+  forward makes the indices on both sides (``aten.max_pool2d_with_indices`` and
+  ``F.max_pool2d(..., return_indices=True)``), the backward is given them
+  (``aten.max_pool2d_with_indices_backward`` and ``F.max_pool2d_backward(..., indices=)``);
 - avg / adaptive pool: ``aten.avg_pool2d_backward`` / ``aten._adaptive_avg_pool2d_backward``.
 
 Ours is called through the public API (``minitorch_cnn.functional``, validation included).
@@ -115,12 +116,17 @@ def _pool_problem(case: PoolCase, backends: list[str]):
         y, idx = torch.ops.aten.max_pool2d_with_indices(tx, [k, k], [s, s], [p, p])
         tgy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))
         ops = {
-            "forward": {"torch": lambda: tF.max_pool2d(tx, k, s, p)},
+            "forward": {"torch": lambda: torch.ops.aten.max_pool2d_with_indices(
+                tx, [k, k], [s, s], [p, p])},
             "backward": {"torch": lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 tgy, tx, [k, k], [s, s], [p, p], [1, 1], False, idx)},
         }
-        fwd = lambda b: lambda: F.max_pool2d(x, k, s, p, backend=b)  # noqa: E731
-        bwd = lambda b: lambda: F.max_pool2d_backward(gy, x, k, s, p, backend=b)  # noqa: E731
+        fwd = lambda b: lambda: F.max_pool2d(x, k, s, p, return_indices=True,  # noqa: E731
+                                             backend=b)
+
+        def bwd(b):
+            ours = F.max_pool2d(x, k, s, p, return_indices=True, backend=b)[1]  # (N, C, Ho, Wo)
+            return lambda: F.max_pool2d_backward(gy, x, k, s, p, indices=ours, backend=b)
     elif case.kind == "avg":
         y = tF.avg_pool2d(tx, k, s, p)
         tgy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))

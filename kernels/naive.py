@@ -328,7 +328,8 @@ def max_pool2d(
     padding: tuple[int, int],
     dilation: tuple[int, int],
     ceil_mode: bool,
-) -> np.ndarray:
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """2-D max pooling, PyTorch's semantics to the element.
 
     Output size along each axis (:func:`kernels.common.pool_output_size`)::
@@ -349,16 +350,22 @@ def max_pool2d(
     x : (N, C, H, W)
     kernel_size, stride, padding, dilation : (h, w) pairs of ints
     ceil_mode : bool
+    return_indices : bool
+        Also return where each maximum is, as PyTorch's ``return_indices=True``.
 
     Returns
     -------
     y : (N, C, H_out, W_out)
+    indices : (N, C, H_out, W_out) int64, only with ``return_indices``
+        The flat position ``h*W + w`` of each window's maximum in its input plane; ``-1`` for
+        a window with no cell inside the input. :func:`max_pool2d_backward` takes them back.
     """
     N, C, H, W = x.shape
     (sh, sw), (ph, pw) = stride, padding
     H_out = pool_output_size(H, kernel_size[0], sh, ph, dilation[0], ceil_mode)
     W_out = pool_output_size(W, kernel_size[1], sw, pw, dilation[1], ceil_mode)
     y = np.full((N, C, H_out, W_out), -np.inf, dtype=x.dtype)
+    indices = np.full((N, C, H_out, W_out), -1, dtype=np.int64)
     for n in range(N):
         for c in range(C):
             for i in range(H_out):
@@ -367,6 +374,9 @@ def max_pool2d(
                                            dilation)
                     if pos is not None:
                         y[n, c, i, j] = x[n, c, pos[0], pos[1]]
+                        indices[n, c, i, j] = pos[0] * W + pos[1]
+    if return_indices:
+        return y, indices
     return y
 
 
@@ -378,11 +388,14 @@ def max_pool2d_backward(
     padding: tuple[int, int],
     dilation: tuple[int, int],
     ceil_mode: bool,
+    indices: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d`: each output's gradient goes to its window's maximum.
 
     Only the cell the forward pass picked (the first maximum on ties, the last NaN if any)
     receives ``grad_y[n, c, i, j]``; overlapping windows that pick the same cell add up.
+    Which cell that is comes from ``indices`` when the forward returned them (PyTorch's way:
+    no second search), else the search is run again on ``x``.
 
     Parameters
     ----------
@@ -390,12 +403,14 @@ def max_pool2d_backward(
     x : (N, C, H, W)
     kernel_size, stride, padding, dilation : (h, w) pairs of ints
     ceil_mode : bool
+    indices : (N, C, H_out, W_out) int64 or None
+        What ``max_pool2d(..., return_indices=True)`` returned, or None.
 
     Returns
     -------
     grad_x : (N, C, H, W)
     """
-    N, C, _, _ = x.shape
+    N, C, _, W = x.shape
     _, _, H_out, W_out = grad_y.shape
     (sh, sw), (ph, pw) = stride, padding
     grad_x = np.zeros_like(x)
@@ -403,8 +418,12 @@ def max_pool2d_backward(
         for c in range(C):
             for i in range(H_out):
                 for j in range(W_out):
-                    pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw, kernel_size,
-                                           dilation)
+                    if indices is not None:
+                        k = indices[n, c, i, j]
+                        pos = None if k < 0 else (k // W, k % W)
+                    else:
+                        pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw,
+                                               kernel_size, dilation)
                     if pos is not None:
                         grad_x[n, c, pos[0], pos[1]] += grad_y[n, c, i, j]
     return grad_x

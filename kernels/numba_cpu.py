@@ -645,13 +645,15 @@ def _max_pool_plane(plane, kh, kw, sh, sw, ph, pw, dh, dw, vals, index):
     PyTorch's scan: per window, taps in row-major order, keep the tap if it is the window's
     first in-bounds tap, or ``val > max`` or ``isnan(val)``. So ties keep the first maximum,
     the last NaN wins, and out-of-bounds taps (padding, ceil-mode overhang) act as -inf.
-    ``index`` is the flat ``h*W + w`` of the kept tap (what backward needs).
+    ``index`` is the flat ``h*W + w`` of the kept tap (what backward needs), ``-1`` for a
+    window with no tap inside the input (possible with dilation), whose value is ``-inf``.
 
     Loop order: tap row ``i``, output row, tap column ``j``, output column: each output still
     sees its taps in row-major order, while the inner loop runs along an output row.
     """
     H, W = plane.shape
     Ho, Wo = vals.shape
+    vals[:, :] = -np.inf
     index[:, :] = -1
     for i in range(kh):
         oh_lo, oh_hi = _valid_range(Ho, H, i * dh - ph, sh)
@@ -669,14 +671,39 @@ def _max_pool_plane(plane, kh, kw, sh, sw, ph, pw, dh, dw, vals, index):
 
 @njit(parallel=True, cache=True)
 def _max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo):
-    """Max pooling, parallel over the ``N*C`` planes: (N, C, H, W) -> (N, C, Ho, Wo)."""
+    """Max pooling, parallel over the ``N*C`` planes: (N, C, H, W) -> y, indices (N, C, Ho, Wo).
+
+    ``indices`` (int64) holds each window's flat ``h*W + w`` argmax, as PyTorch's
+    ``return_indices=True``; writing it costs little next to the scan.
+    """
     N, C, H, W = x.shape
     y = np.empty((N, C, Ho, Wo), x.dtype)
+    indices = np.empty((N, C, Ho, Wo), np.int64)
     for item in prange(N * C):
         n, c = item // C, item % C
-        index = np.empty((Ho, Wo), np.int64)
-        _max_pool_plane(x[n, c], kh, kw, sh, sw, ph, pw, dh, dw, y[n, c], index)
-    return y
+        _max_pool_plane(x[n, c], kh, kw, sh, sw, ph, pw, dh, dw, y[n, c], indices[n, c])
+    return y, indices
+
+
+@njit(parallel=True, cache=True)
+def _max_pool2d_backward_indices(grad_y, indices, H, W):
+    """grad_x of max pooling from the forward's indices: a scatter-add, parallel over planes.
+
+    grad_y, indices : (N, C, Ho, Wo) -> grad_x : (N, C, H, W). ``grad_x[n, c].flat[k] +=
+    grad_y`` for each window whose index is ``k`` (``-1``: a window with nothing inside the
+    input, whose gradient is dropped). One thread owns a plane, so nothing races.
+    """
+    N, C, Ho, Wo = grad_y.shape
+    grad_x = np.zeros((N, C, H, W), grad_y.dtype)
+    for item in prange(N * C):
+        n, c = item // C, item % C
+        gx = grad_x[n, c].reshape(H * W)  # (H*W,)
+        for oh in range(Ho):
+            for ow in range(Wo):
+                k = indices[n, c, oh, ow]
+                if k >= 0:
+                    gx[k] += grad_y[n, c, oh, ow]
+    return grad_x
 
 
 @njit(parallel=True, cache=True)
@@ -699,7 +726,8 @@ def _max_pool2d_backward(grad_y, x, kh, kw, sh, sw, ph, pw, dh, dw):
         gy = grad_y[n, c]  # (Ho, Wo)
         for oh in range(Ho):
             for ow in range(Wo):
-                gx[index[oh, ow]] += gy[oh, ow]
+                if index[oh, ow] >= 0:  # -1: a window with nothing inside the input
+                    gx[index[oh, ow]] += gy[oh, ow]
     return grad_x
 
 
@@ -709,14 +737,25 @@ def _pool_out(x, kernel_size, stride, padding, dilation, ceil_mode):
             pool_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode))
 
 
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Max pooling (PyTorch's semantics): x (N, C, H, W) -> (N, C, H_out, W_out)."""
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
+    """Max pooling (PyTorch's semantics): x (N, C, H, W) -> y (N, C, H_out, W_out).
+
+    With ``return_indices``, also the int64 ``(N, C, H_out, W_out)`` flat argmax indices.
+    """
     Ho, Wo = _pool_out(x, kernel_size, stride, padding, dilation, ceil_mode)
-    return _max_pool2d(x, *kernel_size, *stride, *padding, *dilation, Ho, Wo)
+    y, indices = _max_pool2d(x, *kernel_size, *stride, *padding, *dilation, Ho, Wo)
+    return (y, indices) if return_indices else y
 
 
-def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """grad_x of :func:`max_pool2d`: grad_y (N, C, H_out, W_out) -> (N, C, H, W)."""
+def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        indices=None):
+    """grad_x of :func:`max_pool2d`: grad_y (N, C, H_out, W_out) -> (N, C, H, W).
+
+    Given the forward's ``indices``, a scatter-add; without them the argmax is recomputed
+    from ``x`` first (the price of a backward that needs nothing but ``x``).
+    """
+    if indices is not None:
+        return _max_pool2d_backward_indices(grad_y, indices, *x.shape[2:])
     return _max_pool2d_backward(grad_y, x, *kernel_size, *stride, *padding, *dilation)
 
 

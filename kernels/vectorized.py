@@ -346,25 +346,53 @@ def _max_pool_argmax(x, kernel, stride, padding, dilation, ceil_mode):
     return maxval, argmax_tap
 
 
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
     """2-D max pooling: the running-max scan of naive, over all windows at once.
 
     x : (N, C, H, W) -> y : (N, C, H_out, W_out), output size by
-    :func:`kernels.common.pool_output_size` (PyTorch's ceil_mode rule).
+    :func:`kernels.common.pool_output_size` (PyTorch's ceil_mode rule). With
+    ``return_indices``, also the int64 flat ``h*W + w`` of each maximum (``-1`` for a window
+    with nothing inside the input), computed from the winning tap's position.
     """
-    y, _ = _max_pool_argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
-    return y
+    y, argmax_tap = _max_pool_argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
+    if not return_indices:
+        return y
+    kW, (sh, sw), (ph, pw), (dh, dw) = kernel_size[1], stride, padding, dilation
+    (H, W), (H_out, W_out) = x.shape[2:], y.shape[2:]
+    i, j = np.divmod(argmax_tap, kW)  # (N, C, Ho, Wo): the winning tap's row and column
+    h = (np.arange(H_out) * sh - ph)[:, None] + i * dh  # (N, C, Ho, Wo) input row
+    w = (np.arange(W_out) * sw - pw)[None, :] + j * dw  # (N, C, Ho, Wo) input column
+    inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)  # False only for an empty window
+    return y, np.where(inside, h * W + w, -1).astype(np.int64)
 
 
-def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode):
+def _max_pool_backward_indices(grad_y, indices, x_shape, dtype):
+    """The scatter-add of max pooling's backward, given the forward's flat indices.
+
+    grad_y, indices : (N, C, Ho, Wo) -> grad_x : ``x_shape`` (N, C, H, W). ``np.bincount``
+    sums the gradients landing on each input cell (overlapping windows may share a maximum);
+    no Python loop. Indices ``-1`` (windows with nothing inside the input) are dropped.
+    """
+    N, C, H, W = x_shape
+    plane = (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)  # (N, C, 1, 1) plane offsets
+    keep = indices >= 0  # (N, C, Ho, Wo)
+    sums = np.bincount((plane + indices)[keep], weights=grad_y[keep], minlength=N * C * H * W)
+    return sums.astype(dtype).reshape(x_shape)  # (N, C, H, W)
+
+
+def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        indices=None):
     """grad_x of max pooling: each ``grad_y`` cell goes to its window's argmax.
 
     grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W)
 
-    The argmax is recomputed from ``x`` (same rule as the forward). One iteration per kernel
-    tap adds the ``grad_y`` of the windows whose argmax is that tap to that tap's strided
-    slice; overlapping windows that share an argmax accumulate.
+    Given the forward's ``indices``, one scatter-add (:func:`_max_pool_backward_indices`).
+    Without them the argmax is recomputed from ``x`` (same rule as the forward), and one
+    iteration per kernel tap adds the ``grad_y`` of the windows whose argmax is that tap to
+    that tap's strided slice; overlapping windows that share an argmax accumulate.
     """
+    if indices is not None:
+        return _max_pool_backward_indices(grad_y, indices, x.shape, x.dtype)
     _, argmax_tap = _max_pool_argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
     (ph, pw), (H, W), out_size = padding, x.shape[2:], grad_y.shape[2:]
     Hp, Wp = _padded_size((H, W), padding, out_size, kernel_size, stride, dilation)

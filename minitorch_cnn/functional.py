@@ -450,38 +450,79 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
 
 
 def max_pool2d(
-    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, backend=None
-) -> np.ndarray:
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+    return_indices=False, backend=None
+):
     """2-D max pooling, PyTorch's semantics (padding counts as -inf, NaN propagates).
 
     x : (N, C, H, W) -> y : (N, C, H_out, W_out),
     ``H_out = 1 + (H + 2*padding - dilation*(kernel - 1) - 1) // stride``, rounded up in
     ``ceil_mode`` unless the last window would start in the padding. ``stride=None`` means
     ``stride = kernel_size``.
+
+    With ``return_indices=True`` returns ``(y, indices)``, as PyTorch: ``indices`` is int64
+    ``(N, C, H_out, W_out)``, the flat position ``h*W + w`` of each maximum in its input
+    plane (``-1`` for a window with no cell inside the input, where PyTorch's index points
+    outside the plane). Pass them to :func:`max_pool2d_backward` to skip its search.
     """
     x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
                                              ceil_mode, backend)
+    if not isinstance(return_indices, (bool, np.bool_)):
+        raise TypeError(f"return_indices: expected a bool, got {type(return_indices).__name__}")
     _check_size("max_pool2d", "the output", out_shape, _shape_dtype(x)[1])
     if out_shape[0] == 0:
-        return np.zeros(out_shape, x.dtype)
-    return _run(kernel_module(backend), "max_pool2d", x, k, s, p, d, c)
+        y = np.zeros(out_shape, x.dtype)
+        return (y, np.zeros(out_shape, np.int64)) if return_indices else y
+    return _run(kernel_module(backend), "max_pool2d", x, k, s, p, d, c, bool(return_indices))
+
+
+def _check_indices(indices, out_shape, plane_size, backend):
+    """Validate max-pooling ``indices`` against the forward output's shape; return them."""
+    if _is_cuda_array(indices):
+        if kernel_module(backend).__name__ != "kernels.cuda":
+            raise TypeError("indices: got a CUDA device array, which only backend='cuda' "
+                            "accepts (expected a numpy.ndarray here); copy it to the host "
+                            "(e.g. .copy_to_host()) or pass backend='cuda'")
+    elif not isinstance(indices, np.ndarray) or isinstance(indices, np.ma.MaskedArray):
+        raise TypeError(f"indices: expected the int64 numpy.ndarray that max_pool2d(..., "
+                        f"return_indices=True) returned, got {type(indices).__name__}")
+    shape, dtype = _shape_dtype(indices)
+    if np.dtype(dtype).kind not in "iu":
+        raise TypeError(f"indices: expected an integer array (int64), got dtype {dtype}")
+    if tuple(shape) != tuple(out_shape):
+        raise ValueError(f"indices: expected shape {tuple(out_shape)} (the forward output's), "
+                         f"got {tuple(shape)}")
+    if isinstance(indices, np.ndarray):
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < -1 or indices.max() >= plane_size):
+            raise ValueError(f"indices: expected values in [-1, H*W) = [-1, {plane_size}), "
+                             f"got values in [{indices.min()}, {indices.max()}]")
+    return indices
 
 
 def max_pool2d_backward(
-    grad_y, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, backend=None
+    grad_y, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+    indices=None, backend=None
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d` with respect to ``x``.
 
     grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W).
     Each output's gradient goes to the position of its window's maximum: the first one in
-    row-major window order on ties; a NaN counts as the maximum (as in PyTorch).
+    row-major window order on ties; a NaN counts as the maximum (as in PyTorch). Without
+    ``indices`` the maxima are searched for again in ``x``; with the ``indices`` that
+    ``max_pool2d(..., return_indices=True)`` returned (as PyTorch's autograd keeps them) the
+    backward is one scatter-add. (On a CUDA device array, indices are not range-checked.)
     """
     x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
                                              ceil_mode, backend)
     grad_y = _check_grad(grad_y, out_shape, x, backend)
+    if indices is not None:
+        H, W = _shape_dtype(x)[0][2:]
+        indices = _check_indices(indices, out_shape, H * W, backend)
     if out_shape[0] == 0:
         return np.zeros_like(x)
-    return _run(kernel_module(backend), "max_pool2d_backward", grad_y, x, k, s, p, d, c)
+    return _run(kernel_module(backend), "max_pool2d_backward", grad_y, x, k, s, p, d, c,
+                indices)
 
 
 def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,

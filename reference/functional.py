@@ -51,14 +51,18 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-               backend=None):
-    """``torch.nn.functional.max_pool2d`` on NumPy arrays."""
-    return _np(tF.max_pool2d(_t(x), kernel_size, stride, padding, dilation, ceil_mode))
+               return_indices=False, backend=None):
+    """``torch.nn.functional.max_pool2d`` on NumPy arrays (indices as int64 NumPy too)."""
+    out = tF.max_pool2d(_t(x), kernel_size, stride, padding, dilation, ceil_mode,
+                        return_indices=bool(return_indices))
+    if return_indices:
+        return _np(out[0]), out[1].numpy()
+    return _np(out)
 
 
 def max_pool2d_backward(grad_y, x, kernel_size, stride=None, padding=0, dilation=1,
-                        ceil_mode=False, *, backend=None):
-    """grad_x of max_pool2d by autograd."""
+                        ceil_mode=False, *, indices=None, backend=None):
+    """grad_x of max_pool2d by autograd (which keeps its own indices; ``indices`` is unused)."""
     tx = _t(x, True)
     out = tF.max_pool2d(tx, kernel_size, stride, padding, dilation, ceil_mode)
     return _backward(out, grad_y, tx)[0]

@@ -87,6 +87,59 @@ def test_max_pool2d_backward_matches_torch_first_max_wins_ties(backend, dtype):
     run_property(backend, pool_problems("max", dtype, max_size(backend)), check)
 
 
+def _empty_windows(x_shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(H_out, W_out) bools: windows with no cell inside the input (possible with dilation)."""
+    from kernels.common import pool_output_size
+
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    k, p, d = pair(kernel_size), pair(padding), pair(dilation)
+    s = k if stride is None else pair(stride)
+    inside = []
+    for axis in (0, 1):
+        size = x_shape[2 + axis]
+        out = pool_output_size(size, k[axis], s[axis], p[axis], d[axis], ceil_mode)
+        taps = np.arange(out)[:, None] * s[axis] - p[axis] + np.arange(k[axis]) * d[axis]
+        inside.append(((taps >= 0) & (taps < size)).any(axis=1))  # (out,)
+    return ~(inside[0][:, None] & inside[1][None, :])
+
+
+@backends
+@dtypes
+def test_max_pool2d_return_indices_equal_torchs_and_drive_the_backward(backend, dtype):
+    """The int64 indices are PyTorch's, element for element (ties: first maximum; NaN: the
+    last), -1 where a window has no cell inside the input (PyTorch's index points outside
+    it there); the backward given them equals torch's autograd."""
+    def check(p):
+        y, indices = F.max_pool2d(p.x, **p.kwargs, return_indices=True, backend=backend)
+        y_torch, indices_torch = R.max_pool2d(p.x, **p.kwargs, return_indices=True)
+        check_against_torch(y, y_torch, "y")
+        assert indices.dtype == np.int64 and indices.shape == indices_torch.shape
+        empty = np.broadcast_to(_empty_windows(p.x.shape, **p.kwargs), indices.shape)
+        np.testing.assert_array_equal(indices[~empty], indices_torch[~empty])
+        assert (indices[empty] == -1).all()
+        if not empty.any():  # torch's backward writes out of bounds for an empty window
+            gx = F.max_pool2d_backward(p.grad_y, p.x, **p.kwargs, indices=indices,
+                                       backend=backend)
+            check_against_torch(gx, R.max_pool2d_backward(p.grad_y, p.x, **p.kwargs), "grad_x")
+
+    run_property(backend, pool_problems("max", dtype, max_size(backend)), check)
+
+
+@backends
+def test_max_pool2d_window_wholly_in_padding_gives_minus_inf_index_minus_one_no_gradient(
+        backend):
+    # W = 1, kernel width 2, dilation 2, padding 1: the taps sit at w = -1 and w = 1
+    x = np.arange(1.0, 4.0).reshape(1, 1, 3, 1)  # (1, 1, 3, 1)
+    kwargs = dict(kernel_size=(1, 2), stride=1, padding=(0, 1), dilation=(1, 2))
+    y, indices = F.max_pool2d(x, **kwargs, return_indices=True, backend=backend)
+    np.testing.assert_array_equal(y, np.full((1, 1, 3, 1), -np.inf))
+    np.testing.assert_array_equal(indices, np.full((1, 1, 3, 1), -1))
+    for given_indices in (None, indices):
+        gx = F.max_pool2d_backward(np.ones((1, 1, 3, 1)), x, **kwargs, indices=given_indices,
+                                   backend=backend)
+        np.testing.assert_array_equal(gx, np.zeros_like(x))
+
+
 @backends
 @dtypes
 def test_avg_pool2d_forward_matches_torch(backend, dtype):

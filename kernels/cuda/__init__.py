@@ -182,19 +182,33 @@ def _pool_out(x_shape, kernel, stride, padding, dilation, ceil_mode):
                                   ceil_mode) for i in range(2))
 
 
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Max pooling, PyTorch's rule: x (N, C, H, W) -> y (N, C, H_out, W_out)."""
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
+    """Max pooling, PyTorch's rule: x (N, C, H, W) -> y (N, C, H_out, W_out).
+
+    With ``return_indices``, also the int64 flat ``h*W + w`` argmax per window (``-1`` where
+    a window has nothing inside the input), on the device when ``x`` is.
+    """
     (dx,) = _device(x)
     out_hw = _pool_out(dx.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    host = not is_device_array(x)
+    if return_indices:
+        y, argmax = pool.max_pool2d(dx, out_hw, kernel_size, stride, padding, dilation,
+                                    numba_dtype(dx), want_argmax=True)
+        return finish(y, host), finish(argmax, host)
     y = pool.max_pool2d(dx, out_hw, kernel_size, stride, padding, dilation, numba_dtype(dx))
-    return finish(y, not is_device_array(x))
+    return finish(y, host)
 
 
-def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """grad_y (N, C, H_out, W_out), x (N, C, H, W) -> grad_x (N, C, H, W)."""
+def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        indices=None):
+    """grad_y (N, C, H_out, W_out), x (N, C, H, W) -> grad_x (N, C, H, W).
+
+    ``indices`` (from ``max_pool2d(..., return_indices=True)``) skips the argmax pass.
+    """
     dgy, dx = _device(grad_y, x)
+    argmax = None if indices is None else _device(indices)[0]
     gx = pool.max_pool2d_backward(dgy, dx, kernel_size, stride, padding, dilation,
-                                  numba_dtype(dx))
+                                  numba_dtype(dx), argmax)
     return finish(gx, not is_device_array(x))
 
 

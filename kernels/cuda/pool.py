@@ -74,6 +74,9 @@ def max_forward_kernel(DT):
     def max_pool2d_forward(x, y, argmax, geom):
         """y[n, c, ho, wo] = max of the window; argmax (if not empty) = its flat h*W + w.
 
+        PyTorch's scan: the first in-bounds tap, then a tap that is greater or NaN. A window
+        with no tap inside the input keeps ``-inf`` and index ``-1``.
+
         Thread ``blockIdx.x * blockDim.x + threadIdx.x`` owns one element of ``y`` in C order
         (``threadIdx.x`` walks ``wo``). No shared memory. ``argmax`` has a zero-length first
         axis when the caller does not want indices.
@@ -97,11 +100,11 @@ def max_forward_kernel(DT):
         while w_start < 0:
             w_start += dw
         best = DT(-math.inf)
-        best_index = h_start * W + w_start  # PyTorch's start: the first in-bounds cell
+        best_index = -1  # becomes the first in-bounds cell, PyTorch's start
         for h in range(h_start, h_end, dh):
             for w in range(w_start, w_end, dw):
                 value = x[n, c, h, w]
-                if value > best or math.isnan(value):
+                if best_index < 0 or value > best or math.isnan(value):
                     best = value
                     best_index = h * W + w
         y[n, c, ho, wo] = best
@@ -296,19 +299,21 @@ def _size(shape) -> int:
 
 
 def max_pool2d(x, out_hw, kernel, stride, padding, dilation, DT, want_argmax=False):
-    """Return y (N, C, H_out, W_out), and the int32 argmax array when ``want_argmax``."""
+    """Return y (N, C, H_out, W_out), and the int64 argmax array when ``want_argmax``."""
     N, C = x.shape[:2]
     y = empty((N, C) + tuple(out_hw), x.dtype)
-    argmax = empty((N, C) + tuple(out_hw) if want_argmax else (0, 1, 1, 1), np.int32)
+    argmax = empty((N, C) + tuple(out_hw) if want_argmax else (0, 1, 1, 1), np.int64)
     geom = pool_geometry(x.shape, out_hw, kernel, stride, padding, dilation)
     _launch(max_forward_kernel(DT), _size(y.shape), x, y, argmax, geom)
     return (y, argmax) if want_argmax else y
 
 
-def max_pool2d_backward(grad_y, x, kernel, stride, padding, dilation, DT):
-    """grad_x (N, C, H, W): the argmax pass, then the gather."""
+def max_pool2d_backward(grad_y, x, kernel, stride, padding, dilation, DT, argmax=None):
+    """grad_x (N, C, H, W): the gather, after an argmax pass unless ``argmax`` is given."""
     out_hw = grad_y.shape[2:]
-    _, argmax = max_pool2d(x, out_hw, kernel, stride, padding, dilation, DT, want_argmax=True)
+    if argmax is None:
+        _, argmax = max_pool2d(x, out_hw, kernel, stride, padding, dilation, DT,
+                               want_argmax=True)
     grad_x = empty(x.shape, x.dtype)
     geom = pool_geometry(x.shape, out_hw, kernel, stride, padding, dilation)
     _launch(max_backward_kernel(DT), _size(x.shape), grad_y, argmax, grad_x, geom)

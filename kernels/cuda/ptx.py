@@ -36,7 +36,7 @@ def kernel_signatures():
     igemm_geom = types.UniTuple(types.int64, conv_igemm.IGEMM_GEOMETRY_LEN)
     pool_geom = types.UniTuple(types.int64, pool.GEOMETRY_LEN)
     i64 = types.int64
-    index4 = types.Array(types.int32, 4, "C")
+    index4 = types.Array(types.int64, 4, "C")
     out = []
     for DT in (numba.float32, numba.float64):
 

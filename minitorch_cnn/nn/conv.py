@@ -29,6 +29,13 @@ class InputCache(NamedTuple):
     x: np.ndarray
 
 
+class MaxPoolCache(NamedTuple):
+    """What max pooling's backward needs: the input x and where each maximum is."""
+
+    x: np.ndarray  # (N, C, H, W)
+    indices: np.ndarray  # (N, C, H_out, W_out) int64, flat h*W + w
+
+
 class Conv2d(Module):
     """2-D convolution (cross-correlation) with PyTorch's parameters and initialisation.
 
@@ -107,20 +114,22 @@ class MaxPool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
-        self._cache: InputCache | None = None
+        self._cache: MaxPoolCache | None = None
 
     def _args(self) -> tuple:
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = F.max_pool2d(x, *self._args())
-        self._cache = InputCache(x)
+        """Pool, and keep where each maximum is (as PyTorch's autograd does)."""
+        y, indices = F.max_pool2d(x, *self._args(), return_indices=True)
+        self._cache = MaxPoolCache(x, indices)
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
+        """Send each gradient to its window's maximum, found by the forward pass."""
+        x, indices = self._need_cache(self._cache)
         self._cache = None
-        return F.max_pool2d_backward(grad_y, x, *self._args())
+        return F.max_pool2d_backward(grad_y, x, *self._args(), indices=indices)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         kH, kW = _pair(self.kernel_size)
