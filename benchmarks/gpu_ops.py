@@ -55,6 +55,7 @@ from benchmarks.suite import (
     PoolCase,
 )
 from kernels.common import pool_output_size
+from minitorch_cnn.io import save_figure, write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TOLERANCE = 1e-3  # float32 vs cuDNN FP32: max |ours - torch| <= 1e-3 * max(1, max |torch|)
@@ -398,7 +399,7 @@ def plot(conv_rows: list[dict], path: Path) -> Path | None:
     axes[1].set_xticklabels([name.split(" ")[0] for name in layers], rotation=60, ha="right",
                             fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -407,7 +408,7 @@ def write_results(payload: dict, device_name: str, out_dir: Path = RESULTS_DIR) 
     """Write ``gpu_ops_<device>.json`` (and the PNG beside it); return the JSON path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"gpu_ops_{device_slug(device_name)}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    write_text(path, json.dumps(payload, indent=2) + "\n")
     plot(payload["conv"], path.with_suffix(".png"))
     return path
 

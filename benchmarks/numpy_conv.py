@@ -34,6 +34,7 @@ import torch.nn.functional as tF
 
 from kernels.common import conv_output_size, flops_conv2d
 from minitorch_cnn import functional as F
+from minitorch_cnn.io import write_text
 
 N, C_IN, H, W = 32, 128, 28, 28
 C_OUT, KERNEL, PADDING = 128, 3, 1
@@ -232,8 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--repeats: expected at least 5")
     result = run(args.repeats, args.warmup, args.threads)
     print_table(result)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_text(args.output, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")
     return result
 

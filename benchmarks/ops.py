@@ -57,6 +57,7 @@ from benchmarks.timing import (
     time_interleaved,
     write_json,
 )
+from minitorch_cnn.io import save_figure
 
 TOLERANCE = 1e-4  # float32, relative to the reference's largest magnitude
 NAIVE_LAYERS = ("lenet5.",)  # the only layers the naive backend is timed on
@@ -256,7 +257,7 @@ def _plot(path: Path, results: list[dict], backends: list[str], title: str) -> N
         ax.legend()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -10,7 +10,8 @@ The whole API, small on purpose (the CPU and GPU benchmark scripts both use it):
 - :func:`machine_info` -- CPU model, core count, platform, package versions, git SHA.
 - :func:`format_table` -- a fixed-width text table from a list of dicts.
 - :func:`geomean` -- geometric mean of positive numbers.
-- :func:`write_json` -- write a JSON file (creating its folder), numpy scalars allowed.
+- :func:`write_json` -- write a JSON file atomically (creating its folder), numpy scalars
+  allowed.
 
 Nothing here imports torch or numba at module import; :func:`machine_info` and
 :func:`sgemm_peak_gflops` import them lazily if present.
@@ -177,9 +178,8 @@ def geomean(values: Sequence[float]) -> float:
 
 
 def write_json(path: str | os.PathLike, payload: object) -> Path:
-    """Write ``payload`` as indented JSON to ``path`` (folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` as indented JSON to ``path`` atomically (folders created)."""
+    from minitorch_cnn.io import write_text
 
     def default(o):
         if isinstance(o, np.generic):
@@ -190,8 +190,7 @@ def write_json(path: str | os.PathLike, payload: object) -> Path:
             return list(o)
         raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
-    path.write_text(json.dumps(payload, indent=1, default=default) + "\n")
-    return path
+    return write_text(path, json.dumps(payload, indent=1, default=default) + "\n")
 
 
 __all__ = [

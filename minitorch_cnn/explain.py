@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import save_figure
+
 PICTURES = ("sliding", "im2col", "lenet", "ladder")
 """What ``explain`` can draw, in the order it draws them."""
 
@@ -135,7 +137,7 @@ def draw_sliding(out_dir: Path) -> list[Path]:
                  fontsize=12)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.16, wspace=0.12)
     path = Path(out_dir) / "sliding.png"
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return [path]
 
@@ -185,7 +187,7 @@ def draw_im2col(out_dir: Path) -> list[Path]:
     fig.suptitle("im2col: every 2x2 window of both channels becomes one column; "
                  "conv = weight.reshape(C_out, 8) @ columns", fontsize=12)
     path = Path(out_dir) / "im2col.png"
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return [path]
 
@@ -257,7 +259,7 @@ def draw_lenet(out_dir: Path, checkpoint: str | Path | None = None, epochs: int 
     fig.suptitle(f"LeNet-5 conv1 weights (6, 1, 5, 5), red > 0 > blue; {trained}",
                  fontsize=11)
     filters_path = Path(out_dir) / "lenet_filters.png"
-    fig.savefig(filters_path, dpi=110, bbox_inches="tight")
+    save_figure(fig, filters_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
     # one digit's feature maps
@@ -280,7 +282,7 @@ def draw_lenet(out_dir: Path, checkpoint: str | Path | None = None, epochs: int 
                  f"{trained}", fontsize=10)
     fig.tight_layout()
     maps_path = Path(out_dir) / "lenet_feature_maps.png"
-    fig.savefig(maps_path, dpi=110)
+    save_figure(fig, maps_path, dpi=110)
     plt.close(fig)
     return [filters_path, maps_path]
 
@@ -353,7 +355,7 @@ def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Pa
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     path = Path(out_dir) / "ladder.png"
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return [path]
 

@@ -294,7 +294,7 @@ def train(config: TrainConfig, log=print) -> TrainResult:
 
     test_correct = int(round(history[-1].test_accuracy * len(x_test)))
     images_per_second = total_images / total_seconds if total_seconds > 0 else float("inf")
-    (run_dir / "metrics.json").write_text(json.dumps(dict(
+    io.write_text(run_dir / "metrics.json", json.dumps(dict(
         config=dataclasses.asdict(config), backend=backend, optimizer=optimizer_name, lr=lr,
         momentum=momentum,
         init=init_name, normalize_mean=mean, normalize_std=std,
@@ -339,8 +339,7 @@ def plot_curves(history: list[EpochStats], path: Path, title: str = "") -> Path 
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
+    path = io.save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 

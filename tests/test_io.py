@@ -134,3 +134,39 @@ def test_state_dict_is_a_copy():
     state = model.state_dict()
     state["0.weight"][...] = 123
     assert not np.any(model.state_dict()["0.weight"] == 123)
+
+
+def test_text_and_figure_writes_are_atomic_and_a_failure_keeps_the_old_file(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = tmp_path / "sub" / "metrics.json"
+    io.write_text(target, '{"epoch": 1}\n')
+    assert target.read_text() == '{"epoch": 1}\n'
+
+    def fail(f):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        io.atomic_write(target, fail)
+    assert target.read_text() == '{"epoch": 1}\n'  # the previous file, untouched
+    assert [p.name for p in target.parent.iterdir()] == ["metrics.json"]  # no temp file left
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = io.save_figure(fig, tmp_path / "curves.png", dpi=50)
+    plt.close(fig)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_atomic_writes_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    path = io.write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
