@@ -48,6 +48,10 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
         "conv2d_tiled", "conv2d_grad_bias", "sum_splits", "max_pool2d_forward",
         "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
         "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "pad_bottom_right",
+        # kernels/cuda/train.py: what LeNet-5 training on the device adds
+        "sigmoid_forward", "sigmoid_backward", "linear_forward", "linear_grad_input",
+        "linear_grad_weight", "linear_grad_bias", "cross_entropy_rows", "mean",
+        "cross_entropy_backward", "sgd_update",
     ]
     from kernels.cuda import conv_igemm
 
@@ -57,6 +61,14 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
         for dtype in ("float32", "float64"):
             assert (name, dtype) in names, f"{name} {dtype} was not compiled"
     assert len(lines) == 2 * len(expected)
+
+
+def test_training_kernels_keep_everything_in_registers(ptx_report):
+    names = ("sigmoid_", "linear_", "cross_entropy_", "mean ", "sgd_update")
+    train = [line for line in ptx_report if line.startswith(names)]
+    assert len(train) == 20, train
+    spilled = [line for line in train if "uses .local" in line]
+    assert not spilled, "a training kernel uses local memory:\n" + "\n".join(spilled)
 
 
 def test_igemm_register_blocks_stay_in_registers(ptx_report):

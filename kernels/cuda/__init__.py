@@ -7,7 +7,9 @@ Read the modules in this order:
 3. ``conv_igemm``   - rung (c): implicit GEMM with shared-memory tiles of A and B, register
    blocking, coalesced loads and prefetch; the production path, also used for backward;
 4. ``conv_backward`` - grad_input / grad_weight (split reduction) / grad_bias, all gathers;
-5. ``pool``         - max / avg / adaptive-avg pooling, forward and gather backward.
+5. ``pool``         - max / avg / adaptive-avg pooling, forward and gather backward;
+6. ``train``        - what training adds (sigmoid, Linear as a GEMM or a 1x1 conv, softmax
+   cross-entropy, SGD), so that ``minitorch_cnn.gpu_train`` trains LeNet-5 on the device.
 
 Which conv rung runs is an option of this backend, not a backend name::
 

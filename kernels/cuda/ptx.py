@@ -30,7 +30,7 @@ def kernel_signatures():
     import numba
     from numba import types
 
-    from . import _arrays, conv_backward, conv_direct, conv_igemm, conv_tiled, pool
+    from . import _arrays, conv_backward, conv_direct, conv_igemm, conv_tiled, pool, train
 
     geom = types.UniTuple(types.int64, _arrays.GEOMETRY_LEN)
     igemm_geom = types.UniTuple(types.int64, conv_igemm.IGEMM_GEOMETRY_LEN)
@@ -67,7 +67,7 @@ def kernel_signatures():
         add("adaptive_avg_pool2d_backward", pool.adaptive_backward_kernel(DT), a(4), a(4),
             pool_geom)
         add("pad_bottom_right", _arrays.pad_kernel(DT), a(4), a(4))
-    return out
+    return out + train.kernel_signatures()  # what training adds (both dtypes)
 
 
 def compile_all(cc=(9, 0), out_dir=None, verbose=True):

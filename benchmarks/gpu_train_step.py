@@ -1,0 +1,170 @@
+"""One LeNet-5 training step on the GPU: our kernels only (``GpuLeNet5``) vs PyTorch (cuDNN).
+
+    python -m benchmarks.gpu_train_step [--batch 64] [--repeats 50] [--warmup 5]
+                                        [--rung igemm] [--out PATH.json]
+
+A step is forward, mean softmax cross-entropy, backward and SGD (lr 0.1, momentum 0.9,
+weight decay 1e-3) on a batch of 1x28x28 float32 images already on the device; it ends with
+the loss copied to the host (``float(loss)`` on both sides, which also waits for the GPU).
+Contenders:
+
+- ``ours (linear=gemm)``: ``minitorch_cnn.gpu_train.GpuLeNet5``, convs on the ``--rung``
+  conv kernels, Linear layers on the naive GEMM kernels of ``kernels.cuda.train``;
+- ``ours (linear=conv)``: the same, Linear layers as 1x1 convs through the conv kernels;
+- ``torch``: ``reference.models.lenet5`` on CUDA with ``torch.optim.SGD``,
+  ``cudnn.benchmark = True`` and TF32 off (``cudnn.allow_tf32 = matmul.allow_tf32 = False``:
+  FP32 against FP32).
+
+Order of work, as in llm.c's ``dev/cuda``: check first (one step of each contender from the
+same weights on the same batch; the loss and every parameter must equal torch's to 1e-4 of
+their scale, float32), then warm up (JIT compiles, cuDNN autotunes), then time the steps
+round-robin (``benchmarks.timing.time_interleaved``) with ``torch.cuda.synchronize()``
+before and after each, and report the median and the min. "vs torch" is
+``torch_ms / ours_ms`` (1.0 is parity). Our step's time includes Numba's per-launch Python
+overhead (~60 launches) and a ``cudaMalloc`` per intermediate array (Numba does not cache
+device allocations); at LeNet sizes these, not the arithmetic, are most of it.
+
+Writes ``benchmarks/results/gpu_train_step.json`` (device name, versions, shapes, ms).
+Without a GPU it says so and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.gpu_ops import NO_GPU_EXIT, gpu_unavailable_reason
+from benchmarks.timing import format_table, machine_info, time_interleaved, write_json
+
+RESULTS = Path(__file__).resolve().parent / "results" / "gpu_train_step.json"
+LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 1e-3
+TOLERANCE = 1e-4  # float32: |ours - torch| <= 1e-4 * max(1, |torch|.max()) per tensor
+
+
+def _ours(state, x, labels, linear):
+    from minitorch_cnn.gpu_train import GpuLeNet5
+
+    net = GpuLeNet5(state, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, linear=linear)
+    return net, lambda: net.train_step(x, labels)
+
+
+def _torch(state, x, labels):
+    import torch
+
+    from reference import models as ref_models
+
+    model = ref_models.lenet5().cuda()
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
+                          weight_decay=WEIGHT_DECAY)
+
+    def step() -> float:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return model, step
+
+
+def _check(name, loss, params, torch_loss, torch_params) -> list[str]:
+    """Differences beyond TOLERANCE between one of our steps and torch's, as messages."""
+    errors = []
+    if abs(loss - torch_loss) > TOLERANCE * max(1.0, abs(torch_loss)):
+        errors.append(f"{name}: loss {loss} != torch {torch_loss}")
+    for key, value in params.items():
+        ref = torch_params[key]
+        err = float(np.abs(value - ref).max())
+        if err > TOLERANCE * max(1.0, float(np.abs(ref).max())):
+            errors.append(f"{name}: {key} differs from torch by {err:.3g}")
+    return errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=50, help="timed steps per contender")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--rung", default="igemm", help="conv rung: direct, tiled or igemm")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        print(f"benchmarks.gpu_train_step needs a CUDA GPU: {reason}", file=sys.stderr)
+        return NO_GPU_EXIT
+
+    import torch
+    from numba import cuda
+
+    import kernels.cuda as kc
+    from minitorch_cnn import init, models
+
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    kc.set_conv_algorithm(args.rung)
+    device_name = torch.cuda.get_device_name()
+    print(f"device: {device_name}; batch {args.batch}, float32, conv rung {args.rung}")
+
+    init.manual_seed(0)
+    state = {k: v.astype(np.float32) for k, v in models.lenet5().state_dict().items()}
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((args.batch, 1, 28, 28)).astype(np.float32)
+    labels = rng.integers(0, 10, args.batch).astype(np.int64)
+    d_images, d_labels = cuda.to_device(images), cuda.to_device(labels)
+    t_images, t_labels = torch.from_numpy(images).cuda(), torch.from_numpy(labels).cuda()
+
+    # check: one step of each contender from the same weights on the same batch
+    torch_model, torch_step = _torch(state, t_images, t_labels)
+    torch_loss = torch_step()
+    torch_params = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+    steps = {"torch": torch_step}
+    errors = []
+    for linear in ("gemm", "conv"):
+        name = f"ours (linear={linear})"
+        net, step = _ours(state, d_images, d_labels, linear)
+        errors += _check(name, step(), net.state_dict(), torch_loss, torch_params)
+        steps[name] = step
+    if errors:
+        print("check failed, nothing timed:\n  " + "\n  ".join(errors), file=sys.stderr)
+        return 1
+    print(f"checked: one SGD step of each equals torch's (loss {torch_loss:.5f}, "
+          f"parameters to {TOLERANCE:g} of their scale)")
+
+    timings = time_interleaved(steps, repeats=args.repeats, warmup=args.warmup,
+                               sync=torch.cuda.synchronize)
+    torch_ms = timings["torch"].median_ms
+    rows = [
+        {"step": name, "median_ms": t.median_ms, "min_ms": t.min_ms,
+         "images_per_s": args.batch / (t.median_ms * 1e-3),
+         "vs_torch": torch_ms / t.median_ms}
+        for name, t in timings.items()
+    ]
+    print(format_table(rows, list(rows[0]), {"median_ms": ".3f", "min_ms": ".3f",
+                                               "images_per_s": ",.0f", "vs_torch": ".2f"}))
+    payload = {
+        "benchmark": "lenet5 training step on the GPU (forward + cross-entropy + backward + "
+                     "SGD momentum 0.9, weight decay 1e-3), float32, batch on the device",
+        "command": "python -m benchmarks.gpu_train_step " + " ".join(argv or sys.argv[1:]),
+        "device": device_name,
+        "batch": args.batch,
+        "dtype": "float32",
+        "conv_rung": args.rung,
+        "torch_settings": {"cudnn.benchmark": True, "cudnn.allow_tf32": False,
+                           "matmul.allow_tf32": False},
+        "check": {"tolerance": TOLERANCE, "torch_loss": torch_loss},
+        "machine": machine_info(),
+        "rows": rows,
+        "samples_ms": {name: t.samples_ms for name, t in timings.items()},
+    }
+    print(f"wrote {write_json(args.out, payload)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
