@@ -641,8 +641,10 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups) -> Con
     """Gradients of :func:`conv2d`: grad_x (N, C_in, H, W), grad_weight, grad_bias (C_out,)."""
     (_, _, H, W), (_, _, kh, kw) = x.shape, weight.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize,
-                     allow_direct=_all_finite(x) and _all_finite(weight))
+    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+    if plan.path == "direct" and not (_all_finite(x) and _all_finite(weight)):
+        plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize,
+                         allow_direct=False)  # the scan runs only where the direct path would
     if plan.path == "direct":
         xp = _pad_planes(x, ph, pw)  # (N, C_in, H + 2*ph, W + 2*pw)
         gy_wide = _widen(grad_y, xp.shape[3])  # (N, C_out, (Ho - 1)*Wp + Wo)

@@ -518,6 +518,11 @@ def _gather_sum(a, axis, index, valid):
     return total
 
 
+def _window_areas(row_ok, col_ok, dtype):
+    """(oh, ow) cell counts of the adaptive windows, from their gather tables' masks."""
+    return (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(dtype)  # (oh, ow)
+
+
 def adaptive_avg_pool2d(x, output_size):
     """Adaptive average pooling: sums over row ranges, then over column ranges, / counts.
 
@@ -531,8 +536,7 @@ def adaptive_avg_pool2d(x, output_size):
     cols, col_ok = _adaptive_members(W, ow)  # (ow, kw)
     sums = _gather_sum(x, 2, rows, row_ok)  # (N, C, oh, W): whole rows, contiguous copies
     sums = _gather_sum(sums, 3, cols, col_ok)  # (N, C, oh, ow)
-    area = (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(x.dtype)  # (oh, ow)
-    return sums / area
+    return sums / _window_areas(row_ok, col_ok, x.dtype)
 
 
 def adaptive_avg_pool2d_backward(grad_y, x, output_size):
@@ -543,7 +547,6 @@ def adaptive_avg_pool2d_backward(grad_y, x, output_size):
     """
     (oh, ow), (H, W) = output_size, x.shape[2:]
     row_ok, col_ok = _adaptive_members(H, oh)[1], _adaptive_members(W, ow)[1]
-    area = (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(x.dtype)  # (oh, ow)
-    grad_window = grad_y / area  # (N, C, oh, ow)
+    grad_window = grad_y / _window_areas(row_ok, col_ok, x.dtype)  # (N, C, oh, ow)
     grad = _gather_sum(grad_window, 3, *_windows_containing(W, ow))  # (N, C, oh, W)
     return _gather_sum(grad, 2, *_windows_containing(H, oh))  # (N, C, H, W)

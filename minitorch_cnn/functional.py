@@ -128,6 +128,23 @@ def _dtype_hint(dtype: np.dtype) -> str:
     return "convert with .astype(np.float32)"
 
 
+def _check_cuda_backend(name: str, backend: str | None) -> None:
+    """A CUDA device array came as ``name``: only the ``cuda`` backend may take it."""
+    if kernel_module(backend).__name__ != "kernels.cuda":
+        raise TypeError(
+            f"{name}: got a CUDA device array, which only backend='cuda' accepts (expected "
+            f"a numpy.ndarray here); copy it to the host (e.g. .copy_to_host()) or pass "
+            f"backend='cuda'"
+        )
+
+
+def _bool(value: object, name: str) -> bool:
+    """``value`` if it is a bool (Python's or NumPy's), else a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def _array(a: object, name: str, ndim: int, layout: str, backend: str | None) -> object:
     """Check that ``a`` is a float32/float64 array of ``ndim`` dims; return it contiguous.
 
@@ -136,13 +153,7 @@ def _array(a: object, name: str, ndim: int, layout: str, backend: str | None) ->
     modified.
     """
     if _is_cuda_array(a):
-        module = kernel_module(backend)
-        if module.__name__ != "kernels.cuda":
-            raise TypeError(
-                f"{name}: got a CUDA device array, which only backend='cuda' accepts (expected "
-                f"a numpy.ndarray here); copy it to the host (e.g. .copy_to_host()) or pass "
-                f"backend='cuda'"
-            )
+        _check_cuda_backend(name, backend)
     elif isinstance(a, np.ma.MaskedArray):
         raise TypeError(
             f"{name}: expected a plain numpy.ndarray {layout}, got a masked array, whose mask "
@@ -416,8 +427,7 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
         stride = _pair(stride, "stride", 1)
     padding = _pair(padding, "padding", 0)
     dilation = _pair(dilation, "dilation", 1)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__}")
+    ceil_mode = _bool(ceil_mode, "ceil_mode")
     for i, axis in enumerate("HW"):
         if padding[i] > kernel_size[i] // 2:
             raise ValueError(
@@ -430,7 +440,7 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
     out = []
     for i, (axis, size) in enumerate((("H", H), ("W", W))):
         o = pool_output_size(
-            size, kernel_size[i], stride[i], padding[i], dilation[i], bool(ceil_mode)
+            size, kernel_size[i], stride[i], padding[i], dilation[i], ceil_mode
         )
         if o < 1:
             reach = dilation[i] * (kernel_size[i] - 1) + 1
@@ -446,7 +456,7 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
             for i, (size, o) in enumerate(((H, out[0]), (W, out[1])))
         )
         _check_size("x", "its padded copy", padded, _shape_dtype(x)[1])
-    return x, kernel_size, stride, padding, dilation, bool(ceil_mode), (N, C, out[0], out[1])
+    return x, kernel_size, stride, padding, dilation, ceil_mode, (N, C, out[0], out[1])
 
 
 def max_pool2d(
@@ -467,22 +477,18 @@ def max_pool2d(
     """
     x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
                                              ceil_mode, backend)
-    if not isinstance(return_indices, (bool, np.bool_)):
-        raise TypeError(f"return_indices: expected a bool, got {type(return_indices).__name__}")
+    return_indices = _bool(return_indices, "return_indices")
     _check_size("max_pool2d", "the output", out_shape, _shape_dtype(x)[1])
     if out_shape[0] == 0:
         y = np.zeros(out_shape, x.dtype)
         return (y, np.zeros(out_shape, np.int64)) if return_indices else y
-    return _run(kernel_module(backend), "max_pool2d", x, k, s, p, d, c, bool(return_indices))
+    return _run(kernel_module(backend), "max_pool2d", x, k, s, p, d, c, return_indices)
 
 
 def _check_indices(indices, out_shape, plane_size, backend):
     """Validate max-pooling ``indices`` against the forward output's shape; return them."""
     if _is_cuda_array(indices):
-        if kernel_module(backend).__name__ != "kernels.cuda":
-            raise TypeError("indices: got a CUDA device array, which only backend='cuda' "
-                            "accepts (expected a numpy.ndarray here); copy it to the host "
-                            "(e.g. .copy_to_host()) or pass backend='cuda'")
+        _check_cuda_backend("indices", backend)
     elif not isinstance(indices, np.ndarray) or isinstance(indices, np.ma.MaskedArray):
         raise TypeError(f"indices: expected the int64 numpy.ndarray that max_pool2d(..., "
                         f"return_indices=True) returned, got {type(indices).__name__}")
@@ -529,10 +535,7 @@ def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, div
               backend):
     x, k, s, p, _, c, out_shape = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode,
                                              backend)
-    if not isinstance(count_include_pad, (bool, np.bool_)):
-        raise TypeError(
-            f"count_include_pad: expected a bool, got {type(count_include_pad).__name__}"
-        )
+    count_include_pad = _bool(count_include_pad, "count_include_pad")
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
             raise TypeError(
@@ -542,7 +545,7 @@ def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, div
         if divisor_override == 0:
             raise ValueError("divisor_override: expected None or a non-zero int, got 0")
         divisor_override = int(divisor_override)
-    return x, k, s, p, c, bool(count_include_pad), divisor_override, out_shape
+    return x, k, s, p, c, count_include_pad, divisor_override, out_shape
 
 
 def avg_pool2d(
