@@ -103,6 +103,25 @@ GEOMETRY_LEN = 16
 """Length of the tuple :func:`conv_geometry` returns (the PTX test types it)."""
 
 
+@cuda.jit(device=True, inline="always")
+def block_tree_sum(partial, t):
+    """Add up a block's partial sums: afterwards ``partial[0]`` holds their total.
+
+    ``partial`` is a shared array with one slot per thread (a power-of-two length), ``t`` is
+    ``threadIdx.x``; every thread of the block calls this after writing ``partial[t]``. The
+    slots are halved in ``log2(len)`` steps (step: thread ``t < half`` adds
+    ``partial[t + half]``), so the order depends on the block size alone: the same inputs
+    give the same bits every run, with no atomics.
+    """
+    cuda.syncthreads()
+    half = partial.shape[0] // 2
+    while half > 0:
+        if t < half:
+            partial[t] += partial[t + half]
+        cuda.syncthreads()
+        half //= 2
+
+
 @kernel_cache
 def pad_kernel(DT):
     """Build the bottom/right zero-padding kernel for dtype ``DT``."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 from numba import cuda
 
 from . import conv_direct, conv_igemm
-from ._arrays import blocks, conv_geometry, empty, kernel_cache, sm_count
+from ._arrays import block_tree_sum, blocks, conv_geometry, empty, kernel_cache, sm_count
 
 REDUCE_THREADS = 256
 
@@ -42,8 +42,8 @@ def bias_grad_kernel(DT):
         Block ``blockIdx.x`` reduces channel ``co = blockIdx.x``. Thread ``threadIdx.x``
         first sums the elements ``e = threadIdx.x, threadIdx.x + 256, ...`` of the flattened
         ``(n, ho*wo)`` plane (consecutive threads read consecutive ``wo``: coalesced), then
-        the 256 partial sums in shared memory (``partial``) are halved in ``log2(256)``
-        steps.
+        ``block_tree_sum`` halves the 256 partial sums in shared memory (``partial``) in
+        ``log2(256)`` steps.
         """
         partial = cuda.shared.array(REDUCE_THREADS, DT)
         N, C, Ho, Wo = grad_y.shape
@@ -56,13 +56,7 @@ def bias_grad_kernel(DT):
             hw = e - n * HW
             acc += grad_y[n, co, hw // Wo, hw - (hw // Wo) * Wo]
         partial[t] = acc
-        cuda.syncthreads()
-        half = REDUCE_THREADS // 2
-        while half > 0:
-            if t < half:
-                partial[t] += partial[t + half]
-            cuda.syncthreads()
-            half //= 2
+        block_tree_sum(partial, t)  # partial[0]: the block's total
         if t == 0:
             grad_b[co] = partial[0]
 

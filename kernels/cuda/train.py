@@ -41,7 +41,15 @@ import math
 import numpy as np
 from numba import cuda
 
-from ._arrays import SIMULATOR, blocks, empty, kernel_cache, numba_dtype, sm_count
+from ._arrays import (
+    SIMULATOR,
+    block_tree_sum,
+    blocks,
+    empty,
+    kernel_cache,
+    numba_dtype,
+    sm_count,
+)
 
 THREADS = 256
 """Threads per block of every kernel here."""
@@ -355,9 +363,9 @@ def mean_kernel(DT):
 
         Launched as one block of ``REDUCE_THREADS`` threads. Thread ``t`` first adds
         ``values[t], values[t + REDUCE_THREADS], ...`` in order; the partial sums go to
-        shared memory (``partial``, one per thread) and are halved in ``log2(REDUCE_THREADS)``
-        steps (step ``s``: thread ``t < half`` adds ``partial[t + half]``); thread 0 writes
-        the mean. No atomics: the same inputs give the same bits every run.
+        shared memory (``partial``, one per thread) and ``block_tree_sum`` halves them in
+        ``log2(REDUCE_THREADS)`` steps; thread 0 writes the mean. No atomics: the same
+        inputs give the same bits every run.
         """
         partial = cuda.shared.array(REDUCE_THREADS, DT)
         N = values.shape[0]
@@ -366,13 +374,7 @@ def mean_kernel(DT):
         for n in range(t, N, REDUCE_THREADS):
             acc += values[n]
         partial[t] = acc
-        cuda.syncthreads()
-        half = REDUCE_THREADS // 2
-        while half > 0:
-            if t < half:
-                partial[t] += partial[t + half]
-            cuda.syncthreads()
-            half //= 2
+        block_tree_sum(partial, t)  # partial[0]: the block's total
         if t == 0:
             out[0] = partial[0] / DT(N)
 
