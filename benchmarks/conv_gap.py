@@ -2,8 +2,9 @@
 
     python -m benchmarks.conv_gap [--repeats 7] [--out benchmarks/results/cpu_conv_gap.json]
 
-The numba backend's 3x3 conv is im2col + one BLAS SGEMM per chunk (``kernels/numba_cpu.py``,
-path ``"gemm"``). For each 3x3 stride-1 layer of ResNet-18 (batch 32) this times, interleaved:
+The numba backend's 3x3 conv is im2col + one BLAS SGEMM per chunk (path ``"gemm"``,
+``kernels/numba_cpu/conv_gemm.py``). For each 3x3 stride-1 layer of ResNet-18 (batch 32) this
+times, interleaved:
 
 - ``torch``: ``torch.nn.functional.conv2d`` (oneDNN), the target;
 - ``numba``: ``F.conv2d(..., backend="numba")``, the whole conv;

@@ -194,8 +194,8 @@ def measure_startup() -> dict[str, object]:
     """Seconds for import + first conv2d (+ first conv2d_backward), cold cache then warm.
 
     Both processes get the same fresh ``NUMBA_CACHE_DIR``: the first compiles and writes the
-    cache, the second loads it. (Installed normally, the cache lives in ``__pycache__`` next
-    to ``kernels/numba_cpu.py``, or in the user's cache folder if that is read-only.)
+    cache, the second loads it. (Installed normally, the cache lives in
+    ``kernels/numba_cpu/__pycache__``, or in the user's cache folder if that is read-only.)
     """
     result: dict[str, object] = {
         "what": "python -c: import minitorch_cnn + first F.conv2d((8,64,14,14) float32, "

@@ -1,0 +1,270 @@
+"""The Numba CPU backend ("numba"): the naive loops, compiled, parallel, and fed to BLAS.
+
+Every op computes what :mod:`kernels.naive` computes (read that first); this package changes
+*how*, never *what*. What changes relative to the naive loops, and why:
+
+1. Compiled loops: every kernel is ``@njit(parallel=True, cache=True)`` (helpers called inside
+   a ``prange`` body are plain ``@njit(cache=True)``). ``prange`` splits the outermost
+   independent loop (planes, weights, GEMM lanes) across threads; nothing loops over batch,
+   channels or pixels in Python, which only picks a path and computes output sizes.
+2. Taps outside, pixels inside: where naive loops over output pixels and then over the window,
+   these kernels loop over the window taps ``(i, j)`` and then over a row of output pixels. The
+   inner loop is then a contiguous (for stride 1) multiply-add that LLVM turns into AVX, and
+   bounds are handled by computing the valid output range of each tap once
+   (:func:`_loops._valid_range`) instead of testing every pixel.
+3. conv2d has three paths, chosen by :func:`conv_plan`:
+
+   - ``"direct"`` (``C_in / groups <= DIRECT_MAX_C_IN`` and stride 1, e.g. LeNet's
+     1-channel input, or a depthwise conv): loops over (sample, output channel) planes. With
+     one input channel an im2col matrix would be ``kH*kW`` copies of the input for a GEMM
+     with a tiny inner dimension; instead each tap is one long AXPY over the zero-padded
+     plane ("wide rows", see :func:`conv_direct._conv2d_direct`), so the inner loop runs
+     ~``H*W`` elements, not ``W_out``. Its backward multiplies the junk columns' zeros with
+     inputs and weights, exact only while they are finite; with a NaN or inf in ``x`` or the
+     weight, :func:`conv2d_backward` takes the GEMM path instead (NaN then reaches exactly
+     the gradients it reaches in PyTorch).
+   - ``"gemm"``: im2col then one BLAS GEMM per group,
+     ``Y_g (C_out/g, n*P) = W_g (C_out/g, K) @ cols_g (K, n*P)`` with ``K = C_in/g*kH*kW``
+     and ``P = H_out*W_out``. The batch is cut into chunks of ``n`` samples so that every
+     GEMM has at least ``GEMM_MIN_COLS`` columns (ResNet's 7x7 layers have P = 49) while the
+     im2col buffer stays under ``COLS_MAX_BYTES`` (reused, never the whole batch at once);
+     one "lane" per thread takes its share of chunks, each lane doing im2col + GEMM + copy-out
+     on its own, so a call is one parallel region.
+   - ``"1x1"`` (1x1 kernel, stride 1, no padding, one sample per GEMM): the input plane stack
+     ``x[n]`` *is* the im2col matrix, so the GEMM reads it in place and writes ``y[n]`` in
+     place: no copy at all.
+
+   Backward runs the same chunks backwards: ``grad_W_g += gY_g @ cols_g.T`` and
+   ``dcols_g = W_g.T @ gY_g``, then col2im (the backward of im2col: scatter-add the columns
+   back onto the input planes, in parallel over planes so no two threads write one place).
+4. BLAS: ``np.dot`` inside ``njit`` on contiguous 2-D float arrays calls the ``sgemm``/``dgemm``
+   of SciPy's BLAS. Each lane calls it single-threaded: a first version ran im2col in a
+   ``prange`` and let OpenBLAS thread each GEMM; the two thread pools then took turns
+   spinning on 2 cores and a LeNet layer ran 100x slower than now.
+5. Pooling: one parallel loop over the ``N*C`` planes; each plane is pooled tap by tap (a row
+   of running maxima / sums), which keeps PyTorch's per-window scan order exactly: every
+   output still sees its window's taps in row-major order.
+6. ``fastmath={"reassoc", "contract"}`` on the multiply-add loops lets LLVM vectorise sums and
+   use FMA; it does *not* assume the absence of NaN or inf, so NaN still propagates.
+
+Read the modules in this order (each header names its naive twin):
+
+1. this file: ``corr2d``, and conv2d's entry points: :func:`conv_plan` picks the path (item
+   3) with the tuning constants beside it, :func:`conv2d` and :func:`conv2d_backward` run it;
+2. ``_loops``: the small loops every kernel calls (``_valid_range`` of item 2, AXPY, dot, a
+   NaN/inf scan) and ``FASTMATH`` (item 6);
+3. ``conv_direct``: the ``"direct"`` path, forward and backward, with wide rows;
+4. ``conv_gemm``: im2col and col2im, the ``"gemm"`` and ``"1x1"`` paths forward and
+   backward, and the switch that keeps BLAS single-threaded inside a lane (item 4);
+5. ``pool``: max, average and adaptive average pooling, forward and backward (item 5).
+
+Threads: ``prange`` loops use ``numba.get_num_threads()`` threads, set by the environment
+variable ``NUMBA_NUM_THREADS`` before import or by ``numba.set_num_threads(n)`` at run time.
+The GEMM paths run one lane per thread, each calling BLAS single-threaded (threadpoolctl
+switches the BLAS libraries to one thread for the duration of the call and back; without
+threadpoolctl they use one lane and let OpenBLAS thread each GEMM). Numba's threading layer
+(``NUMBA_THREADING_LAYER``: ``omp`` when an OpenMP runtime is found, else ``workqueue``) is
+left to the user; on a machine shared with other busy processes ``workqueue`` was much less
+sensitive to the load than ``omp`` in our benchmarks (see benchmarks/results).
+
+Compilation: each kernel compiles on its first call for each dtype (float32, float64); with
+``cache=True`` the machine code is written to ``__pycache__`` beside these files (or, if that
+is not writable, to Numba's per-user cache directory; ``NUMBA_CACHE_DIR`` overrides both), so
+a second process loads it instead of compiling. Numba checks only the file a cached kernel is
+defined in: after editing a helper in ``_loops.py``, the kernels of the other modules that
+call it keep their old machine code until their own file changes, so delete
+``kernels/numba_cpu/__pycache__`` after such an edit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from kernels.common import ConvGrads, conv_output_size
+
+from ._loops import FASTMATH, _all_finite
+from .conv_direct import (
+    _conv2d_direct,
+    _conv2d_direct_grad_weight,
+    _conv2d_direct_grad_x,
+    _pad_planes,
+    _widen,
+)
+from .conv_gemm import (
+    _blas_libraries,
+    _conv2d_backward_gemm,
+    _conv2d_gemm,
+    _single_threaded_blas,
+)
+from .pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+DIRECT_MAX_C_IN = 1
+"""The direct (no-GEMM) conv path is used when ``C_in // groups`` is at most this."""
+GEMM_MIN_COLS = 1024
+"""Samples are batched into one GEMM until it has at least this many columns."""
+COLS_MAX_BYTES = 32 * 2**20
+"""Upper bound on the im2col buffer of one chunk of samples."""
+
+
+# --------------------------------------------------------------------------- corr2d
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _corr2d(X, K):
+    """``Y[i, j] = sum_{a, b} X[i + a, j + b] * K[a, b]``, parallel over output rows.
+
+    Loop order: row ``i`` (parallel), tap ``(a, b)``, then the contiguous row ``j``, so that
+    the inner loop is ``Y[i, :] += K[a, b] * X[i + a, b:b + W_out]``, a vectorised AXPY.
+    """
+    H, W = X.shape
+    kh, kw = K.shape
+    Ho, Wo = H - kh + 1, W - kw + 1
+    Y = np.zeros((Ho, Wo), X.dtype)
+    for i in prange(Ho):
+        for a in range(kh):
+            for b in range(kw):
+                k = K[a, b]
+                for j in range(Wo):
+                    Y[i, j] += X[i + a, j + b] * k
+    return Y
+
+
+def corr2d(X: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Single-channel 2-D cross-correlation: X (H, W), K (kh, kw) -> (H - kh + 1, W - kw + 1)."""
+    return _corr2d(X, K)
+
+
+# --------------------------------------------------------------------------- conv2d: plan
+
+
+class ConvPlan(NamedTuple):
+    """How :func:`conv2d` and :func:`conv2d_backward` compute one problem.
+
+    path : "direct" | "gemm" | "1x1" (module header, item 3)
+    lanes : parallel workers of the GEMM paths, each with its own buffers and its own
+        single-threaded GEMMs (at most the thread count and the batch size)
+    chunks : the batch is cut into this many nearly equal chunks of consecutive samples,
+        a multiple of ``lanes``; lane ``l`` does chunks ``l, l + lanes, ...``
+    """
+
+    path: str
+    lanes: int
+    chunks: int
+
+
+def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, itemsize,
+              threads=None, allow_direct=True) -> ConvPlan:
+    """Pick the conv path and its work split for one problem (see the module header).
+
+    ``allow_direct=False`` rules the direct path out: its backward multiplies the zeros of
+    the wide rows' junk columns with inputs and weights (see
+    :func:`conv_direct._conv2d_direct`), exact only while those are finite (``0 * NaN =
+    NaN``), so :func:`conv2d_backward` passes ``_all_finite(x) and _all_finite(weight)``.
+
+    A chunk should hold ``ceil(GEMM_MIN_COLS / P)`` samples (so its GEMMs have enough
+    columns), every lane should get the same number of chunks, and one lane's im2col
+    buffer ``(C_in*kH*kW, samples*P)`` should stay under ``COLS_MAX_BYTES``.
+    ``threads`` defaults to ``numba.get_num_threads()``.
+    """
+    N, C_in, H, W = x_shape
+    C_out, C_in_g, kh, kw = weight_shape
+    Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
+    Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
+    P = Ho * Wo
+    if allow_direct and C_in_g <= DIRECT_MAX_C_IN and tuple(stride) == (1, 1):
+        return ConvPlan("direct", 1, 1)
+    threads = numba.get_num_threads() if threads is None else threads
+    lanes = max(1, min(threads, N)) if _blas_libraries() is not None else 1
+    per_lane = -(-N // lanes)
+    samples = -(-GEMM_MIN_COLS // P)
+    samples = max(1, min(samples, COLS_MAX_BYTES // (C_in * kh * kw * P * itemsize)))
+    rounds = -(-per_lane // samples)
+    chunks = min(N, lanes * rounds)
+    if (kh, kw, tuple(stride), tuple(padding)) == (1, 1, (1, 1), (0, 0)) and chunks == N:
+        return ConvPlan("1x1", lanes, chunks)
+    return ConvPlan("gemm", lanes, chunks)
+
+
+# --------------------------------------------------------------------------- conv2d: API
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _bias_grad(grad_y):
+    """``grad_bias[c] = grad_y[:, c].sum()``: (N, C, Ho, Wo) -> (C,), parallel over channels."""
+    N, C, Ho, Wo = grad_y.shape
+    gb = np.empty(C, grad_y.dtype)
+    for c in prange(C):
+        acc = grad_y.dtype.type(0)
+        for n in range(N):
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    acc += grad_y[n, c, oh, ow]
+        gb[c] = acc
+    return gb
+
+
+def conv2d(x, weight, bias, stride, padding, dilation, groups):
+    """2-D convolution (cross-correlation); the path comes from :func:`conv_plan`.
+
+    x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,) or None
+    -> y : (N, C_out, H_out, W_out), ``H_out = 1 + (H + 2*ph - dh*(kH - 1) - 1) // sh``.
+    """
+    (_, _, H, W), (C_out, _, kh, kw) = x.shape, weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    Ho = conv_output_size(H, kh, sh, ph, dh)
+    Wo = conv_output_size(W, kw, sw, pw, dw)
+    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+    has_bias = bias is not None
+    bias = bias if has_bias else np.zeros(C_out, x.dtype)
+    if plan.path == "direct":
+        return _conv2d_direct(_pad_planes(x, ph, pw), weight, bias, dh, dw, groups, Ho, Wo)
+    with _single_threaded_blas(plan.lanes):
+        return _conv2d_gemm(x, weight, bias, has_bias, sh, sw, ph, pw, dh, dw, groups, Ho, Wo,
+                            plan.lanes, plan.chunks, plan.path == "1x1")
+
+
+def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups) -> ConvGrads:
+    """Gradients of :func:`conv2d`: grad_x (N, C_in, H, W), grad_weight, grad_bias (C_out,)."""
+    (_, _, H, W), (_, _, kh, kw) = x.shape, weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+    if plan.path == "direct" and not (_all_finite(x) and _all_finite(weight)):
+        plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize,
+                         allow_direct=False)  # the scan runs only where the direct path would
+    if plan.path == "direct":
+        xp = _pad_planes(x, ph, pw)  # (N, C_in, H + 2*ph, W + 2*pw)
+        gy_wide = _widen(grad_y, xp.shape[3])  # (N, C_out, (Ho - 1)*Wp + Wo)
+        grad_x = _conv2d_direct_grad_x(gy_wide, weight, H, W, ph, pw, dh, dw, groups)
+        grad_w = _conv2d_direct_grad_weight(gy_wide, xp, kh, kw, dh, dw, groups)
+    else:
+        with _single_threaded_blas(plan.lanes):
+            grad_x, grad_w = _conv2d_backward_gemm(grad_y, x, weight, sh, sw, ph, pw, dh, dw,
+                                                   groups, plan.lanes, plan.chunks,
+                                                   plan.path == "1x1")
+    return ConvGrads(grad_x, grad_w, _bias_grad(grad_y))
+
+
+__all__ = [
+    "ConvPlan",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv_plan",
+    "corr2d",
+    "max_pool2d",
+    "max_pool2d_backward",
+]

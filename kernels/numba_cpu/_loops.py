@@ -1,0 +1,65 @@
+"""The small loops every numba kernel calls: a tap's valid output range, AXPY, add, dot.
+
+All are ``@njit(cache=True)`` without ``parallel``: they run inside the ``prange`` bodies of
+the kernels in :mod:`kernels.numba_cpu` (``conv_direct``, ``conv_gemm``, ``pool``), one call
+per thread, where LLVM can inline them. Their naive twins are not functions: in
+:mod:`kernels.naive`, ``np.pad`` in ``conv2d`` and the per-tap bounds test of the pooling
+windows do what :func:`_valid_range` does, and ``(window * weight).sum()`` and ``+=`` on
+slices do what :func:`_dot`, :func:`_axpy` and :func:`_add_into` do. :func:`_all_finite` is the scan
+that keeps ``conv2d_backward`` off the direct path when ``x`` or the weight holds a NaN or
+inf. ``FASTMATH`` is item 6 of the package header.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FASTMATH = {"reassoc", "contract"}  # vectorised sums and FMA; NaN and inf keep their meaning
+
+
+@njit(cache=True)
+def _valid_range(out_size, size, offset, stride):
+    """The outputs ``o`` whose input ``o*stride + offset`` lies inside ``[0, size)``.
+
+    Returns ``(lo, hi)``, a half-open range clipped to ``[0, out_size)`` (empty if ``hi <=
+    lo``). A tap at offset ``i*dilation - padding`` reads input ``o*stride + offset`` for output
+    ``o``; looping ``o`` over this range replaces a bounds test per pixel.
+    """
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride  # ceil(-offset / stride)
+    hi = min(out_size, (size - 1 - offset) // stride + 1)  # floor division, as Python
+    return lo, max(lo, hi)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _axpy(y, a, x):
+    """``y += a * x`` for 1-D arrays of one length (vectorised; FMA where available)."""
+    for k in range(y.shape[0]):
+        y[k] += a * x[k]
+
+
+@njit(cache=True)
+def _add_into(y, x):
+    """``y += x`` for 1-D arrays of one length (vectorised)."""
+    for k in range(y.shape[0]):
+        y[k] += x[k]
+
+
+@njit(cache=True)
+def _all_finite(a):
+    """True when no element of the contiguous array ``a`` is NaN or +-inf (stops at the first)."""
+    for v in a.ravel():
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _dot(x, y):
+    """``sum(x * y)`` for 1-D arrays of one length, accumulated in their dtype."""
+    acc = x.dtype.type(0)
+    for k in range(x.shape[0]):
+        acc += x[k] * y[k]
+    return acc
