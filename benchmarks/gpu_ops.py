@@ -1,6 +1,6 @@
 """Time the ``cuda`` backend on a GPU against torch (cuDNN), layer by layer.
 
-    python -m benchmarks.gpu_ops [--quick] [--repeats 20] [--warmup 3]
+    python -m benchmarks.gpu_ops [--quick] [--repeats 20] [--warmup 3] [--rehearse]
 
 The layer suite of ``benchmarks/suite.py`` (LeNet-5, the MNIST CNN, ResNet-18; ``--quick``:
 the small layers and two ResNet layers), float32, arrays resident on the device (torch CUDA
@@ -28,7 +28,9 @@ written once) instead of TFLOP/s.
 Writes ``benchmarks/results/gpu_ops_<device>.json`` and a PNG beside it; prints a
 fixed-width table and the geometric means the issue asks about (igemm forward+backward vs
 cuDNN FP32 over the ResNet-18 layers; pooling vs torch). Without a GPU it says so and exits
-with status 2.
+with status 2; ``--rehearse`` then runs it whole in the Numba CUDA simulator on tiny shapes
+(:func:`rehearsal_cases`), torch on the CPU as the reference: a dry run whose timings mean
+nothing (:mod:`benchmarks.gpu_device`).
 """
 
 from __future__ import annotations
@@ -36,15 +38,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.gpu_device import NO_GPU_EXIT, Gpu, open_device
 from benchmarks.suite import (
     CONV_SUITE,
     POOL_SUITE,
@@ -59,7 +62,6 @@ from minitorch_cnn.io import save_figure, write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TOLERANCE = 1e-3  # float32 vs cuDNN FP32: max |ours - torch| <= 1e-3 * max(1, max |torch|)
-NO_GPU_EXIT = 2
 
 FP32_PEAK_TFLOPS = {  # (name pattern, FP32 non-tensor TFLOP/s), first match wins
     "H100 PCIe": 51.2,
@@ -89,91 +91,35 @@ def device_slug(device_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", device_name.lower()).strip("_") or "unknown"
 
 
-# --------------------------------------------------------------------------- GPU presence
-
-
-def gpu_unavailable_reason() -> str | None:
-    """Why this cannot run here (no GPU, the simulator, no torch CUDA), or ``None``."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
-        return ("NUMBA_ENABLE_CUDASIM is set: the simulator runs kernels as Python threads "
-                "and cannot be benchmarked; unset it on a machine with a GPU")
-    try:
-        import torch
-    except ImportError:
-        return "torch is not installed (pip install torch with CUDA support)"
-    if not torch.cuda.is_available():
-        return f"torch {torch.__version__} sees no CUDA GPU (torch.cuda.is_available() is False)"
-    from numba import cuda
-
-    if not cuda.is_available():
-        return "numba.cuda.is_available() is False: no usable CUDA driver for Numba"
-    return None
-
-
 # --------------------------------------------------------------------------- timing
 
 
-def _time_numba(fn, repeats: int) -> list[float]:
-    from numba import cuda
+def measure(fn, timer, device: Gpu, warmup: int, repeats: int, max_call_s: float) -> dict:
+    """Warm up ``fn``, then time it ``repeats`` times (once when a call is slow); ms.
 
-    times = []
-    for _ in range(repeats):
-        start, end = cuda.event(), cuda.event()
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(cuda.event_elapsed_time(start, end))
-    return times
-
-
-def _time_torch(fn, repeats: int) -> list[float]:
-    import torch
-
-    times = []
-    for _ in range(repeats):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return times
-
-
-def measure(fn, timer, warmup: int, repeats: int, max_call_s: float) -> dict:
-    """Warm up ``fn``, then time it ``repeats`` times (once when a call is slow); ms."""
-    for _ in range(max(warmup, 1)):
+    ``timer`` is ``device.time_torch`` or ``device.time_ours``.
+    """
+    last = 0.0
+    for _ in range(warmup):
         t0 = time.perf_counter()
         fn()
-        _sync()
+        device.sync()
         last = time.perf_counter() - t0
     times = timer(fn, 1 if last > max_call_s else repeats)
     return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": len(times)}
 
 
-def _sync():
-    import torch
-    from numba import cuda
-
-    cuda.synchronize()
-    torch.cuda.synchronize()
-
-
 # --------------------------------------------------------------------------- correctness
 
 
-def _max_error(ours, ref) -> float:
-    import torch
-
-    ours_t = torch.as_tensor(ours, device=ref.device)
+def _max_error(ours, ref, device: Gpu) -> float:
+    ours_t = device.to_torch(ours)
     scale = max(1.0, ref.abs().max().item()) if ref.numel() else 1.0
     return (ours_t - ref).abs().max().item() / scale if ref.numel() else 0.0
 
 
-def _checked(name: str, ours, ref) -> float:
-    err = _max_error(ours, ref)
+def _checked(name: str, ours, ref, device: Gpu) -> float:
+    err = _max_error(ours, ref, device)
     if not err <= TOLERANCE:
         raise AssertionError(f"{name}: ours differs from torch by {err:.2e} (> {TOLERANCE})")
     return err
@@ -182,17 +128,18 @@ def _checked(name: str, ours, ref) -> float:
 # --------------------------------------------------------------------------- conv
 
 
-def bench_conv(case: ConvCase, args, peak: float | None) -> list[dict]:
+def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[dict]:
+    """Rows for one conv layer: cuDNN (FP32, TF32) and each of our rungs, forward, backward."""
     import torch
     import torch.nn.functional as tF
 
     import kernels.cuda as kc
 
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    x = torch.randn(case.x_shape, device="cuda", generator=gen)
-    w = torch.randn(case.w_shape, device="cuda", generator=gen) / math.sqrt(
-        case.w_shape[1] * case.kernel**2)
-    gy = torch.randn(case.y_shape, device="cuda", generator=gen)
+    gen = device.generator(0)
+    x = device.randn(case.x_shape, gen)
+    w = device.randn(case.w_shape, gen) / math.sqrt(case.w_shape[1] * case.kernel**2)
+    gy = device.randn(case.y_shape, gen)
+    x_o, w_o, gy_o = device.ours(x), device.ours(w), device.ours(gy)  # what our kernels get
     stride, padding, dilation = (case.stride,) * 2, (case.padding,) * 2, (1, 1)
     flops = case.flops
     rows = []
@@ -220,8 +167,10 @@ def bench_conv(case: ConvCase, args, peak: float | None) -> list[dict]:
     for tf32 in (False, True):
         torch.backends.cudnn.allow_tf32 = tf32
         tag = "cudnn_tf32" if tf32 else "cudnn_fp32"
-        m_f = measure(torch_fwd, _time_torch, args.warmup, args.repeats, args.max_call_s)
-        m_b = measure(torch_bwd, _time_torch, args.warmup, args.repeats, args.max_call_s)
+        m_f = measure(torch_fwd, device.time_torch, device, args.warmup, args.repeats,
+                      args.max_call_s)
+        m_b = measure(torch_bwd, device.time_torch, device, args.warmup, args.repeats,
+                      args.max_call_s)
         ref_ms.setdefault("forward", m_f["median_ms"])
         ref_ms.setdefault("backward", m_b["median_ms"])
         row("forward", tag, m_f, flops, ref_ms["forward"])
@@ -233,19 +182,22 @@ def bench_conv(case: ConvCase, args, peak: float | None) -> list[dict]:
     for rung in CONV_RUNGS:
         with kc.conv_algorithm(rung):
             def fwd():
-                return kc.conv2d(x, w, None, stride, padding, dilation, case.groups)
-            err = _checked(f"{case.name} forward [{rung}]", fwd(), y_ref)
-            m = measure(fwd, _time_numba, args.warmup, args.repeats, args.max_call_s)
+                return kc.conv2d(x_o, w_o, None, stride, padding, dilation, case.groups)
+            err = _checked(f"{case.name} forward [{rung}]", fwd(), y_ref, device)
+            m = measure(fwd, device.time_ours, device, args.warmup, args.repeats,
+                        args.max_call_s)
         row("forward", rung, m, flops, ref_ms["forward"], err)
     for rung in BACKWARD_RUNGS:
         with kc.conv_algorithm(rung):
             def bwd():
-                return kc.conv2d_backward(gy, x, w, stride, padding, dilation, case.groups)
+                return kc.conv2d_backward(gy_o, x_o, w_o, stride, padding, dilation,
+                                          case.groups)
             gx, gw, gb = bwd()
-            err = max(_checked(f"{case.name} grad_x [{rung}]", gx, gx_ref),
-                      _checked(f"{case.name} grad_weight [{rung}]", gw, gw_ref),
-                      _checked(f"{case.name} grad_bias [{rung}]", gb, gb_ref))
-            m = measure(bwd, _time_numba, args.warmup, args.repeats, args.max_call_s)
+            err = max(_checked(f"{case.name} grad_x [{rung}]", gx, gx_ref, device),
+                      _checked(f"{case.name} grad_weight [{rung}]", gw, gw_ref, device),
+                      _checked(f"{case.name} grad_bias [{rung}]", gb, gb_ref, device))
+            m = measure(bwd, device.time_ours, device, args.warmup, args.repeats,
+                        args.max_call_s)
         row("backward", rung, m, 2 * flops, ref_ms["backward"], err)
     return rows
 
@@ -253,23 +205,24 @@ def bench_conv(case: ConvCase, args, peak: float | None) -> list[dict]:
 # --------------------------------------------------------------------------- pooling
 
 
-def bench_pool(case: PoolCase, args) -> list[dict]:
+def bench_pool(case: PoolCase, args, device: Gpu) -> list[dict]:
+    """Rows for one pooling layer: torch and ours, forward and backward."""
     import torch
     import torch.nn.functional as tF
 
     import kernels.cuda as kc
 
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    x = torch.randn(case.x_shape, device="cuda", generator=gen)
+    gen = device.generator(0)
+    x = device.randn(case.x_shape, gen)
     k = (case.kernel,) * 2
     s = k if case.stride is None else (case.stride,) * 2
     p = (case.padding,) * 2
     if case.kind == "adaptive_avg":
         out_hw = k
         def ours_f():
-            return kc.adaptive_avg_pool2d(x, out_hw)
+            return kc.adaptive_avg_pool2d(x_o, out_hw)
         def ours_b():
-            return kc.adaptive_avg_pool2d_backward(gy, x, out_hw)
+            return kc.adaptive_avg_pool2d_backward(gy_o, x_o, out_hw)
         def torch_op(t):
             return tF.adaptive_avg_pool2d(t, out_hw)
     else:
@@ -277,19 +230,22 @@ def bench_pool(case: PoolCase, args) -> list[dict]:
                        for i in range(2))
         if case.kind == "max":
             def ours_f():
-                return kc.max_pool2d(x, k, s, p, (1, 1), False)
-            def ours_b():
-                return kc.max_pool2d_backward(gy, x, k, s, p, (1, 1), False)
+                return kc.max_pool2d(x_o, k, s, p, (1, 1), False)
+            def ours_b():  # given the forward's argmax, as torch's autograd is
+                return kc.max_pool2d_backward(gy_o, x_o, k, s, p, (1, 1), False,
+                                              indices=indices)
             def torch_op(t):
                 return tF.max_pool2d(t, k, s, p)
         else:
             def ours_f():
-                return kc.avg_pool2d(x, k, s, p, False, True, None)
+                return kc.avg_pool2d(x_o, k, s, p, False, True, None)
             def ours_b():
-                return kc.avg_pool2d_backward(gy, x, k, s, p, False, True, None)
+                return kc.avg_pool2d_backward(gy_o, x_o, k, s, p, False, True, None)
             def torch_op(t):
                 return tF.avg_pool2d(t, k, s, p)
-    gy = torch.randn(case.x_shape[:2] + tuple(out_hw), device="cuda", generator=gen)
+    gy = device.randn(case.x_shape[:2] + tuple(out_hw), gen)
+    x_o, gy_o = device.ours(x), device.ours(gy)
+    indices = kc.max_pool2d(x_o, k, s, p, (1, 1), False, True)[1] if case.kind == "max" else None
     xg = x.detach().clone().requires_grad_(True)
     y_graph = torch_op(xg)
 
@@ -304,9 +260,11 @@ def bench_pool(case: PoolCase, args) -> list[dict]:
     nbytes = {"forward": 4 * (n_in + n_out), "backward": 4 * (n_in + 2 * n_out)}
     rows = []
     for op, ours, theirs in (("forward", ours_f, torch_f), ("backward", ours_b, torch_b)):
-        err = _checked(f"{case.name} {op}", ours(), theirs())
-        m_t = measure(theirs, _time_torch, args.warmup, args.repeats, args.max_call_s)
-        m_o = measure(ours, _time_numba, args.warmup, args.repeats, args.max_call_s)
+        err = _checked(f"{case.name} {op}", ours(), theirs(), device)
+        m_t = measure(theirs, device.time_torch, device, args.warmup, args.repeats,
+                      args.max_call_s)
+        m_o = measure(ours, device.time_ours, device, args.warmup, args.repeats,
+                      args.max_call_s)
         for impl, m in (("torch", m_t), ("cuda", m_o)):
             rows.append({
                 "layer": case.name, "op": f"{case.kind}_pool {op}", "impl": impl,
@@ -405,9 +363,13 @@ def plot(conv_rows: list[dict], path: Path) -> Path | None:
 
 
 def write_results(payload: dict, device_name: str, out_dir: Path = RESULTS_DIR) -> Path:
-    """Write ``gpu_ops_<device>.json`` (and the PNG beside it); return the JSON path."""
+    """Write ``gpu_ops_<device>.json`` (and the PNG beside it); return the JSON path.
+
+    A rehearsal's file is ``gpu_ops_rehearsal.json`` whatever ``device_name`` says.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"gpu_ops_{device_slug(device_name)}.json"
+    slug = "rehearsal" if payload.get("rehearsal") else device_slug(device_name)
+    path = out_dir / f"gpu_ops_{slug}.json"
     write_text(path, json.dumps(payload, indent=2) + "\n")
     plot(payload["conv"], path.with_suffix(".png"))
     return path
@@ -422,26 +384,20 @@ def _git_sha() -> str | None:
         return None
 
 
-def _versions() -> dict:
-    import numba
-    import numpy
-    import torch
-    from numba import cuda
+def rehearsal_cases() -> tuple[list[ConvCase], list[PoolCase]]:
+    """Tiny twins of some layers of the suite (same names) for ``--rehearse``.
 
-    versions = {"python": platform.python_version(), "numpy": numpy.__version__,
-                "numba": numba.__version__, "torch": torch.__version__,
-                "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
-    try:
-        from importlib.metadata import version
-
-        versions["numba_cuda"] = version("numba-cuda")
-    except Exception:  # noqa: BLE001 - a missing distribution name is not fatal
-        versions["numba_cuda"] = None
-    try:
-        versions["cuda_driver"] = cuda.cudadrv.driver.driver.get_version()
-    except Exception:  # noqa: BLE001
-        versions["cuda_driver"] = None
-    return versions
+    Two convs (LeNet-5's padded 5x5, a ResNet 3x3) and three pooling layers (avg, max 3x3
+    stride 2 padded, adaptive), at batch 2 on at most 4 channels and 9x9 pixels: every
+    kernel of every rung runs, on partial tiles, in the simulator in under a minute.
+    """
+    names = {"lenet5.conv1", "resnet18.layer2"}
+    convs = [c._replace(N=2, C_in=min(c.C_in, 3), C_out=min(c.C_out, 4), H=min(c.H, 9),
+                        W=min(c.W, 9))
+             for c in CONV_SUITE if c.name.split(" ")[0] in names]
+    pools = [p._replace(N=2, C=min(p.C, 3), H=min(p.H, 9), W=min(p.W, 9)) for p in POOL_SUITE
+             if p.name.split(" ")[0] in ("lenet5.pool1", "resnet18.maxpool", "resnet18.avgpool")]
+    return convs, pools
 
 
 # --------------------------------------------------------------------------- main
@@ -451,41 +407,63 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time the cuda backend (each conv rung, pooling) against torch cuDNN.")
     parser.add_argument("--quick", action="store_true", help="the small layers + two ResNet ones")
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per measurement")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (JIT, autotune)")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="dry run in the Numba CUDA simulator on tiny shapes, torch on the "
+                             "CPU as the reference (checks everything, times nothing real)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed calls per measurement (default 20; rehearsal 1)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed calls first: JIT, autotune (default 3; rehearsal 0)")
     parser.add_argument("--max-call-s", type=float, default=1.0,
                         help="a warm-up call slower than this is timed once, not --repeats times")
     parser.add_argument("--no-pool", action="store_true", help="skip the pooling layers")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where the JSON goes (default benchmarks/results; rehearsal: a "
+                             "new temporary folder, so no simulator figures land in results)")
     args = parser.parse_args(argv)
 
-    reason = gpu_unavailable_reason()
-    if reason is not None:
-        print(f"benchmarks.gpu_ops needs a CUDA GPU: {reason}", file=sys.stderr)
+    device = open_device(args.rehearse)
+    if isinstance(device, str):
+        print(f"benchmarks.gpu_ops needs a CUDA GPU: {device}", file=sys.stderr)
         return NO_GPU_EXIT
+    if args.repeats is None:
+        args.repeats = 1 if device.rehearsal else 20
+    if args.warmup is None:  # the rehearsal's check call is its warm-up
+        args.warmup = 0 if device.rehearsal else 3
+    if args.out_dir is None:
+        args.out_dir = (Path(tempfile.mkdtemp(prefix="gpu_ops_rehearsal_")) if device.rehearsal
+                        else RESULTS_DIR)
 
     import torch
 
     torch.backends.cudnn.benchmark = True
-    device_name = torch.cuda.get_device_name()
-    peak = peak_tflops(device_name)
-    print(f"device: {device_name}; FP32 peak: "
+    peak = None if device.rehearsal else peak_tflops(device.name)
+    print(f"device: {device.name}; FP32 peak: "
           f"{'unknown' if peak is None else f'{peak} TFLOP/s'}", flush=True)
-    conv_cases = QUICK_CONV if args.quick else CONV_SUITE
-    pool_cases = [] if args.no_pool else (QUICK_POOL if args.quick else POOL_SUITE)
+    if device.rehearsal:
+        conv_cases, pool_cases = rehearsal_cases()
+    else:
+        conv_cases = QUICK_CONV if args.quick else CONV_SUITE
+        pool_cases = QUICK_POOL if args.quick else POOL_SUITE
+    if args.no_pool:
+        pool_cases = []
     conv_rows, pool_rows = [], []
     for case in conv_cases:
         print(f"  {case.name} ...", flush=True)
-        conv_rows += bench_conv(case, args, peak)
+        conv_rows += bench_conv(case, args, peak, device)
     for case in pool_cases:
         print(f"  {case.name} ...", flush=True)
-        pool_rows += bench_pool(case, args)
+        pool_rows += bench_pool(case, args, device)
 
     payload = {
-        "benchmark": "gpu_ops", "device": device_name, "fp32_peak_tflops": peak,
-        "quick": args.quick, "repeats": args.repeats, "warmup": args.warmup,
-        "cudnn_benchmark": True, "versions": _versions(), "git_sha": _git_sha(),
-        "machine": platform.node(), "timing": "CUDA events around each call, median and min",
+        "benchmark": "gpu_ops", "device": device.name, "rehearsal": device.rehearsal,
+        "fp32_peak_tflops": peak, "quick": args.quick, "repeats": args.repeats,
+        "warmup": args.warmup, "cudnn_benchmark": True, "versions": device.versions(),
+        "git_sha": _git_sha(), "machine": platform.node(),
+        "command": "python -m benchmarks.gpu_ops " + " ".join(
+            sys.argv[1:] if argv is None else argv),
+        "timing": ("wall clock (simulator)" if device.rehearsal
+                   else "CUDA events around each call, median and min"),
         "flops": "2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW forward; twice that backward",
         "conv": conv_rows, "pool": pool_rows, "summary": summary(conv_rows, pool_rows),
     }
@@ -494,11 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for key, value in payload["summary"].items():
         print(f"{key}: {value if not isinstance(value, float) else f'{value:.3f}'}")
-    path = write_results(payload, device_name, args.out_dir)
+    path = write_results(payload, device.name, args.out_dir)
     print(f"wrote {path} and {path.with_suffix('.png').name}")
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

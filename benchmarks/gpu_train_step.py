@@ -1,7 +1,8 @@
 """One LeNet-5 training step on the GPU: our kernels only (``GpuLeNet5``) vs PyTorch (cuDNN).
 
     python -m benchmarks.gpu_train_step [--batch 64] [--repeats 50] [--warmup 5]
-                                        [--rung igemm] [--out PATH.json]
+                                        [--rung igemm] [--linear gemm,conv] [--out PATH.json]
+                                        [--rehearse]
 
 A step is forward, mean softmax cross-entropy, backward and SGD (lr 0.1, momentum 0.9,
 weight decay 1e-3) on a batch of 1x28x28 float32 images already on the device; it ends with
@@ -25,18 +26,22 @@ overhead (~60 launches) and a ``cudaMalloc`` per intermediate array (Numba does 
 device allocations); at LeNet sizes these, not the arithmetic, are most of it.
 
 Writes ``benchmarks/results/gpu_train_step.json`` (device name, versions, shapes, ms).
-Without a GPU it says so and exits with status 2.
+Without a GPU it says so and exits with status 2. ``--rehearse`` runs the whole script (the
+check, the timing loop, the JSON) in the Numba CUDA simulator with torch on the CPU, batch 1,
+one timed step, the JSON in a temporary folder: a dry run, not a measurement
+(:mod:`benchmarks.gpu_device`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.gpu_ops import NO_GPU_EXIT, gpu_unavailable_reason
+from benchmarks.gpu_device import NO_GPU_EXIT, open_device
 from benchmarks.timing import format_table, machine_info, time_interleaved, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu_train_step.json"
@@ -51,12 +56,12 @@ def _ours(state, x, labels, linear):
     return net, lambda: net.train_step(x, labels)
 
 
-def _torch(state, x, labels):
+def _torch(state, x, labels, torch_device):
     import torch
 
     from reference import models as ref_models
 
-    model = ref_models.lenet5().cuda()
+    model = ref_models.lenet5().to(torch_device)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
                           weight_decay=WEIGHT_DECAY)
@@ -86,17 +91,32 @@ def _check(name, loss, params, torch_loss, torch_params) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=50, help="timed steps per contender")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--batch", type=int, default=None, help="default 64; rehearsal 1")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed steps per contender (default 50; rehearsal 1)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed steps first (default 5; rehearsal 0)")
     parser.add_argument("--rung", default="igemm", help="conv rung: direct, tiled or igemm")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--linear", default="gemm,conv",
+                        help="our contenders' Linear layers, comma-separated: gemm, conv")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="dry run in the Numba CUDA simulator, torch on the CPU")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the JSON (default benchmarks/results/gpu_train_step.json; "
+                             "rehearsal: in a new temporary folder)")
     args = parser.parse_args(argv)
 
-    reason = gpu_unavailable_reason()
-    if reason is not None:
-        print(f"benchmarks.gpu_train_step needs a CUDA GPU: {reason}", file=sys.stderr)
+    device = open_device(args.rehearse)
+    if isinstance(device, str):
+        print(f"benchmarks.gpu_train_step needs a CUDA GPU: {device}", file=sys.stderr)
         return NO_GPU_EXIT
+    small = device.rehearsal
+    args.batch = args.batch if args.batch is not None else 1 if small else 64
+    args.repeats = args.repeats if args.repeats is not None else 1 if small else 50
+    args.warmup = args.warmup if args.warmup is not None else 0 if small else 5
+    if args.out is None:
+        args.out = (Path(tempfile.mkdtemp(prefix="gpu_train_step_rehearsal_"))
+                    / "gpu_train_step_rehearsal.json" if small else RESULTS)
 
     import torch
     from numba import cuda
@@ -108,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     kc.set_conv_algorithm(args.rung)
-    device_name = torch.cuda.get_device_name()
-    print(f"device: {device_name}; batch {args.batch}, float32, conv rung {args.rung}")
+    print(f"device: {device.name}; batch {args.batch}, float32, conv rung {args.rung}")
 
     init.manual_seed(0)
     state = {k: v.astype(np.float32) for k, v in models.lenet5().state_dict().items()}
@@ -117,15 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     images = rng.standard_normal((args.batch, 1, 28, 28)).astype(np.float32)
     labels = rng.integers(0, 10, args.batch).astype(np.int64)
     d_images, d_labels = cuda.to_device(images), cuda.to_device(labels)
-    t_images, t_labels = torch.from_numpy(images).cuda(), torch.from_numpy(labels).cuda()
+    t_images = torch.from_numpy(images).to(device.torch_device)
+    t_labels = torch.from_numpy(labels).to(device.torch_device)
 
     # check: one step of each contender from the same weights on the same batch
-    torch_model, torch_step = _torch(state, t_images, t_labels)
+    torch_model, torch_step = _torch(state, t_images, t_labels, device.torch_device)
     torch_loss = torch_step()
     torch_params = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
     steps = {"torch": torch_step}
     errors = []
-    for linear in ("gemm", "conv"):
+    for linear in args.linear.split(","):
         name = f"ours (linear={linear})"
         net, step = _ours(state, d_images, d_labels, linear)
         errors += _check(name, step(), net.state_dict(), torch_loss, torch_params)
@@ -137,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
           f"parameters to {TOLERANCE:g} of their scale)")
 
     timings = time_interleaved(steps, repeats=args.repeats, warmup=args.warmup,
-                               sync=torch.cuda.synchronize)
+                               sync=device.sync)
     torch_ms = timings["torch"].median_ms
     rows = [
         {"step": name, "median_ms": t.median_ms, "min_ms": t.min_ms,
@@ -151,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "lenet5 training step on the GPU (forward + cross-entropy + backward + "
                      "SGD momentum 0.9, weight decay 1e-3), float32, batch on the device",
         "command": "python -m benchmarks.gpu_train_step " + " ".join(argv or sys.argv[1:]),
-        "device": device_name,
+        "device": device.name,
+        "rehearsal": device.rehearsal,
+        "versions": device.versions(),
         "batch": args.batch,
         "dtype": "float32",
         "conv_rung": args.rung,

@@ -143,6 +143,11 @@ def test_explain_ladder_adds_gpu_rows_when_a_gpu_result_exists(tmp_path):
             for layer in ("lenet5.conv1", "resnet18.layer1")
             for op in ("forward", "backward")
             for impl, t in (("direct", 0.5), ("igemm", 5.0), ("cudnn_fp32", 10.0))]
+    (results / "gpu_ops_rehearsal.json").write_text(json.dumps(dict(  # simulator: ignored
+        device="Numba CUDA simulator", rehearsal=True, conv=rows)))
+    assert explain.main(["ladder", "--out", str(tmp_path / "rehearsal"), "--results",
+                         str(results)]) == 0
+    assert png_size(tmp_path / "rehearsal" / "ladder.png") == cpu_only
     (results / "gpu_ops_test_gpu.json").write_text(json.dumps(dict(device="Test GPU",
                                                                    conv=rows)))
     assert explain.main(["ladder", "--out", str(tmp_path / "gpu"), "--results",
