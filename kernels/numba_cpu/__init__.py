@@ -43,7 +43,8 @@ Every op computes what :mod:`kernels.naive` computes (read that first); this pac
    spinning on 2 cores and a LeNet layer ran 100x slower than now.
 5. Pooling: one parallel loop over the ``N*C`` planes; each plane is pooled tap by tap (a row
    of running maxima / sums), which keeps PyTorch's per-window scan order exactly: every
-   output still sees its window's taps in row-major order.
+   output still sees its window's taps in row-major order (adaptive pooling reassociates
+   its sums, as PyTorch does; :mod:`.pool` says why and what each loop rule bought).
 6. ``fastmath={"reassoc", "contract"}`` on the multiply-add loops lets LLVM vectorise sums and
    use FMA; it does *not* assume the absence of NaN or inf, so NaN still propagates.
 
