@@ -41,6 +41,17 @@ def _axpy(y, a, x):
 
 
 @njit(cache=True)
+def _copy_into(y, x):
+    """``y[:] = x`` for 1-D arrays of one length, as a plain loop.
+
+    Numba's slice assignment checks shapes and overlap on every call; on the short runs of
+    small layers (10 pixels) that check cost more than the copy.
+    """
+    for k in range(y.shape[0]):
+        y[k] = x[k]
+
+
+@njit(cache=True)
 def _add_into(y, x):
     """``y += x`` for 1-D arrays of one length (vectorised)."""
     for k in range(y.shape[0]):
