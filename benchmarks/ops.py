@@ -8,9 +8,14 @@ pool forward, pool backward) it
 
 1. checks every backend's result against torch's (float32, to 1e-4 of the output's scale),
    which is also the warm-up that JIT-compiles the numba kernels;
-2. times torch and every backend round-robin in the same process (median and min of the
-   repeats; ``benchmarks.timing.time_interleaved``), torch and numba on the same number of
-   threads;
+2. times each backend against torch, round-robin in the same process, one pair at a time
+   (``benchmarks.timing.time_interleaved`` on ``{torch, backend}``; median and min of the
+   repeats), torch and numba on the same number of threads. Pairs, not all backends in one
+   round: one contender's threads still busy after its call (OpenBLAS spins; see
+   ``benchmarks/__init__.py`` for the setting that stops it) slow the next one down, and a
+   pair keeps that from touching a third (numba's LeNet conv2 forward: median 4.8 ms against
+   a min of 1.5 ms in one round with numpy, 1.31 against 1.28 in a pair). Each backend's
+   ratio is to the torch median of its own pair; the torch row pools the pairs;
 3. prints a fixed-width table (ms, GFLOP/s, % of this machine's measured SGEMM rate, ratio to
    torch), the geometric means of (ours fwd+bwd) / (torch fwd+bwd) over the conv layers and
    over the pool layers, and writes ``<out>/<name>.json`` and ``<out>/<name>.png``.
@@ -50,6 +55,7 @@ import numpy as np
 
 from benchmarks.suite import CONV_SUITE, POOL_SUITE, QUICK_CONV, QUICK_POOL, ConvCase, PoolCase
 from benchmarks.timing import (
+    Timing,
     format_table,
     geomean,
     machine_info,
@@ -62,7 +68,8 @@ from minitorch_cnn.io import save_figure
 TOLERANCE = 1e-4  # float32, relative to the reference's largest magnitude
 NAIVE_LAYERS = ("lenet5.",)  # the only layers the naive backend is timed on
 ENV_VARS = ("NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_CACHE_DIR")
+            "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS",
+            "NUMBA_CACHE_DIR")
 
 
 # --------------------------------------------------------------------------- problems
@@ -237,11 +244,9 @@ def _plot(path: Path, results: list[dict], backends: list[str], title: str) -> N
             for layer in layers:
                 rows = {r["op"]: r for r in results
                         if r["layer"] == layer and r["backend"] == b and r["kind"] == kind}
-                torch_rows = {r["op"]: r for r in results
-                              if r["layer"] == layer and r["backend"] == "torch"}
                 if set(rows) == {"forward", "backward"}:
                     ours = sum(r["median_ms"] for r in rows.values())
-                    ref = sum(r["median_ms"] for r in torch_rows.values())
+                    ref = sum(r["torch_median_ms"] for r in rows.values())  # its pair's
                     ratios.append(ours / ref)
                 else:
                     ratios.append(np.nan)
@@ -348,7 +353,14 @@ def main(argv: list[str] | None = None) -> dict:
         one_round = time_interleaved(fns, repeats=1, warmup=0)  # a second warm-up, and a size
         round_s = sum(t.median_ms for t in one_round.values()) * 1e-3
         repeats = int(min(max_repeats, max(3, budget_s / max(round_s, 1e-9))))
-        timings = time_interleaved(fns, repeats=repeats, warmup=0)
+        pairs = {b: time_interleaved({"torch": fns["torch"], b: fns[b]}, repeats=repeats,
+                                     warmup=0) for b in fns if b != "torch"}
+        torch_samples = [v for pair in pairs.values() for v in pair["torch"].samples_ms]
+        timings = {"torch": Timing(float(np.median(torch_samples)), float(np.min(torch_samples)),
+                                   torch_samples) if pairs else one_round["torch"],
+                   **{b: pair[b] for b, pair in pairs.items()}}
+        torch_ms = {b: pair["torch"].median_ms for b, pair in pairs.items()}
+        torch_ms["torch"] = timings["torch"].median_ms
         for b, t in timings.items():
             gflops = flops[op] / (t.median_ms * 1e-3) / 1e9 if flops[op] else None
             results.append({
@@ -363,7 +375,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "gflops": None if gflops is None else round(gflops, 2),
                 "pct_of_sgemm_peak": (None if gflops is None
                                       else round(100 * gflops / peak["peak"], 1)),
-                "ratio_to_torch": round(t.median_ms / timings["torch"].median_ms, 3),
+                "torch_median_ms": round(torch_ms[b], 4),  # of this backend's pair
+                "ratio_to_torch": round(t.median_ms / torch_ms[b], 3),
                 "max_rel_error_vs_torch": None if b == "torch" else errors[b],
             })
     bar.close()
@@ -378,10 +391,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     def pair_ratio(layer, b):
         rows = [r for r in results if r["layer"] == layer and r["backend"] == b]
-        ref = [r for r in results if r["layer"] == layer and r["backend"] == "torch"]
         if len(rows) != 2:
             return None
-        return sum(r["median_ms"] for r in rows) / sum(r["median_ms"] for r in ref)
+        return sum(r["median_ms"] for r in rows) / sum(r["torch_median_ms"] for r in rows)
 
     summary = {}
     groups = {
