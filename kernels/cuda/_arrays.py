@@ -104,6 +104,22 @@ GEOMETRY_LEN = 16
 
 
 @cuda.jit(device=True, inline="always")
+def unravel4(index, d1, d2, d3):
+    """``(i0, i1, i2, i3)``: where flat ``index`` lies in a row-major ``(d0, d1, d2, d3)`` array.
+
+    The first lines of every one-thread-per-element kernel: thread ``index`` computes element
+    ``(i0, i1, i2, i3)`` of its output (``(n, c, h, w)``, or ``(co, c, i, j)`` of a weight),
+    so the last axis varies fastest across neighbouring threads and their loads and stores
+    fall on neighbouring addresses (coalesced).
+    """
+    i3 = index % d3
+    rest = index // d3
+    i2 = rest % d2
+    rest = rest // d2
+    return rest // d1, rest % d1, i2, i3
+
+
+@cuda.jit(device=True, inline="always")
 def block_tree_sum(partial, t):
     """Add up a block's partial sums: afterwards ``partial[0]`` holds their total.
 
@@ -138,12 +154,7 @@ def pad_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * Hp * Wp:
             return
-        w = index % Wp
-        rest = index // Wp
-        h = rest % Hp
-        rest = rest // Hp
-        c = rest % C
-        n = rest // C
+        n, c, h, w = unravel4(index, C, Hp, Wp)
         value = DT(0)
         if h < H and w < W:
             value = x[n, c, h, w]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ._arrays import blocks, conv_geometry, empty, kernel_cache
+from ._arrays import blocks, conv_geometry, empty, kernel_cache, unravel4
 
 THREADS = 256
 
@@ -43,12 +43,7 @@ def forward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C_out * Ho * Wo:
             return
-        wo = index % Wo
-        rest = index // Wo
-        ho = rest % Ho
-        rest = rest // Ho
-        co = rest % C_out
-        n = rest // C_out
+        n, co, ho, wo = unravel4(index, C_out, Ho, Wo)
         C_in_g = C_in // groups
         c_first = (co // (C_out // groups)) * C_in_g  # first input channel of co's group
         acc = DT(0)
@@ -85,12 +80,7 @@ def grad_input_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C_in * H * W:
             return
-        w = index % W
-        rest = index // W
-        h = rest % H
-        rest = rest // H
-        c = rest % C_in
-        n = rest // C_in
+        n, c, h, w = unravel4(index, C_in, H, W)
         C_in_g = C_in // groups
         C_out_g = C_out // groups
         g = c // C_in_g
@@ -129,12 +119,7 @@ def grad_weight_kernel(DT):
         index = cuda.grid(1)
         if index >= C_out * C_in_g * kh * kw:
             return
-        j = index % kw
-        rest = index // kw
-        i = rest % kh
-        rest = rest // kh
-        c = rest % C_in_g
-        co = rest // C_in_g
+        co, c, i, j = unravel4(index, C_in_g, kh, kw)
         c_x = (co // (C_out // groups)) * C_in_g + c  # the channel of x this weight reads
         acc = DT(0)
         for n in range(N):

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from ._arrays import blocks, empty, kernel_cache
+from ._arrays import blocks, empty, kernel_cache, unravel4
 
 THREADS = 256
 GEOMETRY_LEN = 16
@@ -85,12 +85,7 @@ def max_forward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * Ho * Wo:
             return
-        wo = index % Wo
-        rest = index // Wo
-        ho = rest % Ho
-        rest = rest // Ho
-        c = rest % C
-        n = rest // C
+        n, c, ho, wo = unravel4(index, C, Ho, Wo)
         h_start = ho * sh - ph
         w_start = wo * sw - pw
         h_end = min(h_start + (kh - 1) * dh + 1, H)
@@ -131,12 +126,7 @@ def max_backward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * H * W:
             return
-        w = index % W
-        rest = index // W
-        h = rest % H
-        rest = rest // H
-        c = rest % C
-        n = rest // C
+        n, c, h, w = unravel4(index, C, H, W)
         me = h * W + w
         acc = DT(0)
         for i in range(kh):
@@ -169,12 +159,7 @@ def avg_forward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * Ho * Wo:
             return
-        wo = index % Wo
-        rest = index // Wo
-        ho = rest % Ho
-        rest = rest // Ho
-        c = rest % C
-        n = rest // C
+        n, c, ho, wo = unravel4(index, C, Ho, Wo)
         h_start = ho * sh - ph
         w_start = wo * sw - pw
         total = DT(0)
@@ -203,12 +188,7 @@ def avg_backward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * H * W:
             return
-        w = index % W
-        rest = index // W
-        h = rest % H
-        rest = rest // H
-        c = rest % C
-        n = rest // C
+        n, c, h, w = unravel4(index, C, H, W)
         acc = DT(0)
         for ho in range(max((h + ph - kh) // sh + 1, 0), min((h + ph) // sh + 1, Ho)):
             for wo in range(max((w + pw - kw) // sw + 1, 0), min((w + pw) // sw + 1, Wo)):
@@ -235,12 +215,7 @@ def adaptive_forward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * oh * ow:
             return
-        j = index % ow
-        rest = index // ow
-        i = rest % oh
-        rest = rest // oh
-        c = rest % C
-        n = rest // C
+        n, c, i, j = unravel4(index, C, oh, ow)
         h_start = (i * H) // oh
         h_end = ((i + 1) * H + oh - 1) // oh
         w_start = (j * W) // ow
@@ -270,12 +245,7 @@ def adaptive_backward_kernel(DT):
         index = cuda.grid(1)
         if index >= N * C * H * W:
             return
-        w = index % W
-        rest = index // W
-        h = rest % H
-        rest = rest // H
-        c = rest % C
-        n = rest // C
+        n, c, h, w = unravel4(index, C, H, W)
         acc = DT(0)
         for i in range((h * oh) // H, min(((h + 1) * oh + H - 1) // H, oh)):
             h_size = ((i + 1) * H + oh - 1) // oh - (i * H) // oh
