@@ -174,6 +174,16 @@ class Rehearsal(Gpu):
     time_ours = time_torch
 
 
+def fill_defaults(args, device: Gpu, **defaults) -> None:
+    """Set each of ``args``'s options left at ``None`` to its default for ``device``.
+
+    ``defaults`` maps an option to its ``(gpu, rehearsal)`` defaults, e.g. ``repeats=(20, 1)``.
+    """
+    for name, (gpu, rehearsal) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, rehearsal if device.rehearsal else gpu)
+
+
 def open_device(rehearse: bool) -> Gpu | str:
     """The GPU, the simulator (``rehearse``), or why the one asked for cannot be had.
 

@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.gpu_device import NO_GPU_EXIT, Gpu, open_device
+from benchmarks.gpu_device import NO_GPU_EXIT, Gpu, fill_defaults, open_device
 from benchmarks.suite import (
     CONV_SUITE,
     POOL_SUITE,
@@ -426,10 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(device, str):
         print(f"benchmarks.gpu_ops needs a CUDA GPU: {device}", file=sys.stderr)
         return NO_GPU_EXIT
-    if args.repeats is None:
-        args.repeats = 1 if device.rehearsal else 20
-    if args.warmup is None:  # the rehearsal's check call is its warm-up
-        args.warmup = 0 if device.rehearsal else 3
+    fill_defaults(args, device, repeats=(20, 1), warmup=(3, 0))  # rehearsal: the check warms up
     if args.out_dir is None:
         args.out_dir = (Path(tempfile.mkdtemp(prefix="gpu_ops_rehearsal_")) if device.rehearsal
                         else RESULTS_DIR)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.gpu_device import NO_GPU_EXIT, open_device
+from benchmarks.gpu_device import NO_GPU_EXIT, fill_defaults, open_device
 from benchmarks.timing import format_table, machine_info, time_interleaved, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu_train_step.json"
@@ -110,13 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(device, str):
         print(f"benchmarks.gpu_train_step needs a CUDA GPU: {device}", file=sys.stderr)
         return NO_GPU_EXIT
-    small = device.rehearsal
-    args.batch = args.batch if args.batch is not None else 1 if small else 64
-    args.repeats = args.repeats if args.repeats is not None else 1 if small else 50
-    args.warmup = args.warmup if args.warmup is not None else 0 if small else 5
+    fill_defaults(args, device, batch=(64, 1), repeats=(50, 1), warmup=(5, 0))
     if args.out is None:
         args.out = (Path(tempfile.mkdtemp(prefix="gpu_train_step_rehearsal_"))
-                    / "gpu_train_step_rehearsal.json" if small else RESULTS)
+                    / "gpu_train_step_rehearsal.json" if device.rehearsal else RESULTS)
 
     import torch
     from numba import cuda

@@ -322,8 +322,8 @@ def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Pa
     if not cpu_path.exists():
         raise FileNotFoundError(f"{cpu_path}: run `python -m benchmarks.ops` first")
     cpu = json.loads(cpu_path.read_text())
-    gpu_runs = [run for p in sorted(results_dir.glob("gpu_ops_*.json"))
-                if not (run := json.loads(p.read_text())).get("rehearsal")]  # simulator: no
+    gpu_runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob("gpu_ops_*.json"))]
+    gpu_runs = [run for run in gpu_runs if not run.get("rehearsal")]  # the simulator times nothing
     conv = [r for r in cpu["results"] if r["kind"] == "conv"]
     machine = cpu["machine"]
     peak = cpu.get("sgemm_gflops", {}).get("peak")
