@@ -9,9 +9,10 @@ tap by tap so that every max-pool window still sees its taps in PyTorch's row-ma
 
 How the loops are written, and what each rule bought (medians on the 2-core VM, 2 threads):
 
-- Arrays are reshaped to ``(N*C, ...)`` once, before the ``prange``; the body indexes plane
-  ``p`` of that. Slicing ``x[n, c]`` and reshaping it inside the loop cost more than the
-  pooling of a 7x7 plane.
+- A kernel that needs planes flat reshapes the whole array to ``(N*C, ...)`` once, before
+  the ``prange``, and indexes plane ``p`` of that: ``x[n, c].reshape(H * W)`` inside the loop
+  cost more than pooling a 7x7 plane (global pool forward: 0.43 ms, 0.19 ms with the reshape
+  outside). Plain slices ``x[n, c]``, as in average pooling, cost nothing measurable.
 - An inner loop walks a *run*, a slice it indexes from 0 (``run[k]``), never ``row[lo + k]``:
   Numba wraps negative indices, and with a start LLVM cannot prove non-negative every access
   carries that check and the loop does not vectorise. ResNet's global pool (32x512x7x7 ->
