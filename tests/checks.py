@@ -1,8 +1,11 @@
 """One comparison helper for every test: ours against PyTorch, with explicit tolerances.
 
-float64 is compared tightly (relative 1e-10); float32 loosely, to 1e-4 of the reference's
-scale (its largest finite magnitude), since float32 sums may be accumulated in another order
-than torch's. NaNs must sit in the same places.
+:func:`assert_close` is the one comparison: ``|ours - expected| <= tol * (|expected| +
+scale)``, where ``scale`` is the expected array's largest *finite* magnitude, so an inf in the
+reference never widens the tolerance to everything; infs and NaNs must sit in the same places
+with the same signs. :func:`check_against_torch` is it with the tolerance of the dtype: float64
+tightly (relative 1e-10); float32 loosely, to 1e-4 of the reference's scale (at least 1), since
+float32 sums may be accumulated in another order than torch's.
 """
 
 from __future__ import annotations
@@ -22,18 +25,35 @@ def _host(a) -> np.ndarray:
     return np.asarray(a)
 
 
+def finite_scale(expected) -> float:
+    """The largest finite magnitude in ``expected`` (0.0 when it has none)."""
+    expected = np.asarray(expected)
+    finite = expected[np.isfinite(expected)]
+    return float(np.abs(finite).max()) if finite.size else 0.0
+
+
+def assert_close(ours, expected, name: str = "output", *, tol: float, scale: float | None = None,
+                 relative: bool = True) -> None:
+    """Assert ``|ours - expected| <= tol * (|expected| + scale)`` element by element.
+
+    ``scale`` defaults to :func:`finite_scale` of ``expected``; pass another for a value that
+    is zero in exact arithmetic (rounding noise in both libraries). ``relative=False`` drops
+    the ``tol * |expected|`` term. Shapes must be equal; infs and NaNs must match exactly.
+    """
+    ours, expected = _host(ours), np.asarray(expected)
+    assert ours.shape == expected.shape, f"{name}: shape {ours.shape} != expected {expected.shape}"
+    scale = finite_scale(expected) if scale is None else scale
+    np.testing.assert_allclose(ours, expected, rtol=tol if relative else 0,
+                               atol=tol * max(scale, 1e-300), err_msg=name)
+
+
 def check_against_torch(ours, expected, name: str = "output") -> None:
     """Assert ``ours`` equals the torch ``expected`` in shape, dtype and value."""
     ours, expected = _host(ours), np.asarray(expected)
-    assert ours.shape == expected.shape, f"{name}: shape {ours.shape} != torch {expected.shape}"
     assert ours.dtype == expected.dtype, f"{name}: dtype {ours.dtype} != torch {expected.dtype}"
-    tol = TOLERANCE[expected.dtype]
-    finite = expected[np.isfinite(expected)]
-    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
-    if expected.dtype == np.float64:
-        np.testing.assert_allclose(ours, expected, rtol=tol, atol=tol * scale, err_msg=name)
-    else:
-        np.testing.assert_allclose(ours, expected, rtol=0, atol=tol * scale, err_msg=name)
+    assert_close(ours, expected, name, tol=TOLERANCE[expected.dtype],
+                 scale=max(1.0, finite_scale(expected)),
+                 relative=expected.dtype == np.float64)
 
 
 def _cuda_simulated() -> bool:

@@ -2,9 +2,9 @@
 
 Each strategy draws the hyper-parameters first (kernel, stride, padding, dilation, groups),
 then an output size, and derives an input size that produces it, so nothing is filtered away.
-Kernels are drawn with independent height and width and inputs are non-square, so a flipped
-kernel or a swapped axis cannot pass. Array values come from a NumPy generator seeded by
-hypothesis (fast, and shrinkable through the seed).
+Kernels are drawn with independent height and width, and inputs are never square (a drawn
+``H == W`` gets one more column), so a flipped kernel or a swapped axis cannot pass. Array
+values come from a NumPy generator seeded by hypothesis (fast, and shrinkable through the seed).
 
 ``max_size`` scales every dimension down for slow backends (the CUDA simulator).
 """
@@ -65,6 +65,7 @@ def conv_problems(draw, dtype=np.float64, max_size: int = 8) -> ConvProblem:
     if mode == "same":
         stride, padding = (1, 1), "same"
         H, W = _pair(draw, 1, max_size)
+        W += H == W  # non-square
     else:
         stride = _pair(draw, 1, 3)
         pads = (0, 0) if mode == "valid" else _pair(draw, 0, 2)
@@ -79,6 +80,7 @@ def conv_problems(draw, dtype=np.float64, max_size: int = 8) -> ConvProblem:
             if size[-1] + 2 * pads[i] < reach:  # padding larger than needed: grow the input
                 size[-1] = reach - 2 * pads[i]
         H, W = size
+        W += H == W  # non-square (one more column may add an output column: derived below)
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     x = _values(rng, (N, C_in, H, W), dtype)
@@ -123,6 +125,7 @@ def pool_problems(draw, kind: str, dtype=np.float64, max_size: int = 8) -> PoolP
         smallest = max(reach - 2 * padding[i], dilation[i], 1)
         size.append(smallest + draw(st.integers(0, max_size - 1)))
     H, W = size
+    W += H == W  # non-square
     N = draw(st.integers(1, 2 if small else 3))
     C = draw(st.integers(1, 2 if small else 3))
     seed = draw(st.integers(0, 2**32 - 1))

@@ -82,8 +82,10 @@ def test_non_contiguous_fortran_and_readonly_inputs_give_the_contiguous_answer()
     x = rng.standard_normal((2, 3, 9, 8))
     w = rng.standard_normal((4, 3, 3, 2))
     expected = F.conv2d(x, w, padding=1)
-    views = [np.asfortranarray(x), x[:, :, ::-1, :][:, :, ::-1, :], x.copy()]
+    flipped = np.ascontiguousarray(x[:, :, ::-1, :])
+    views = [np.asfortranarray(x), flipped[:, :, ::-1, :], x.copy()]  # x's values, other layouts
     views[2].setflags(write=False)
+    assert not views[0].flags.c_contiguous and views[1].strides[2] < 0  # the layouts under test
     for v in views:
         np.testing.assert_allclose(F.conv2d(v, w, padding=1), expected, rtol=1e-12)
 

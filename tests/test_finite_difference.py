@@ -7,8 +7,9 @@ difference as ``sum((y(+) - y(-)) * R)``, the same number with less rounding noi
 outputs the element does not touch cancel exactly. Everything runs in float64.
 
 Problems are tiny (N <= 2, C <= 3, H, W <= 7) and built valid directly: draw the kernel,
-stride, padding and dilation, then an input size that fits. Kernels and inputs are
-non-square, so a swapped axis or a flipped kernel cannot pass. Max pooling draws distinct
+stride, padding and dilation, then an input size that fits. Kernels have independent height
+and width and inputs are never square (a drawn ``H == W`` gets one more column), so a swapped
+axis or a flipped kernel cannot pass. Max pooling draws distinct
 values (a scaled permutation), so no window has a tie and the function is differentiable
 where we probe it.
 """
@@ -74,6 +75,7 @@ def conv_cases(draw):
         draw(st.integers(max(1, _reach(kernel[i], dilation[i]) - 2 * padding[i]), 7))
         for i in range(2)
     )
+    W += H == W  # non-square
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x = rng.standard_normal((N, C_in, H, W))
     weight = rng.standard_normal((C_out, C_in // groups) + kernel)
@@ -117,6 +119,7 @@ def pool_cases(draw, kind: str):
         draw(st.integers(max(1, _reach(kernel[i], dilation[i]) - 2 * padding[i], dilation[i]), 7))
         for i in range(2)
     )
+    W += H == W  # non-square
     N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if kind == "max":
