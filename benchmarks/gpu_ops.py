@@ -57,7 +57,7 @@ from benchmarks.suite import (
     ConvCase,
     PoolCase,
 )
-from kernels.common import pool_output_size
+from kernels.common import AdaptivePoolSpec, PoolSpec
 from minitorch_cnn.io import save_figure, write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -134,6 +134,7 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
     import torch.nn.functional as tF
 
     import kernels.cuda as kc
+    from kernels.common import ConvSpec
 
     gen = device.generator(0)
     x = device.randn(case.x_shape, gen)
@@ -141,6 +142,8 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
     gy = device.randn(case.y_shape, gen)
     x_o, w_o, gy_o = device.ours(x), device.ours(w), device.ours(gy)  # what our kernels get
     stride, padding, dilation = (case.stride,) * 2, (case.padding,) * 2, (1, 1)
+    spec = ConvSpec.from_shapes(case.x_shape, case.w_shape, stride, padding, dilation,
+                                case.groups)  # what the functional layer would build
     flops = case.flops
     rows = []
 
@@ -182,7 +185,7 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
     for rung in CONV_RUNGS:
         with kc.conv_algorithm(rung):
             def fwd():
-                return kc.conv2d(x_o, w_o, None, stride, padding, dilation, case.groups)
+                return kc.conv2d(x_o, w_o, None, spec)
             err = _checked(f"{case.name} forward [{rung}]", fwd(), y_ref, device)
             m = measure(fwd, device.time_ours, device, args.warmup, args.repeats,
                         args.max_call_s)
@@ -190,8 +193,7 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
     for rung in BACKWARD_RUNGS:
         with kc.conv_algorithm(rung):
             def bwd():
-                return kc.conv2d_backward(gy_o, x_o, w_o, stride, padding, dilation,
-                                          case.groups)
+                return kc.conv2d_backward(gy_o, x_o, w_o, spec)
             gx, gw, gb = bwd()
             err = max(_checked(f"{case.name} grad_x [{rung}]", gx, gx_ref, device),
                       _checked(f"{case.name} grad_weight [{rung}]", gw, gw_ref, device),
@@ -217,35 +219,33 @@ def bench_pool(case: PoolCase, args, device: Gpu) -> list[dict]:
     k = (case.kernel,) * 2
     s = k if case.stride is None else (case.stride,) * 2
     p = (case.padding,) * 2
-    if case.kind == "adaptive_avg":
-        out_hw = k
+    if case.kind == "adaptive_avg":  # the kernel size is the output size
+        spec = AdaptivePoolSpec.from_shape(case.x_shape, k)
         def ours_f():
-            return kc.adaptive_avg_pool2d(x_o, out_hw)
+            return kc.adaptive_avg_pool2d(x_o, spec)
         def ours_b():
-            return kc.adaptive_avg_pool2d_backward(gy_o, x_o, out_hw)
+            return kc.adaptive_avg_pool2d_backward(gy_o, spec)
         def torch_op(t):
-            return tF.adaptive_avg_pool2d(t, out_hw)
+            return tF.adaptive_avg_pool2d(t, k)
     else:
-        out_hw = tuple(pool_output_size(case.x_shape[2 + i], k[i], s[i], p[i], 1, False)
-                       for i in range(2))
+        spec = PoolSpec.from_shape(case.x_shape, k, s, p)
         if case.kind == "max":
             def ours_f():
-                return kc.max_pool2d(x_o, k, s, p, (1, 1), False)
+                return kc.max_pool2d(x_o, spec)
             def ours_b():  # given the forward's argmax, as torch's autograd is
-                return kc.max_pool2d_backward(gy_o, x_o, k, s, p, (1, 1), False,
-                                              indices=indices)
+                return kc.max_pool2d_backward(gy_o, x_o, indices, spec)
             def torch_op(t):
                 return tF.max_pool2d(t, k, s, p)
         else:
             def ours_f():
-                return kc.avg_pool2d(x_o, k, s, p, False, True, None)
+                return kc.avg_pool2d(x_o, spec)
             def ours_b():
-                return kc.avg_pool2d_backward(gy_o, x_o, k, s, p, False, True, None)
+                return kc.avg_pool2d_backward(gy_o, spec)
             def torch_op(t):
                 return tF.avg_pool2d(t, k, s, p)
-    gy = device.randn(case.x_shape[:2] + tuple(out_hw), gen)
+    gy = device.randn(spec.y_shape, gen)
     x_o, gy_o = device.ours(x), device.ours(gy)
-    indices = kc.max_pool2d(x_o, k, s, p, (1, 1), False, True)[1] if case.kind == "max" else None
+    indices = kc.max_pool2d(x_o, spec, return_indices=True)[1] if case.kind == "max" else None
     xg = x.detach().clone().requires_grad_(True)
     y_graph = torch_op(xg)
 

@@ -157,7 +157,7 @@ def run(repeats: int, warmup: int, threads: int) -> dict:
         times[side]["total"] = [f + b for f, b in zip(times[side]["forward"],
                                                       times[side]["backward"], strict=True)]
 
-    flops_forward = flops_conv2d(N, C_IN, C_OUT, H_out, W_out, (KERNEL, KERNEL), 1)
+    flops_forward = flops_conv2d((N, C_OUT, H_out, W_out), (C_OUT, C_IN, KERNEL, KERNEL))
     flops = {"forward": flops_forward, "backward": 2 * flops_forward, "total": 3 * flops_forward}
     passes = []
     for pass_name in ("forward", "backward", "total"):

@@ -42,9 +42,8 @@ class ConvCase(NamedTuple):
     @property
     def flops(self) -> int:
         """FLOPs of the forward pass (each of the two backward passes costs the same)."""
-        _, _, Ho, Wo = self.y_shape
-        return flops_conv2d(self.N, self.C_in, self.C_out, Ho, Wo,
-                            (self.kernel, self.kernel), self.groups)
+        weight_shape = (self.C_out, self.C_in // self.groups, self.kernel, self.kernel)
+        return flops_conv2d(self.y_shape, weight_shape)
 
 
 class PoolCase(NamedTuple):

@@ -3,24 +3,77 @@
 Read them in this order: ``naive`` (textbook loops, the specification), ``vectorized``
 (NumPy im2col + matmul), ``numba_cpu`` (Numba JIT), ``cuda`` (Numba CUDA).
 
-Every backend module defines exactly the functions in :data:`KERNEL_FUNCTIONS`, with
-arguments already validated and normalised by ``minitorch_cnn.functional``:
+The kernel contract
+-------------------
+``minitorch_cnn.functional`` validates every argument once, then describes the problem in one
+named record from :mod:`kernels.common` and calls the backend's function of the same name with
+the arrays and that record, nothing positional beyond it:
 
-- ``stride``, ``padding``, ``dilation``, ``kernel_size`` are ``(h, w)`` pairs of ints;
-  conv padding is symmetric (the functional layer pads the odd extra row/column of
-  ``padding="same"`` itself, as PyTorch does);
-- ``x`` is a C-contiguous float32 or float64 array (or a CUDA array for ``cuda``);
-- ``output_size`` of adaptive pooling is a pair of ints;
-- ``bias`` is ``None`` or a ``(C_out,)`` array of ``x``'s dtype;
-- ``max_pool2d(..., return_indices=False)`` returns ``y``, or ``(y, indices)`` with
-  ``indices`` int64 ``(N, C, H_out, W_out)``: the flat ``h*W + w`` of each window's maximum
-  in its input plane, as PyTorch's, and ``-1`` for a window with no cell inside the input
-  (PyTorch returns an out-of-range index there); ``max_pool2d_backward(..., indices=None)``
-  takes them back (validated: C-contiguous int64, the output's shape, in ``[-1, H*W)``)
-  instead of searching ``x`` again.
+==============================================  =========================================
+kernel function (every backend)                 returns
+==============================================  =========================================
+``corr2d(X, K)``                                ``Y (H - kh + 1, W - kw + 1)``
+``conv2d(x, weight, bias, spec)``               ``y spec.y_shape``
+``conv2d_backward(grad_y, x, weight, spec)``    ``ConvGrads(grad_x, grad_weight, grad_bias)``
+``max_pool2d(x, spec, *, return_indices)``      ``y``, or ``(y, indices)``
+``max_pool2d_backward(grad_y, x, indices, spec)``  ``grad_x spec.x_shape``
+``avg_pool2d(x, spec)``                         ``y spec.y_shape``
+``avg_pool2d_backward(grad_y, spec)``           ``grad_x spec.x_shape``
+``adaptive_avg_pool2d(x, spec)``                ``y spec.y_shape``
+``adaptive_avg_pool2d_backward(grad_y, spec)``  ``grad_x spec.x_shape``
+==============================================  =========================================
+
+The records (NamedTuples of ints, so one Numba argument on the CPU and on the GPU; a kernel
+reads ``spec.C_out // spec.groups``, never a position):
+
+- :class:`kernels.common.ConvSpec`: ``N, C_in, H, W, C_out, groups, kH, kW, stride_h,
+  stride_w, pad_h, pad_w, dil_h, dil_w, H_out, W_out, H_pad, W_pad``. Padding is symmetric:
+  for ``padding="same"`` with an even dilated kernel the functional layer has already padded
+  ``x`` with PyTorch's extra bottom/right row/column, and ``H``, ``W`` include it.
+- :class:`kernels.common.PoolSpec`: ``N, C, H, W, kH, kW, stride_h, stride_w, pad_h, pad_w,
+  dil_h, dil_w, H_out, W_out, ceil_mode, count_include_pad, divisor_override, H_pad, W_pad``
+  (flags are 0/1; ``divisor_override`` 0 means PyTorch's None; ``H_pad``, ``W_pad`` hold
+  every window, ceil mode included). Average pooling has ``dil_h = dil_w = 1``.
+- :class:`kernels.common.AdaptivePoolSpec`: ``N, C, H, W, H_out, W_out``.
+
+Each output-size formula lives in :mod:`kernels.common` and runs in the record's
+constructor; a kernel never recomputes a size. Quantities a kernel derives (GEMM sizes, the
+phases of the strided backward, tile counts, per-axis divisors) are named fields of records of
+the backend's own, not positions. No function in ``kernels/`` takes more than six parameters
+(``tests/test_kernel_contract.py`` checks every module).
+
+What a kernel may assume (the functional layer guarantees it):
+
+- ``x`` is a C-contiguous float32 or float64 array (or a CUDA array for ``cuda``) of
+  ``spec.x_shape``; ``weight``, ``bias`` (``None`` or ``(C_out,)``), ``grad_y`` have its
+  dtype and the spec's shapes; outputs have the input's dtype;
+- ``spec.N > 0`` (an empty batch is answered by the functional layer, on the input's device);
+- ``max_pool2d(..., return_indices=True)`` returns ``(y, indices)`` with ``indices`` int64
+  ``spec.y_shape``: the flat ``h*W + w`` of each window's maximum in its input plane, as
+  PyTorch's, and ``-1`` for a window with no cell inside the input (PyTorch returns an
+  out-of-range index there); ``max_pool2d_backward`` takes them back as ``indices``
+  (validated: C-contiguous int64, ``spec.y_shape``, in ``[-1, H*W)``) instead of searching
+  ``x`` again, or ``None``.
 
 A backend module may also define ``unavailable_reason() -> str | None`` (``None`` when it
 can run here).
+
+Checklist for a new op
+----------------------
+1. Its record in ``kernels/common.py`` (or an existing one), built by one constructor that
+   holds the output-size formula; its naive loop in ``naive.py`` first, with shapes in the
+   docstring; then the same name in ``vectorized``, ``numba_cpu`` and ``cuda``.
+2. Its name in :data:`KERNEL_FUNCTIONS`; its functional wrapper validates, builds the record,
+   answers ``N == 0`` itself, and calls ``_run(module, name, arrays..., spec)``.
+3. Its reference twin in ``reference/``, a hypothesis test per backend against it (forward
+   and backward), an error test per validation message, a PTX signature in
+   ``kernels/cuda/ptx.py`` for each new CUDA kernel.
+
+Checklist for a new backend
+---------------------------
+A module (or package) exporting every name in :data:`KERNEL_FUNCTIONS` with the signatures
+above, a header saying what it changes relative to ``naive`` and why, registered in
+``minitorch_cnn.backend``; ``tests/`` pick it up through the backend list.
 """
 
 KERNEL_FUNCTIONS = (

@@ -59,32 +59,212 @@ def adaptive_max_window(in_size: int, out_size: int) -> int:
     )
 
 
-def avg_pool_divisor(
-    h_start: int,
-    w_start: int,
-    kernel: tuple[int, int],
-    size: tuple[int, int],
-    padding: tuple[int, int],
-    count_include_pad: bool,
-    divisor_override: int | None,
-) -> int:
+def avg_pool_count(start: int, kernel: int, size: int, padding: int,
+                   count_include_pad: int) -> int:
+    """How many cells of one axis of an average-pooling window its divisor counts.
+
+    The window covers ``[start, start + kernel)`` in unpadded input coordinates (``start``
+    may be negative, in the padding). With ``count_include_pad`` it is clipped to the
+    *padded* input only, so padding cells count but cells past the padding (ceil mode) do
+    not; without it only real input cells ``[0, size)`` count.
+    """
+    end = min(start + kernel, size + padding)
+    if count_include_pad:
+        return end - start
+    return max(min(end, size) - max(start, 0), 0)
+
+
+def avg_pool_divisor(h_start: int, w_start: int, spec: PoolSpec) -> int:
     """The number an average-pooling window's sum is divided by (PyTorch's rule).
 
     ``h_start, w_start`` is the window's top-left corner in unpadded input coordinates (it may
-    be negative). With ``count_include_pad`` the window is clipped to the *padded* input only,
-    so padding cells count but cells past the padding (ceil mode) do not; without it only real
-    input cells count. ``divisor_override`` replaces all of this.
+    be negative). The divisor is ``spec.divisor_override`` when set, else the product of the
+    two axes' :func:`avg_pool_count`.
     """
-    if divisor_override is not None:
-        return divisor_override
-    (kh, kw), (H, W), (ph, pw) = kernel, size, padding
-    h_end = min(h_start + kh, H + ph)
-    w_end = min(w_start + kw, W + pw)
-    if count_include_pad:
-        return (h_end - h_start) * (w_end - w_start)
-    h_lo, w_lo = max(h_start, 0), max(w_start, 0)
-    h_hi, w_hi = min(h_end, H), min(w_end, W)
-    return max(h_hi - h_lo, 0) * max(w_hi - w_lo, 0)
+    if spec.divisor_override:
+        return spec.divisor_override
+    rows = avg_pool_count(h_start, spec.kH, spec.H, spec.pad_h, spec.count_include_pad)
+    cols = avg_pool_count(w_start, spec.kW, spec.W, spec.pad_w, spec.count_include_pad)
+    return rows * cols
+
+
+class ConvSpec(NamedTuple):
+    """One convolution problem, named: every conv kernel of every backend takes this.
+
+    Built once per call by :meth:`ConvSpec.from_shapes` after ``minitorch_cnn.functional`` has
+    validated the arguments; a kernel reads ``spec.C_out // spec.groups``, never a position.
+    All fields are ints, so Numba (CPU and CUDA) takes a spec as one kernel argument.
+    ``H``, ``W`` are the sizes of the ``x`` the kernel receives: for ``padding="same"`` with
+    an even dilated kernel that ``x`` already holds PyTorch's one extra bottom/right row or
+    column, and ``pad_h``, ``pad_w`` are the symmetric rest.
+    """
+
+    N: int  # batch size
+    C_in: int  # input channels (all groups)
+    H: int  # input height, before padding
+    W: int  # input width, before padding
+    C_out: int  # output channels (all groups)
+    groups: int  # channel groups: C_in and C_out are cut into this many independent slices
+    kH: int  # kernel height
+    kW: int  # kernel width
+    stride_h: int  # rows between neighbouring windows
+    stride_w: int  # columns between neighbouring windows
+    pad_h: int  # zero rows added at the top and at the bottom
+    pad_w: int  # zero columns added at the left and at the right
+    dil_h: int  # rows between neighbouring kernel taps (1: dense kernel)
+    dil_w: int  # columns between neighbouring kernel taps
+    H_out: int  # output height: 1 + (H + 2*pad_h - dil_h*(kH - 1) - 1) // stride_h
+    W_out: int  # output width, the same along W
+    H_pad: int  # padded input height, H + 2*pad_h
+    W_pad: int  # padded input width, W + 2*pad_w
+
+    @classmethod
+    def from_shapes(
+        cls,
+        x_shape: tuple[int, int, int, int],
+        weight_shape: tuple[int, int, int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+        groups: int,
+    ) -> ConvSpec:
+        """The spec of ``conv2d(x, weight, stride=, padding=, dilation=, groups=)``.
+
+        x_shape : (N, C_in, H, W); weight_shape : (C_out, C_in // groups, kH, kW);
+        ``stride``, ``padding``, ``dilation`` are ``(h, w)`` pairs (already validated).
+        """
+        N, C_in, H, W = (int(v) for v in x_shape)
+        C_out, _, kH, kW = (int(v) for v in weight_shape)
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        return cls(
+            N=N, C_in=C_in, H=H, W=W, C_out=C_out, groups=int(groups), kH=kH, kW=kW,
+            stride_h=int(sh), stride_w=int(sw), pad_h=int(ph), pad_w=int(pw),
+            dil_h=int(dh), dil_w=int(dw),
+            H_out=conv_output_size(H, kH, sh, ph, dh), W_out=conv_output_size(W, kW, sw, pw, dw),
+            H_pad=H + 2 * int(ph), W_pad=W + 2 * int(pw),
+        )
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C_in, H, W)``: the input's (and grad_x's) shape."""
+        return (self.N, self.C_in, self.H, self.W)
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """``(C_out, C_in // groups, kH, kW)``: the weight's (and grad_weight's) shape."""
+        return (self.C_out, self.C_in // self.groups, self.kH, self.kW)
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C_out, H_out, W_out)``: the output's (and grad_y's) shape."""
+        return (self.N, self.C_out, self.H_out, self.W_out)
+
+
+class PoolSpec(NamedTuple):
+    """One max- or average-pooling problem, named: every pooling kernel takes this.
+
+    Built once per call by :meth:`PoolSpec.from_shape` after validation. All fields are ints
+    (the two flags are 0 or 1), so Numba takes a spec as one kernel argument. Max pooling
+    reads the window fields and ``H_pad``/``W_pad``; average pooling has no dilation (1) and
+    adds ``count_include_pad`` and ``divisor_override``.
+    """
+
+    N: int  # batch size
+    C: int  # channels (each pooled on its own)
+    H: int  # input height, before padding
+    W: int  # input width, before padding
+    kH: int  # window height
+    kW: int  # window width
+    stride_h: int  # rows between neighbouring windows (PyTorch's stride=None: kH)
+    stride_w: int  # columns between neighbouring windows (stride=None: kW)
+    pad_h: int  # padding rows at the top and bottom (-inf for max, 0 for average)
+    pad_w: int  # padding columns at the left and right
+    dil_h: int  # rows between neighbouring window taps (max pooling only; 1 for average)
+    dil_w: int  # columns between neighbouring window taps
+    H_out: int  # output height: pool_output_size(H, kH, stride_h, pad_h, dil_h, ceil_mode)
+    W_out: int  # output width, the same along W
+    ceil_mode: int  # 1: the output size rounds up (a last, partial window is kept)
+    count_include_pad: int  # 1: an average's divisor counts the padding cells it covers
+    divisor_override: int  # an average's divisor for every window; 0: none (PyTorch's None)
+    H_pad: int  # rows of a padded input that holds every window: >= H + 2*pad_h (ceil mode)
+    W_pad: int  # columns of a padded input that holds every window
+
+    @classmethod
+    def from_shape(
+        cls,
+        x_shape: tuple[int, int, int, int],
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int] = (1, 1),
+        ceil_mode: bool = False,
+    ) -> PoolSpec:
+        """The spec of ``max_pool2d`` on an input of ``x_shape`` (for average pooling, follow
+        with :meth:`averaged`).
+
+        x_shape : (N, C, H, W); the pairs are ``(h, w)`` (already validated, ``stride=None``
+        already replaced by ``kernel_size``).
+        """
+        N, C, H, W = (int(v) for v in x_shape)
+        (kH, kW), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        H_out = pool_output_size(H, kH, sh, ph, dh, ceil_mode)
+        W_out = pool_output_size(W, kW, sw, pw, dw, ceil_mode)
+        return cls(
+            N=N, C=C, H=H, W=W, kH=int(kH), kW=int(kW), stride_h=int(sh), stride_w=int(sw),
+            pad_h=int(ph), pad_w=int(pw), dil_h=int(dh), dil_w=int(dw), H_out=H_out, W_out=W_out,
+            ceil_mode=int(bool(ceil_mode)), count_include_pad=1, divisor_override=0,
+            H_pad=max(H + 2 * ph, (H_out - 1) * sh + dh * (kH - 1) + 1),
+            W_pad=max(W + 2 * pw, (W_out - 1) * sw + dw * (kW - 1) + 1),
+        )
+
+    def averaged(self, count_include_pad: bool = True, divisor_override: int | None = None):
+        """The same windows for ``avg_pool2d``: with its divisor rule (PyTorch's arguments)."""
+        return self._replace(
+            count_include_pad=int(bool(count_include_pad)),
+            divisor_override=0 if divisor_override is None else int(divisor_override),
+        )
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H, W)``: the input's (and grad_x's) shape."""
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H_out, W_out)``: the output's (and grad_y's, indices') shape."""
+        return (self.N, self.C, self.H_out, self.W_out)
+
+
+class AdaptivePoolSpec(NamedTuple):
+    """One adaptive-pooling problem: windows from :func:`adaptive_bounds`, no stride or padding.
+
+    Built by :meth:`AdaptivePoolSpec.from_shape` after validation; all fields are ints.
+    """
+
+    N: int  # batch size
+    C: int  # channels
+    H: int  # input height
+    W: int  # input width
+    H_out: int  # output height (output_size[0]; PyTorch's None already replaced by H)
+    W_out: int  # output width
+
+    @classmethod
+    def from_shape(
+        cls, x_shape: tuple[int, int, int, int], output_size: tuple[int, int]
+    ) -> AdaptivePoolSpec:
+        """The spec of ``adaptive_avg_pool2d(x, output_size)``, x_shape : (N, C, H, W)."""
+        N, C, H, W = (int(v) for v in x_shape)
+        return cls(N=N, C=C, H=H, W=W, H_out=int(output_size[0]), W_out=int(output_size[1]))
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H, W)``: the input's (and grad_x's) shape."""
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H_out, W_out)``: the output's (and grad_y's) shape."""
+        return (self.N, self.C, self.H_out, self.W_out)
 
 
 class ConvGrads(NamedTuple):
@@ -100,17 +280,25 @@ class ConvGrads(NamedTuple):
     grad_bias: object
 
 
-def flops_conv2d(
-    N: int, C_in: int, C_out: int, H_out: int, W_out: int, kernel: tuple[int, int], groups: int
-) -> int:
-    """Multiply-adds times two of a conv forward: ``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW``."""
-    return 2 * N * C_out * H_out * W_out * (C_in // groups) * kernel[0] * kernel[1]
+def flops_conv2d(y_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int:
+    """Multiply-adds times two of a conv forward: ``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW``.
+
+    y_shape : (N, C_out, H_out, W_out); weight_shape : (C_out, C_in // groups, kH, kW). Each
+    output element is one dot product of length ``(C_in // groups) * kH * kW``.
+    """
+    N, C_out, H_out, W_out = y_shape
+    _, C_in_g, kH, kW = weight_shape
+    return 2 * N * C_out * H_out * W_out * C_in_g * kH * kW
 
 
 __all__ = [
+    "AdaptivePoolSpec",
     "ConvGrads",
+    "ConvSpec",
+    "PoolSpec",
     "adaptive_bounds",
     "adaptive_max_window",
+    "avg_pool_count",
     "avg_pool_divisor",
     "conv_output_size",
     "flops_conv2d",

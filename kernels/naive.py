@@ -16,21 +16,27 @@ convolutions, then adds what PyTorch's ``conv2d`` and pooling layers do on top:
 
 Loops run over every output element and do one small NumPy operation each, so this backend
 is for reading and for checking, not for speed. Arrays are NCHW, weights OIHW; outputs have
-the input's dtype (float32 in, float32 out). Arguments arrive validated and normalised by
-``minitorch_cnn.functional``: ``stride``, ``padding``, ``dilation`` and ``kernel_size`` are
-``(h, w)`` pairs of ints.
+the input's dtype (float32 in, float32 out). Arguments arrive validated by
+``minitorch_cnn.functional``, which describes each problem in one named record of
+:mod:`kernels.common` (:class:`~kernels.common.ConvSpec`, :class:`~kernels.common.PoolSpec`,
+:class:`~kernels.common.AdaptivePoolSpec`): the layer's arguments as named fields
+(``spec.stride_h``, ``spec.pad_w``, ...) and the output size ``spec.H_out, spec.W_out``,
+computed once by the formula when the spec was built.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from kernels.common import (
+    AdaptivePoolSpec,
     ConvGrads,
+    ConvSpec,
+    PoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
-    conv_output_size,
-    pool_output_size,
 )
 
 # --------------------------------------------------------------------------- 1. corr2d
@@ -134,25 +140,22 @@ def corr2d_multi_in_out_1x1(X: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 def conv2d(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    groups: int,
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, spec: ConvSpec
 ) -> np.ndarray:
     """2-D convolution (cross-correlation) with PyTorch's ``conv2d`` arguments, as loops.
 
-    Output size, along each axis (:func:`kernels.common.conv_output_size`)::
+    ``spec`` (:class:`kernels.common.ConvSpec`) names the problem: the shapes, the stride
+    ``stride_h, stride_w``, padding ``pad_h, pad_w``, dilation ``dil_h, dil_w``, ``groups``,
+    and the output size, which the spec holds (:func:`kernels.common.conv_output_size`
+    computed it once, when the spec was built). Along each axis::
 
-        H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride
+        H_out = 1 + (H + 2*pad_h - dil_h*(kH - 1) - 1) // stride_h
 
-    ``dilation*(kH - 1) + 1`` is the extent of the dilated kernel: the window of output row
-    ``i`` covers padded rows ``h_start = i*stride`` to ``h_end = h_start + dilation*(kH-1) + 1``
-    (exclusive), taking every ``dilation``-th of them. With ``groups = g`` the input channels
-    are cut into ``g`` slices of ``C_in // g`` and output channel ``o`` only sees the slice of
-    its group ``o // (C_out // g)``.
+    ``dh*(kH - 1) + 1`` (``dh = dil_h``) is the extent of the dilated kernel: the window of
+    output row ``i`` covers padded rows ``h_start = i*sh`` to ``h_end = h_start + dh*(kH-1) +
+    1`` (exclusive, ``sh = stride_h``), taking every ``dh``-th of them. With ``groups = g``
+    the input channels are cut into ``g`` slices of ``C_in // g`` and output channel ``o``
+    only sees the slice of its group ``o // (C_out // g)``.
 
     ``y[n, o, i, j] = bias[o] + sum(x_pad[n, group's channels, h_start:h_end:dh,
     w_start:w_end:dw] * weight[o])``
@@ -162,24 +165,25 @@ def conv2d(
     x : (N, C_in, H, W)
     weight : (C_out, C_in // groups, kH, kW)
     bias : (C_out,) or None
-    stride, padding, dilation : (h, w) pairs of ints
-        ``padding`` zero rows/columns are added on both sides.
-    groups : int
-        Divides both ``C_in`` and ``C_out``.
+    spec : ConvSpec
+        ``pad_h`` zero rows are added at the top and at the bottom, ``pad_w`` zero columns
+        on the left and on the right; ``groups`` divides both ``C_in`` and ``C_out``.
 
     Returns
     -------
     y : (N, C_out, H_out, W_out)
+        ``spec.y_shape``.
     """
-    N, C_in, H, W = x.shape
-    C_out, C_in_g, kH, kW = weight.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    H_out = conv_output_size(H, kH, sh, ph, dh)
-    W_out = conv_output_size(W, kW, sw, pw, dw)
-    C_out_g = C_out // groups  # output channels per group
+    N, groups, H_out, W_out = spec.N, spec.groups, spec.H_out, spec.W_out
+    kH, kW = spec.kH, spec.kW
+    sh, sw = spec.stride_h, spec.stride_w
+    ph, pw = spec.pad_h, spec.pad_w
+    dh, dw = spec.dil_h, spec.dil_w
+    C_in_g = spec.C_in // groups  # input channels per group
+    C_out_g = spec.C_out // groups  # output channels per group
 
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C_in, H + 2ph, W + 2pw)
-    y = np.zeros((N, C_out, H_out, W_out), dtype=x.dtype)
+    y = np.zeros(spec.y_shape, dtype=x.dtype)  # (N, C_out, H_out, W_out)
     for n in range(N):
         for g in range(groups):
             c_in_start, c_in_end = g * C_in_g, (g + 1) * C_in_g  # this group's input channels
@@ -202,13 +206,7 @@ def conv2d(
 
 
 def conv2d_backward(
-    grad_y: np.ndarray,
-    x: np.ndarray,
-    weight: np.ndarray,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    groups: int,
+    grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, spec: ConvSpec
 ) -> ConvGrads:
     """Gradients of :func:`conv2d`: the forward loops, run backwards.
 
@@ -228,12 +226,16 @@ def conv2d_backward(
     cross-correlate it with the *flipped* kernel (both spatial axes reversed, input and output
     channels swapped within each group), dilated as in the forward pass. That "full"
     convolution gives ``grad_x_pad`` (up to the last ``stride - 1`` rows/columns no window
-    reached, which get zero); crop ``padding`` from each side. For ``groups=1``::
+    reached, which get zero); crop ``padding`` from each side. For ``groups=1``, with
+    ``sh, sw = spec.stride_h, spec.stride_w`` (and ``ph``, ``dh``, ... likewise)::
 
         g = zeros((N, C_out, (H_out - 1)*sh + 1, (W_out - 1)*sw + 1))
         g[:, :, ::sh, ::sw] = grad_y                            # dilate grad_y by the stride
         w_flip = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kH, kW)
-        full = conv2d(g, w_flip, None, (1, 1), (dh*(kH-1), dw*(kW-1)), (dh, dw), 1)
+        full_spec = ConvSpec.from_shapes(g.shape, w_flip.shape, stride=(1, 1),
+                                         padding=(dh*(kH-1), dw*(kW-1)), dilation=(dh, dw),
+                                         groups=1)
+        full = conv2d(g, w_flip, None, full_spec)  # (N, C_in, <= H + 2ph, <= W + 2pw)
         grad_x = zero-pad full to (H + 2ph, W + 2pw) at the bottom/right, then crop padding
 
     This is the "transposed convolution"; the loops below compute the same sums, one output
@@ -245,8 +247,8 @@ def conv2d_backward(
         Gradient of the loss with respect to the output ``y``.
     x : (N, C_in, H, W)
     weight : (C_out, C_in // groups, kH, kW)
-    stride, padding, dilation : (h, w) pairs of ints
-    groups : int
+    spec : ConvSpec
+        The forward's problem, as :func:`conv2d` takes it.
 
     Returns
     -------
@@ -254,11 +256,13 @@ def conv2d_backward(
         ``grad_x : (N, C_in, H, W)``, ``grad_weight : (C_out, C_in // groups, kH, kW)``,
         ``grad_bias : (C_out,)``.
     """
-    N, C_in, H, W = x.shape
-    C_out, C_in_g, kH, kW = weight.shape
-    _, _, H_out, W_out = grad_y.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    C_out_g = C_out // groups
+    N, groups, H_out, W_out = spec.N, spec.groups, spec.H_out, spec.W_out
+    H, W, kH, kW = spec.H, spec.W, spec.kH, spec.kW
+    sh, sw = spec.stride_h, spec.stride_w
+    ph, pw = spec.pad_h, spec.pad_w
+    dh, dw = spec.dil_h, spec.dil_w
+    C_in_g = spec.C_in // groups  # input channels per group
+    C_out_g = spec.C_out // groups  # output channels per group
 
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C_in, H + 2ph, W + 2pw)
     grad_x_pad = np.zeros_like(x_pad)  # (N, C_in, H + 2ph, W + 2pw)
@@ -288,30 +292,27 @@ def conv2d_backward(
 
 
 def _max_pool_argmax(
-    x_nc: np.ndarray,
-    h_start: int,
-    w_start: int,
-    kernel_size: tuple[int, int],
-    dilation: tuple[int, int],
+    x_nc: np.ndarray, h_start: int, w_start: int, spec: PoolSpec
 ) -> tuple[int, int] | None:
     """Where the maximum of one pooling window is, by PyTorch's rule; ``None`` if nowhere.
 
     ``x_nc : (H, W)``, one channel of one image; ``h_start, w_start`` is the window's top-left
     corner in *unpadded* coordinates (negative inside the top/left padding). The window's
-    taps are ``(h_start + a*dh, w_start + b*dw)``. Taps in the padding count as ``-inf``, so
-    they are skipped. The scan is row-major and keeps the first in-bounds tap, then moves to
-    a later tap only when it is strictly greater (so a tie stays with the FIRST maximum) or
-    is NaN (so NaN propagates, and of several NaNs the LAST one wins).
+    taps are ``(h_start + a*dh, w_start + b*dw)`` for ``a < kH``, ``b < kW`` (``dh =
+    spec.dil_h``, ``dw = spec.dil_w``). Taps in the padding count as ``-inf``, so they are
+    skipped. The scan is row-major and keeps the first in-bounds tap, then moves to a later
+    tap only when it is strictly greater (so a tie stays with the FIRST maximum) or is NaN
+    (so NaN propagates, and of several NaNs the LAST one wins).
     """
-    H, W = x_nc.shape
-    (kh, kw), (dh, dw) = kernel_size, dilation
+    H, W, kH, kW = spec.H, spec.W, spec.kH, spec.kW
+    dh, dw = spec.dil_h, spec.dil_w
     max_val = -np.inf
     max_pos = None
-    for a in range(kh):
+    for a in range(kH):
         h = h_start + a * dh
         if not 0 <= h < H:
             continue  # padding (or past the input, in ceil mode): -inf never wins
-        for b in range(kw):
+        for b in range(kW):
             w = w_start + b * dw
             if not 0 <= w < W:
                 continue
@@ -322,34 +323,30 @@ def _max_pool_argmax(
 
 
 def max_pool2d(
-    x: np.ndarray,
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    ceil_mode: bool,
-    return_indices: bool = False,
+    x: np.ndarray, spec: PoolSpec, *, return_indices: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """2-D max pooling, PyTorch's semantics to the element.
 
-    Output size along each axis (:func:`kernels.common.pool_output_size`)::
+    ``spec`` (:class:`kernels.common.PoolSpec`) names the window ``kH, kW``, the stride
+    ``stride_h, stride_w``, padding ``pad_h, pad_w``, dilation ``dil_h, dil_w``,
+    ``ceil_mode``, and the output size, which the spec holds
+    (:func:`kernels.common.pool_output_size` computed it once). Along each axis::
 
-        H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride
+        H_out = 1 + (H + 2*pad_h - dil_h*(kH - 1) - 1) // stride_h
 
     rounded up instead of down in ``ceil_mode`` (a last, partial window is kept unless it
     would start in the right padding). In ceil mode a window may run past the padded input;
     its taps there, like the padding, are ignored (they count as ``-inf``).
 
-    Window ``(i, j)`` starts at ``h_start = i*stride - padding`` (unpadded coordinates) and
-    takes every ``dilation``-th cell; its maximum is found by :func:`_max_pool_argmax`: ties
-    go to the first maximum in row-major order, NaN propagates. A window with no cell inside
+    Window ``(i, j)`` starts at ``h_start = i*stride_h - pad_h`` (unpadded coordinates) and
+    takes every ``dil_h``-th row; its maximum is found by :func:`_max_pool_argmax`: ties go
+    to the first maximum in row-major order, NaN propagates. A window with no cell inside
     the input (possible only with dilation) gives ``-inf``, as in PyTorch.
 
     Parameters
     ----------
     x : (N, C, H, W)
-    kernel_size, stride, padding, dilation : (h, w) pairs of ints
-    ceil_mode : bool
+    spec : PoolSpec
     return_indices : bool
         Also return where each maximum is, as PyTorch's ``return_indices=True``.
 
@@ -360,18 +357,16 @@ def max_pool2d(
         The flat position ``h*W + w`` of each window's maximum in its input plane; ``-1`` for
         a window with no cell inside the input. :func:`max_pool2d_backward` takes them back.
     """
-    N, C, H, W = x.shape
-    (sh, sw), (ph, pw) = stride, padding
-    H_out = pool_output_size(H, kernel_size[0], sh, ph, dilation[0], ceil_mode)
-    W_out = pool_output_size(W, kernel_size[1], sw, pw, dilation[1], ceil_mode)
-    y = np.full((N, C, H_out, W_out), -np.inf, dtype=x.dtype)
-    indices = np.full((N, C, H_out, W_out), -1, dtype=np.int64)
+    N, C, H_out, W_out, W = spec.N, spec.C, spec.H_out, spec.W_out, spec.W
+    sh, sw = spec.stride_h, spec.stride_w
+    ph, pw = spec.pad_h, spec.pad_w
+    y = np.full(spec.y_shape, -np.inf, dtype=x.dtype)  # (N, C, H_out, W_out)
+    indices = np.full(spec.y_shape, -1, dtype=np.int64)  # (N, C, H_out, W_out)
     for n in range(N):
         for c in range(C):
             for i in range(H_out):
                 for j in range(W_out):
-                    pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw, kernel_size,
-                                           dilation)
+                    pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw, spec)
                     if pos is not None:
                         y[n, c, i, j] = x[n, c, pos[0], pos[1]]
                         indices[n, c, i, j] = pos[0] * W + pos[1]
@@ -381,14 +376,7 @@ def max_pool2d(
 
 
 def max_pool2d_backward(
-    grad_y: np.ndarray,
-    x: np.ndarray,
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    ceil_mode: bool,
-    indices: np.ndarray | None = None,
+    grad_y: np.ndarray, x: np.ndarray, indices: np.ndarray | None, spec: PoolSpec
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d`: each output's gradient goes to its window's maximum.
 
@@ -401,19 +389,19 @@ def max_pool2d_backward(
     ----------
     grad_y : (N, C, H_out, W_out)
     x : (N, C, H, W)
-    kernel_size, stride, padding, dilation : (h, w) pairs of ints
-    ceil_mode : bool
     indices : (N, C, H_out, W_out) int64 or None
         What ``max_pool2d(..., return_indices=True)`` returned, or None.
+    spec : PoolSpec
+        The forward's problem, as :func:`max_pool2d` takes it.
 
     Returns
     -------
     grad_x : (N, C, H, W)
     """
-    N, C, _, W = x.shape
-    _, _, H_out, W_out = grad_y.shape
-    (sh, sw), (ph, pw) = stride, padding
-    grad_x = np.zeros_like(x)
+    N, C, H_out, W_out, W = spec.N, spec.C, spec.H_out, spec.W_out, spec.W
+    sh, sw = spec.stride_h, spec.stride_w
+    ph, pw = spec.pad_h, spec.pad_w
+    grad_x = np.zeros_like(x)  # (N, C, H, W)
     for n in range(N):
         for c in range(C):
             for i in range(H_out):
@@ -422,8 +410,7 @@ def max_pool2d_backward(
                         k = indices[n, c, i, j]
                         pos = None if k < 0 else (k // W, k % W)
                     else:
-                        pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw,
-                                               kernel_size, dilation)
+                        pos = _max_pool_argmax(x[n, c], i * sh - ph, j * sw - pw, spec)
                     if pos is not None:
                         grad_x[n, c, pos[0], pos[1]] += grad_y[n, c, i, j]
     return grad_x
@@ -432,144 +419,119 @@ def max_pool2d_backward(
 # --------------------------------------------------------------------------- 8. avg pooling
 
 
-def _avg_pool_window(
-    i: int,
-    j: int,
-    size: tuple[int, int],
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    count_include_pad: bool,
-    divisor_override: int | None,
-) -> tuple[int, int, int, int, int]:
-    """Window ``(i, j)`` of average pooling: ``(h_start, h_end, w_start, w_end, divisor)``.
+class _AvgWindow(NamedTuple):
+    """One average-pooling window: the input cells it sums, and what the sum is divided by."""
 
-    The returned range is the part of the window inside the real input (padding is zero, so
-    only those cells add to the sum). The divisor follows PyTorch
+    rows: slice  # input rows it covers, h_start:h_end clipped to the input
+    cols: slice  # input columns it covers, w_start:w_end clipped to the input
+    divisor: int  # PyTorch's divisor (kernels.common.avg_pool_divisor)
+
+
+def _avg_pool_window(i: int, j: int, spec: PoolSpec) -> _AvgWindow:
+    """Window ``(i, j)`` of average pooling: its cells inside the input, and its divisor.
+
+    The returned rows and columns are the part of the window inside the real input (padding
+    is zero, so only those cells add to the sum). The divisor follows PyTorch
     (:func:`kernels.common.avg_pool_divisor`): with ``count_include_pad`` the window's size
     clipped to the padded input, else the number of real cells, or ``divisor_override``.
     """
-    H, W = size
-    h_start = i * stride[0] - padding[0]  # unpadded coordinates: negative in the top padding
-    w_start = j * stride[1] - padding[1]
-    divisor = avg_pool_divisor(h_start, w_start, kernel_size, size, padding, count_include_pad,
-                               divisor_override)
+    H, W, kH, kW = spec.H, spec.W, spec.kH, spec.kW
+    ph, pw = spec.pad_h, spec.pad_w
+    h_start = i * spec.stride_h - ph  # unpadded coordinates: negative in the top padding
+    w_start = j * spec.stride_w - pw
+    divisor = avg_pool_divisor(h_start, w_start, spec)
     # clip to the input; in ceil mode the window may also run past the padded input
-    h_end = min(h_start + kernel_size[0], H)
-    w_end = min(w_start + kernel_size[1], W)
-    return max(h_start, 0), h_end, max(w_start, 0), w_end, divisor
+    h_end = min(h_start + kH, H)
+    w_end = min(w_start + kW, W)
+    return _AvgWindow(slice(max(h_start, 0), h_end), slice(max(w_start, 0), w_end), divisor)
 
 
-def avg_pool2d(
-    x: np.ndarray,
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: int | None,
-) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, spec: PoolSpec) -> np.ndarray:
     """2-D average pooling, PyTorch's semantics.
 
-    Output size as :func:`max_pool2d` with dilation 1. Each window's sum over the real input
-    cells (padding adds zeros) is divided by a divisor that depends on the options: the
-    window's size including padding (``count_include_pad=True``, but not counting cells past
-    the padded input in ceil mode), the number of real cells (``False``), or
-    ``divisor_override``. See :func:`_avg_pool_window`.
+    Output size (held by the spec) as :func:`max_pool2d` with dilation 1. Each window's sum
+    over the real input cells (padding adds zeros) is divided by a divisor that depends on
+    the options: the window's size including padding (``count_include_pad=1``, but not
+    counting cells past the padded input in ceil mode), the number of real cells (``0``), or
+    ``divisor_override`` (when not 0). See :func:`_avg_pool_window`.
 
     Parameters
     ----------
     x : (N, C, H, W)
-    kernel_size, stride, padding : (h, w) pairs of ints
-    ceil_mode, count_include_pad : bool
-    divisor_override : int or None
+    spec : PoolSpec
+        ``kH, kW``, ``stride_h, stride_w``, ``pad_h, pad_w``, ``ceil_mode``,
+        ``count_include_pad``, ``divisor_override`` and ``H_out, W_out``.
 
     Returns
     -------
     y : (N, C, H_out, W_out)
     """
-    N, C, H, W = x.shape
-    H_out = pool_output_size(H, kernel_size[0], stride[0], padding[0], 1, ceil_mode)
-    W_out = pool_output_size(W, kernel_size[1], stride[1], padding[1], 1, ceil_mode)
-    y = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
+    N, C, H_out, W_out = spec.N, spec.C, spec.H_out, spec.W_out
+    y = np.zeros(spec.y_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
     for i in range(H_out):
         for j in range(W_out):
-            h_start, h_end, w_start, w_end, divisor = _avg_pool_window(
-                i, j, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
-            )
+            window = _avg_pool_window(i, j, spec)
             for n in range(N):
                 for c in range(C):
-                    y[n, c, i, j] = x[n, c, h_start:h_end, w_start:w_end].sum() / divisor
+                    y[n, c, i, j] = x[n, c, window.rows, window.cols].sum() / window.divisor
     return y
 
 
-def avg_pool2d_backward(
-    grad_y: np.ndarray,
-    x: np.ndarray,
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: int | None,
-) -> np.ndarray:
+def avg_pool2d_backward(grad_y: np.ndarray, spec: PoolSpec) -> np.ndarray:
     """Gradient of :func:`avg_pool2d`: each output's gradient, over its divisor, to its cells.
 
     ``y[n, c, i, j] = sum(window) / divisor``, so every real input cell of the window gets
-    ``grad_y[n, c, i, j] / divisor``; overlapping windows add up.
+    ``grad_y[n, c, i, j] / divisor``; overlapping windows add up. ``x`` is not needed: the
+    spec has its shape.
 
     Parameters
     ----------
     grad_y : (N, C, H_out, W_out)
-    x : (N, C, H, W)
-    kernel_size, stride, padding : (h, w) pairs of ints
-    ceil_mode, count_include_pad : bool
-    divisor_override : int or None
+    spec : PoolSpec
+        The forward's problem, as :func:`avg_pool2d` takes it.
 
     Returns
     -------
     grad_x : (N, C, H, W)
+        ``spec.x_shape``, in ``grad_y``'s dtype.
     """
-    N, C, H, W = x.shape
-    _, _, H_out, W_out = grad_y.shape
-    grad_x = np.zeros_like(x)
+    N, C, H_out, W_out = spec.N, spec.C, spec.H_out, spec.W_out
+    grad_x = np.zeros(spec.x_shape, dtype=grad_y.dtype)  # (N, C, H, W)
     for i in range(H_out):
         for j in range(W_out):
-            h_start, h_end, w_start, w_end, divisor = _avg_pool_window(
-                i, j, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
-            )
+            window = _avg_pool_window(i, j, spec)
             for n in range(N):
                 for c in range(C):
-                    grad_x[n, c, h_start:h_end, w_start:w_end] += grad_y[n, c, i, j] / divisor
+                    grad_x[n, c, window.rows, window.cols] += grad_y[n, c, i, j] / window.divisor
     return grad_x
 
 
 # --------------------------------------------------------------------------- 9. adaptive
 
 
-def adaptive_avg_pool2d(x: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+def adaptive_avg_pool2d(x: np.ndarray, spec: AdaptivePoolSpec) -> np.ndarray:
     """Adaptive average pooling: the window sizes adapt so the output has a fixed size.
 
-    Output row ``i`` averages input rows ``[floor(i*H/oh), ceil((i+1)*H/oh))``
+    Output row ``i`` averages input rows ``[floor(i*H/H_out), ceil((i+1)*H/H_out))``
     (:func:`kernels.common.adaptive_bounds`), columns likewise. Windows may differ in size
-    and neighbours may overlap by one cell; ``oh > H`` repeats rows.
+    and neighbours may overlap by one cell; ``H_out > H`` repeats rows.
 
     Parameters
     ----------
     x : (N, C, H, W)
-    output_size : (oh, ow) pair of ints
+    spec : AdaptivePoolSpec
+        ``H_out, W_out`` is the output size asked for.
 
     Returns
     -------
-    y : (N, C, oh, ow)
+    y : (N, C, H_out, W_out)
     """
-    N, C, H, W = x.shape
-    oh, ow = output_size
-    y = np.zeros((N, C, oh, ow), dtype=x.dtype)
-    for i in range(oh):
-        h_start, h_end = adaptive_bounds(i, H, oh)
-        for j in range(ow):
-            w_start, w_end = adaptive_bounds(j, W, ow)
+    N, C, H, W, H_out, W_out = spec.N, spec.C, spec.H, spec.W, spec.H_out, spec.W_out
+    y = np.zeros(spec.y_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
+    for i in range(H_out):
+        h_start, h_end = adaptive_bounds(i, H, H_out)
+        for j in range(W_out):
+            w_start, w_end = adaptive_bounds(j, W, W_out)
             count = (h_end - h_start) * (w_end - w_start)
             for n in range(N):
                 for c in range(C):
@@ -577,28 +539,26 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size: tuple[int, int]) -> np.ndarr
     return y
 
 
-def adaptive_avg_pool2d_backward(
-    grad_y: np.ndarray, x: np.ndarray, output_size: tuple[int, int]
-) -> np.ndarray:
+def adaptive_avg_pool2d_backward(grad_y: np.ndarray, spec: AdaptivePoolSpec) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d`: each cell of a window gets ``grad / count``.
 
     Parameters
     ----------
-    grad_y : (N, C, oh, ow)
-    x : (N, C, H, W)
-    output_size : (oh, ow) pair of ints
+    grad_y : (N, C, H_out, W_out)
+    spec : AdaptivePoolSpec
+        The forward's problem; ``x`` is not needed, the spec has its shape.
 
     Returns
     -------
     grad_x : (N, C, H, W)
+        ``spec.x_shape``, in ``grad_y``'s dtype.
     """
-    N, C, H, W = x.shape
-    oh, ow = output_size
-    grad_x = np.zeros_like(x)
-    for i in range(oh):
-        h_start, h_end = adaptive_bounds(i, H, oh)
-        for j in range(ow):
-            w_start, w_end = adaptive_bounds(j, W, ow)
+    N, C, H, W, H_out, W_out = spec.N, spec.C, spec.H, spec.W, spec.H_out, spec.W_out
+    grad_x = np.zeros(spec.x_shape, dtype=grad_y.dtype)  # (N, C, H, W)
+    for i in range(H_out):
+        h_start, h_end = adaptive_bounds(i, H, H_out)
+        for j in range(W_out):
+            w_start, w_end = adaptive_bounds(j, W, W_out)
             count = (h_end - h_start) * (w_end - w_start)
             for n in range(N):
                 for c in range(C):

@@ -1,12 +1,13 @@
 """The ``numpy`` backend: the naive kernels rewritten as whole-array NumPy.
 
-Same functions, same arguments, same results as :mod:`kernels.naive` (read that first). What
-changes, and why:
+Same functions, same arguments (the arrays and one spec of :mod:`kernels.common`), same
+results as :mod:`kernels.naive` (read that first). What changes, and why:
 
 1. One strided window view, shared by conv, pooling and ``corr2d`` (as JAX's
-   ``lax_reference``): :func:`_window_view` pads ``x`` and returns the read-only view
-   ``(N, C, H_out, W_out, kH, kW)`` of every window, stride and dilation included, without
-   copying. Naive's loops over ``h_out, w_out, i, j`` become indexing into this view.
+   ``lax_reference``): :func:`_window_view` takes ``x`` padded by :func:`_pad` and returns
+   the read-only view ``(N, C, H_out, W_out, kH, kW)`` of every window, stride and dilation
+   included, without copying. Naive's loops over ``h_out, w_out, i, j`` become indexing
+   into this view.
 2. conv2d is im2col + matmul: the view is copied once into a column matrix
    ``(C_in*kH*kW, N*H_out*W_out)`` and the whole convolution is ONE matrix product per group,
    ``weight (C_out, C_in*kH*kW) @ columns``, run by BLAS (float32 stays float32: sgemm).
@@ -31,6 +32,12 @@ changes, and why:
    ``(val > maxval) or isnan(val)`` update, so ties and NaNs resolve exactly as in naive.
 7. Adaptive average pooling sums each window's columns, then its rows, through small gather
    tables (not pooling matrices, whose ``0 * inf = NaN`` would spread one inf everywhere).
+
+Every size comes from the spec (``spec.H_out``, ``spec.H_pad``, ...): no helper here
+recomputes one. The helpers take the spec too, so the same :func:`_pad`,
+:func:`_window_view` and :func:`_tap_slices` serve a :class:`~kernels.common.ConvSpec` and a
+:class:`~kernels.common.PoolSpec` (both name ``kH, kW, stride_h, stride_w, pad_h, pad_w,
+dil_h, dil_w, H_out, W_out, H_pad, W_pad``).
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .common import (
+    AdaptivePoolSpec,
     ConvGrads,
+    ConvSpec,
+    PoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
-    conv_output_size,
-    pool_output_size,
 )
 
 COLUMN_BYTES_LIMIT = 256 * 2**20
@@ -53,55 +61,45 @@ COLUMN_BYTES_LIMIT = 256 * 2**20
 # --------------------------------------------------------------------------- the window view
 
 
-def _padded_size(size, padding, out_size, kernel, stride, dilation):
-    """``(Hp, Wp)`` of the padded input: enough rows/columns for ``out_size`` windows.
+def _pad(x, spec: ConvSpec | PoolSpec, fill):
+    """Pad ``x`` to ``(spec.H_pad, spec.W_pad)``; the padded cells hold ``fill``.
 
-    Top/left get ``padding``; bottom/right get as many cells as the last window needs, which
-    is ``padding`` or less in a conv and may be more in a ceil-mode pooling (a last, partial
-    window reaching past the padding). Never less than ``padding + size``.
+    x : (n, C, H, W) -> (n, C, H_pad, W_pad), ``x`` itself when no padding is needed. Top and
+    left get ``pad_h``, ``pad_w``; bottom and right the rest of ``H_pad``, ``W_pad``, which
+    is ``pad_h`` in a conv and may be more in a ceil-mode pooling (a last, partial window
+    reaching past the padding). ``spec`` is a ConvSpec or a PoolSpec.
     """
-    return tuple(
-        max(padding[a] + size[a], (out_size[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1)
-        for a in (0, 1)
-    )
-
-
-def _pad(x, padding, out_size, kernel, stride, dilation, fill):
-    """Pad ``x`` to :func:`_padded_size`; the padded cells hold ``fill``.
-
-    x : (N, C, H, W) -> (N, C, Hp, Wp), ``x`` itself when no padding is needed.
-    """
-    (ph, pw), (H, W) = padding, x.shape[2:]
-    Hp, Wp = _padded_size((H, W), padding, out_size, kernel, stride, dilation)
-    bottom, right = Hp - ph - H, Wp - pw - W
-    if (ph, pw, bottom, right) == (0, 0, 0, 0):
+    top, left = spec.pad_h, spec.pad_w
+    bottom, right = spec.H_pad - top - spec.H, spec.W_pad - left - spec.W
+    if (top, left, bottom, right) == (0, 0, 0, 0):
         return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, bottom), (pw, right)), constant_values=fill)
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
 
 
-def _window_view(x_padded, kernel, stride, dilation, out_size):
+def _window_view(x_padded, spec: ConvSpec | PoolSpec):
     """Every window of an already padded input, as a read-only view (no copy).
 
-    x_padded : (N, C, Hp, Wp) -> windows : (N, C, H_out, W_out, kH, kW), with
-    ``windows[n, c, oh, ow, i, j] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]``.
+    x_padded : (n, C, H_pad, W_pad) -> windows : (n, C, H_out, W_out, kH, kW), with
+    ``windows[b, c, oh, ow, i, j] = x_padded[b, c, oh*sh + i*dh, ow*sw + j*dw]``
+    (``sh = spec.stride_h``, ``dh = spec.dil_h``, ...). ``spec`` is a ConvSpec or a PoolSpec.
     """
-    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
-    span = (dh * (kH - 1) + 1, dw * (kW - 1) + 1)  # the dilated kernel's extent
-    # every window start, dilated extent: (N, C, Hp - span_h + 1, Wp - span_w + 1, *span)
+    sh, sw, dh, dw = spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w
+    span = (dh * (spec.kH - 1) + 1, dw * (spec.kW - 1) + 1)  # the dilated kernel's extent
+    # every window start, dilated extent: (n, C, H_pad - span_h + 1, W_pad - span_w + 1, *span)
     windows = sliding_window_view(x_padded, span, axis=(2, 3))
-    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, >=H_out, >=W_out, kH, kW)
-    return windows[:, :, : out_size[0], : out_size[1]]  # (N, C, H_out, W_out, kH, kW)
+    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # (n, C, >=H_out, >=W_out, kH, kW)
+    return windows[:, :, : spec.H_out, : spec.W_out]  # (n, C, H_out, W_out, kH, kW)
 
 
-def _tap_slices(tap, stride, dilation, out_size):
+def _tap_slices(i, j, spec: ConvSpec | PoolSpec):
     """The strided slice of the padded input that kernel tap ``(i, j)`` reads, for all windows.
 
-    ``x_padded[:, :, rows, cols]`` is ``(N, C, H_out, W_out)`` and equals
-    ``windows[:, :, :, :, i, j]``; writing through it is how col2im scatters back.
+    Returns ``(rows, cols)``: ``x_padded[:, :, rows, cols]`` is ``(n, C, H_out, W_out)`` and
+    equals ``windows[:, :, :, :, i, j]``; writing through it is how col2im scatters back.
     """
-    (i, j), (sh, sw), (dh, dw), (H_out, W_out) = tap, stride, dilation, out_size
-    rows = slice(i * dh, i * dh + (H_out - 1) * sh + 1, sh)
-    cols = slice(j * dw, j * dw + (W_out - 1) * sw + 1, sw)
+    sh, sw, dh, dw = spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w
+    rows = slice(i * dh, i * dh + (spec.H_out - 1) * sh + 1, sh)
+    cols = slice(j * dw, j * dw + (spec.W_out - 1) * sw + 1, sw)
     return rows, cols
 
 
@@ -111,21 +109,15 @@ def corr2d(X, K):
     X : (H, W), K : (kh, kw) -> Y : (H - kh + 1, W - kw + 1),
     ``Y[h, w] = sum_ij X[h + i, w + j] * K[i, j]``.
     """
-    out_size = (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
-    windows = _window_view(X[None, None], K.shape, (1, 1), (1, 1), out_size)  # (1,1,Ho,Wo,kh,kw)
+    # a one-image, one-channel conv without padding, stride or dilation
+    spec = ConvSpec.from_shapes((1, 1, *X.shape), (1, 1, *K.shape), stride=(1, 1),
+                                padding=(0, 0), dilation=(1, 1), groups=1)
+    windows = _window_view(X[None, None], spec)  # (1, 1, Ho, Wo, kh, kw)
     windows = windows[0, 0]  # (Ho, Wo, kh, kw)
     return np.einsum("hwij,ij->hw", windows, K)  # (Ho, Wo)
 
 
 # --------------------------------------------------------------------------- convolution
-
-
-def _conv_out_size(x, weight, stride, padding, dilation):
-    (_, _, H, W), (_, _, kH, kW) = x.shape, weight.shape
-    return (
-        conv_output_size(H, kH, stride[0], padding[0], dilation[0]),
-        conv_output_size(W, kW, stride[1], padding[1], dilation[1]),
-    )
 
 
 def _batch_chunks(N, sample_bytes):
@@ -138,51 +130,68 @@ def _batch_chunks(N, sample_bytes):
     return [(n_start, min(n_start + step, N)) for n_start in range(0, N, step)]
 
 
+def _sample_column_bytes(spec: ConvSpec, itemsize):
+    """Bytes of one sample's columns: ``C_in*kH*kW`` rows by ``H_out*W_out`` columns."""
+    return spec.C_in * spec.kH * spec.kW * spec.H_out * spec.W_out * itemsize
+
+
 def _to_group_matrix(a, groups):
     """(n, C, h, w) -> (groups, C // groups, n*h*w): channels first, batch and pixels as columns."""
     n, C, h, w = a.shape
     a = a.transpose(1, 0, 2, 3)  # (C, n, h, w)
-    return a.reshape(groups, C // groups, n * h * w)  # (G, C/G, n*h*w), a copy
+    a = a.reshape(groups, C // groups, n * h * w)  # (G, C/G, n*h*w), a copy or a view
+    # reshape copies unless the strides happen to line up; then it returns a view, strided
+    # for a subsampled input, which np.matmul would multiply without BLAS: copy that too
+    return np.ascontiguousarray(a)  # (G, C/G, n*h*w), C order
 
 
-def _from_group_matrix(m, n, out_size):
-    """(groups, C // groups, n*h*w) -> (n, C, h, w), a view; the inverse of _to_group_matrix."""
+def _from_group_matrix(m, n, spec: ConvSpec):
+    """(groups, C // groups, n*H_out*W_out) -> (n, C, H_out, W_out), a view.
+
+    The inverse of :func:`_to_group_matrix` for an output-sized matrix (``y``, ``grad_y``).
+    """
     G, C_g, _ = m.shape
-    m = m.reshape(G * C_g, n, *out_size)  # (C, n, h, w)
-    return m.transpose(1, 0, 2, 3)  # (n, C, h, w)
+    m = m.reshape(G * C_g, n, spec.H_out, spec.W_out)  # (C, n, Ho, Wo)
+    return m.transpose(1, 0, 2, 3)  # (n, C, Ho, Wo)
 
 
-def _im2col(x, kernel, stride, padding, dilation, groups, out_size):
+def _im2col(x, spec: ConvSpec):
     """The column matrix of a conv: one column per output pixel, per group.
 
     x : (n, C_in, H, W) -> columns : (G, C_in/G * kH * kW, n * H_out * W_out), with
-    ``columns[g, (c, i, j), (b, oh, ow)] = x_padded[b, g*C_in/G + c, oh*sh + i*dh, ow*sw + j*dw]``.
+    ``columns[g, (c, i, j), (b, oh, ow)] = x_padded[b, g*C_in/G + c, oh*sh + i*dh, ow*sw + j*dw]``
+    (``G = spec.groups``, ``sh = spec.stride_h``, ``dh = spec.dil_h``, ...). ``n`` may be a
+    chunk of the spec's batch.
     """
-    n, C_in = x.shape[:2]
-    (kH, kW), (H_out, W_out) = kernel, out_size
-    x_padded = _pad(x, padding, out_size, kernel, stride, dilation, 0.0)
-    windows = _window_view(x_padded, kernel, stride, dilation, out_size)  # (n, C, Ho, Wo, kH, kW)
+    n = x.shape[0]
+    x_padded = _pad(x, spec, 0.0)  # (n, C_in, H_pad, W_pad)
+    windows = _window_view(x_padded, spec)  # (n, C, Ho, Wo, kH, kW)
     windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, kH, kW, n, Ho, Wo)
-    return windows.reshape(groups, C_in // groups * kH * kW, n * H_out * W_out)  # the copy
+    columns = windows.reshape(spec.groups, spec.C_in // spec.groups * spec.kH * spec.kW,
+                              n * spec.H_out * spec.W_out)  # (G, K, n*Ho*Wo), the copy
+    # ... unless the strides happen to line up (one channel per group, say): then reshape
+    # returns a strided view, which np.matmul would multiply without BLAS, so copy it
+    return np.ascontiguousarray(columns)  # (G, K, n*Ho*Wo), C order; no-op after a copy
 
 
-def _columns_1x1(x, stride, padding, groups, out_size):
+def _columns_1x1(x, spec: ConvSpec):
     """The column matrix of a 1x1 conv: the subsampled input pixels, no im2col.
 
     x : (n, C_in, H, W) -> columns : (G, C_in/G, n * H_out * W_out)
     """
-    x_padded = _pad(x, padding, out_size, (1, 1), stride, (1, 1), 0.0)
-    rows, cols = _tap_slices((0, 0), stride, (1, 1), out_size)
-    return _to_group_matrix(x_padded[:, :, rows, cols], groups)  # (G, C/G, n*Ho*Wo)
+    x_padded = _pad(x, spec, 0.0)  # (n, C_in, H_pad, W_pad)
+    rows, cols = _tap_slices(0, 0, spec)
+    return _to_group_matrix(x_padded[:, :, rows, cols], spec.groups)  # (G, C/G, n*Ho*Wo)
 
 
-def _columns(x, kernel, stride, padding, dilation, groups, out_size):
-    if kernel == (1, 1):
-        return _columns_1x1(x, stride, padding, groups, out_size)
-    return _im2col(x, kernel, stride, padding, dilation, groups, out_size)
+def _columns(x, spec: ConvSpec):
+    """The column matrix of ``x`` (n, C_in, H, W): :func:`_columns_1x1` or :func:`_im2col`."""
+    if spec.kH == 1 and spec.kW == 1:
+        return _columns_1x1(x, spec)
+    return _im2col(x, spec)
 
 
-def _col2im(grad_columns, x_shape, kernel, stride, padding, dilation, out_size):
+def _col2im(grad_columns, n, spec: ConvSpec):
     """The backward of im2col: add every column entry back to the input cell it was copied from.
 
     grad_columns : (G, C_in/G * kH * kW, n * H_out * W_out) -> grad_x : (n, C_in, H, W)
@@ -191,20 +200,20 @@ def _col2im(grad_columns, x_shape, kernel, stride, padding, dilation, out_size):
     one strided slice of the padded gradient. Windows overlap when stride < kernel, so the
     taps must *add*, not assign. A 1x1 kernel has one tap: a strided assignment.
     """
-    n, C_in, H, W = x_shape
-    (kH, kW), (ph, pw) = kernel, padding
-    grad_columns = grad_columns.reshape(C_in, kH, kW, n, *out_size)  # (C, kH, kW, n, Ho, Wo)
-    Hp, Wp = _padded_size((H, W), padding, out_size, kernel, stride, dilation)
-    grad_padded = np.zeros((C_in, n, Hp, Wp), grad_columns.dtype)  # (C, n, Hp, Wp), channels first
+    C_in, kH, kW, ph, pw = spec.C_in, spec.kH, spec.kW, spec.pad_h, spec.pad_w
+    grad_columns = grad_columns.reshape(C_in, kH, kW, n, spec.H_out, spec.W_out)
+    # grad_columns: (C, kH, kW, n, Ho, Wo)
+    grad_padded = np.zeros((C_in, n, spec.H_pad, spec.W_pad),
+                           grad_columns.dtype)  # (C, n, H_pad, W_pad), channels first
     for i in range(kH):
         for j in range(kW):
-            rows, cols = _tap_slices((i, j), stride, dilation, out_size)
+            rows, cols = _tap_slices(i, j, spec)
             grad_padded[:, :, rows, cols] += grad_columns[:, i, j]  # (C, n, Ho, Wo)
-    grad_x = grad_padded[:, :, ph : ph + H, pw : pw + W]  # (C, n, H, W), padding dropped
+    grad_x = grad_padded[:, :, ph : ph + spec.H, pw : pw + spec.W]  # (C, n, H, W), no padding
     return grad_x.transpose(1, 0, 2, 3)  # (n, C, H, W), a view
 
 
-def conv2d(x, weight, bias, stride, padding, dilation, groups):
+def conv2d(x, weight, bias, spec: ConvSpec):
     """2-D convolution (cross-correlation) as im2col + one matmul per group.
 
     Parameters
@@ -212,33 +221,31 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups):
     x : (N, C_in, H, W)
     weight : (C_out, C_in // groups, kH, kW)
     bias : (C_out,) or None
-    stride, padding, dilation : (h, w) pairs
-    groups : int
+    spec : ConvSpec
+        The problem, as :func:`kernels.naive.conv2d` takes it.
 
     Returns
     -------
-    y : (N, C_out, H_out, W_out), ``H_out = 1 + (H + 2*ph - dh*(kH - 1) - 1) // sh``.
+    y : (N, C_out, H_out, W_out)
+        ``spec.y_shape``; ``H_out = 1 + (H + 2*pad_h - dil_h*(kH - 1) - 1) // stride_h``,
+        held by the spec.
 
     In the shape comments ``G = groups`` and ``K = C_in // groups * kH * kW``, the length of
     one column (one window of one group, flattened).
     """
-    N, C_in = x.shape[:2]
-    C_out, C_in_g, kH, kW = weight.shape
-    out_size = _conv_out_size(x, weight, stride, padding, dilation)
-    weight_matrix = weight.reshape(groups, C_out // groups, C_in_g * kH * kW)  # (G, Co/G, K)
-    y = np.empty((N, C_out, *out_size), x.dtype)
-    sample_bytes = C_in * kH * kW * out_size[0] * out_size[1] * x.itemsize
-    for n_start, n_end in _batch_chunks(N, sample_bytes):
-        columns = _columns(x[n_start:n_end], (kH, kW), stride, padding, dilation, groups,
-                           out_size)  # (G, K, n*Ho*Wo)
+    G, C_out = spec.groups, spec.C_out
+    weight_matrix = weight.reshape(G, C_out // G, -1)  # (G, Co/G, K)
+    y = np.empty(spec.y_shape, x.dtype)  # (N, C_out, Ho, Wo)
+    for n_start, n_end in _batch_chunks(spec.N, _sample_column_bytes(spec, x.itemsize)):
+        columns = _columns(x[n_start:n_end], spec)  # (G, K, n*Ho*Wo)
         y_matrix = weight_matrix @ columns  # (G, Co/G, n*Ho*Wo): one GEMM per group
-        y[n_start:n_end] = _from_group_matrix(y_matrix, n_end - n_start, out_size)  # (n, Co, ..)
+        y[n_start:n_end] = _from_group_matrix(y_matrix, n_end - n_start, spec)  # (n, Co, ..)
     if bias is not None:
         y += bias.reshape(C_out, 1, 1)  # (C_out, 1, 1) broadcasts over N, H_out, W_out
     return y
 
 
-def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups):
+def conv2d_backward(grad_y, x, weight, spec: ConvSpec):
     """Gradients of :func:`conv2d`: two matmuls against the same columns, then col2im.
 
     Parameters
@@ -246,8 +253,8 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups):
     grad_y : (N, C_out, H_out, W_out)
     x : (N, C_in, H, W)
     weight : (C_out, C_in // groups, kH, kW)
-    stride, padding, dilation : (h, w) pairs
-    groups : int
+    spec : ConvSpec
+        The forward's problem.
 
     Returns
     -------
@@ -257,19 +264,14 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups):
         the batch chunks; ``grad_bias (C_out,)``: ``grad_y.sum((0, 2, 3))``.
         Shape comments as in :func:`conv2d` (``K = C_in // groups * kH * kW``).
     """
-    N, C_in = x.shape[:2]
-    C_out, C_in_g, kH, kW = weight.shape
-    out_size = grad_y.shape[2:]
-    weight_matrix = weight.reshape(groups, C_out // groups, C_in_g * kH * kW)  # (G, Co/G, K)
+    G = spec.groups
+    weight_matrix = weight.reshape(G, spec.C_out // G, -1)  # (G, Co/G, K)
     weight_matrix_t = weight_matrix.transpose(0, 2, 1)  # (G, K, Co/G), a view
-    grad_x = np.empty_like(x)
+    grad_x = np.empty_like(x)  # (N, C_in, H, W)
     grad_weight = np.zeros_like(weight_matrix)  # (G, Co/G, K)
-    sample_bytes = C_in * kH * kW * out_size[0] * out_size[1] * x.itemsize
-    for n_start, n_end in _batch_chunks(N, sample_bytes):
-        x_chunk = x[n_start:n_end]
-        columns = _columns(x_chunk, (kH, kW), stride, padding, dilation, groups,
-                           out_size)  # (G, K, n*Ho*Wo)
-        grad_y_matrix = _to_group_matrix(grad_y[n_start:n_end], groups)  # (G, Co/G, n*Ho*Wo)
+    for n_start, n_end in _batch_chunks(spec.N, _sample_column_bytes(spec, x.itemsize)):
+        columns = _columns(x[n_start:n_end], spec)  # (G, K, n*Ho*Wo)
+        grad_y_matrix = _to_group_matrix(grad_y[n_start:n_end], G)  # (G, Co/G, n*Ho*Wo)
         # grad_weight = grad_y @ columns^T, a product over the long axis n*Ho*Wo. It is
         # the same numbers either way round, but OpenBLAS (2 threads) ran it 2-5x slower,
         # in the worst cases stalling, when the left matrix had fewer rows than the right,
@@ -280,9 +282,8 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups):
         else:
             grad_weight += grad_y_matrix @ columns.transpose(0, 2, 1)  # (G, Co/G, K)
         grad_columns = weight_matrix_t @ grad_y_matrix  # (G, K, n*Ho*Wo)
-        grad_x[n_start:n_end] = _col2im(grad_columns, x_chunk.shape, (kH, kW), stride, padding,
-                                        dilation, out_size)  # (n, C_in, H, W)
-    grad_weight = grad_weight.reshape(weight.shape)  # (C_out, C_in // groups, kH, kW)
+        grad_x[n_start:n_end] = _col2im(grad_columns, n_end - n_start, spec)  # (n, C_in, H, W)
+    grad_weight = grad_weight.reshape(spec.weight_shape)  # (C_out, C_in // groups, kH, kW)
     grad_bias = grad_y.sum((0, 2, 3))  # (C_out,)
     return ConvGrads(grad_x, grad_weight, grad_bias)
 
@@ -290,15 +291,28 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups):
 # --------------------------------------------------------------------------- pooling
 
 
-def _pool_out_size(x, kernel, stride, padding, dilation, ceil_mode):
-    H, W = x.shape[2:]
-    return (
-        pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode),
-        pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode),
-    )
+def _first_inside(starts, offsets, size):
+    """Along one axis, per window, the index of its first tap inside ``[0, size)``.
+
+    starts : (out,) window starts in unpadded coordinates, offsets : (k,) tap offsets
+    (``arange(k) * dilation``) -> (out,) ints in ``[0, k)``; 0 when no tap is inside.
+    """
+    positions = starts[:, None] + offsets[None, :]  # (out, k)
+    inside = (positions >= 0) & (positions < size)  # (out, k)
+    return inside.argmax(axis=1)  # (out,): the first True, 0 if none
 
 
-def _first_inside_tap(size, kernel, stride, padding, dilation, out_size):
+def _window_starts(spec: PoolSpec):
+    """``(h_starts (H_out,), w_starts (W_out,))``: each window's first row and column.
+
+    In unpadded coordinates, ``oh*stride_h - pad_h`` (negative in the top padding).
+    """
+    h_starts = np.arange(spec.H_out) * spec.stride_h - spec.pad_h  # (H_out,)
+    w_starts = np.arange(spec.W_out) * spec.stride_w - spec.pad_w  # (W_out,)
+    return h_starts, w_starts
+
+
+def _first_inside_tap(spec: PoolSpec):
     """Per output cell, the row-major index of the first window tap that lies inside the input.
 
     Returns ``(H_out, W_out)`` ints in ``[0, kH*kW)``: PyTorch's starting argmax, which
@@ -309,17 +323,13 @@ def _first_inside_tap(size, kernel, stride, padding, dilation, out_size):
     drops its gradient. PyTorch there returns an index outside the window (into the next row,
     or past the array, a heap overrun in its backward), so there is nothing to match.
     """
-    firsts = []
-    for axis in (0, 1):
-        starts = np.arange(out_size[axis]) * stride[axis] - padding[axis]  # (out,)
-        positions = starts[:, None] + np.arange(kernel[axis]) * dilation[axis]  # (out, k)
-        inside = (positions >= 0) & (positions < size[axis])  # (out, k)
-        firsts.append(inside.argmax(axis=1))  # (out,): the first True, 0 if none
-    first_row, first_col = firsts
-    return first_row[:, None] * kernel[1] + first_col[None, :]  # (H_out, W_out)
+    h_starts, w_starts = _window_starts(spec)
+    first_row = _first_inside(h_starts, np.arange(spec.kH) * spec.dil_h, spec.H)  # (H_out,)
+    first_col = _first_inside(w_starts, np.arange(spec.kW) * spec.dil_w, spec.W)  # (W_out,)
+    return first_row[:, None] * spec.kW + first_col[None, :]  # (H_out, W_out)
 
 
-def _max_pool_argmax(x, kernel, stride, padding, dilation, ceil_mode):
+def _max_pool_argmax(x, spec: PoolSpec):
     """Max pooling and, per window, which tap holds the maximum (PyTorch's rule).
 
     x : (N, C, H, W) -> ``(y, argmax_tap)``, both ``(N, C, H_out, W_out)``; ``argmax_tap``
@@ -331,60 +341,60 @@ def _max_pool_argmax(x, kernel, stride, padding, dilation, ceil_mode):
     once, one tap per iteration. Padding is ``-inf``, which never passes ``>``, so padded taps
     are never taken.
     """
-    out_size = _pool_out_size(x, kernel, stride, padding, dilation, ceil_mode)
-    x_padded = _pad(x, padding, out_size, kernel, stride, dilation, -np.inf)
-    windows = _window_view(x_padded, kernel, stride, dilation, out_size)  # (N, C, Ho, Wo, kH, kW)
-    maxval = np.full(x.shape[:2] + out_size, -np.inf, x.dtype)  # (N, C, Ho, Wo)
+    x_padded = _pad(x, spec, -np.inf)  # (N, C, H_pad, W_pad)
+    windows = _window_view(x_padded, spec)  # (N, C, Ho, Wo, kH, kW)
+    maxval = np.full(spec.y_shape, -np.inf, x.dtype)  # (N, C, Ho, Wo)
     argmax_tap = np.empty(maxval.shape, np.intp)  # (N, C, Ho, Wo)
-    argmax_tap[...] = _first_inside_tap(x.shape[2:], kernel, stride, padding, dilation, out_size)
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
+    argmax_tap[...] = _first_inside_tap(spec)
+    for i in range(spec.kH):
+        for j in range(spec.kW):
             val = windows[:, :, :, :, i, j]  # (N, C, Ho, Wo)
             take = (val > maxval) | np.isnan(val)  # (N, C, Ho, Wo)
             np.copyto(maxval, val, where=take)
-            np.copyto(argmax_tap, i * kernel[1] + j, where=take)
+            np.copyto(argmax_tap, i * spec.kW + j, where=take)
     return maxval, argmax_tap
 
 
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
+def max_pool2d(x, spec: PoolSpec, *, return_indices=False):
     """2-D max pooling: the running-max scan of naive, over all windows at once.
 
-    x : (N, C, H, W) -> y : (N, C, H_out, W_out), output size by
-    :func:`kernels.common.pool_output_size` (PyTorch's ceil_mode rule). With
-    ``return_indices``, also the int64 flat ``h*W + w`` of each maximum (``-1`` for a window
-    with nothing inside the input), computed from the winning tap's position.
+    x : (N, C, H, W) -> y : (N, C, H_out, W_out), the output size held by ``spec``
+    (:class:`kernels.common.PoolSpec`, PyTorch's ceil_mode rule). With ``return_indices``,
+    also the int64 flat ``h*W + w`` of each maximum (``-1`` for a window with nothing inside
+    the input), computed from the winning tap's position.
     """
-    y, argmax_tap = _max_pool_argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
+    y, argmax_tap = _max_pool_argmax(x, spec)
     if not return_indices:
         return y
-    kW, (sh, sw), (ph, pw), (dh, dw) = kernel_size[1], stride, padding, dilation
-    (H, W), (H_out, W_out) = x.shape[2:], y.shape[2:]
-    i, j = np.divmod(argmax_tap, kW)  # (N, C, Ho, Wo): the winning tap's row and column
-    h = (np.arange(H_out) * sh - ph)[:, None] + i * dh  # (N, C, Ho, Wo) input row
-    w = (np.arange(W_out) * sw - pw)[None, :] + j * dw  # (N, C, Ho, Wo) input column
+    H, W = spec.H, spec.W
+    h_starts, w_starts = _window_starts(spec)  # (Ho,), (Wo,)
+    i, j = np.divmod(argmax_tap, spec.kW)  # (N, C, Ho, Wo): the winning tap's row and column
+    h = h_starts[:, None] + i * spec.dil_h  # (N, C, Ho, Wo) input row
+    w = w_starts[None, :] + j * spec.dil_w  # (N, C, Ho, Wo) input column
     inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)  # False only for an empty window
     return y, np.where(inside, h * W + w, -1).astype(np.int64)
 
 
-def _max_pool_backward_indices(grad_y, indices, x_shape, dtype):
+def _max_pool_backward_indices(grad_y, indices, spec: PoolSpec):
     """The scatter-add of max pooling's backward, given the forward's flat indices.
 
-    grad_y, indices : (N, C, Ho, Wo) -> grad_x : ``x_shape`` (N, C, H, W). ``np.bincount``
-    sums the gradients landing on each input cell (overlapping windows may share a maximum);
-    no Python loop. Indices ``-1`` (windows with nothing inside the input) are dropped.
+    grad_y, indices : (N, C, Ho, Wo) -> grad_x : (N, C, H, W), ``spec.x_shape``, in
+    ``grad_y``'s dtype. ``np.bincount`` sums the gradients landing on each input cell
+    (overlapping windows may share a maximum); no Python loop. Indices ``-1`` (windows with
+    nothing inside the input) are dropped.
     """
-    N, C, H, W = x_shape
+    N, C, H, W = spec.N, spec.C, spec.H, spec.W
     plane = (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)  # (N, C, 1, 1) plane offsets
     keep = indices >= 0  # (N, C, Ho, Wo)
     sums = np.bincount((plane + indices)[keep], weights=grad_y[keep], minlength=N * C * H * W)
-    return sums.astype(dtype).reshape(x_shape)  # (N, C, H, W)
+    return sums.astype(grad_y.dtype).reshape(spec.x_shape)  # (N, C, H, W)
 
 
-def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode,
-                        indices=None):
+def max_pool2d_backward(grad_y, x, indices, spec: PoolSpec):
     """grad_x of max pooling: each ``grad_y`` cell goes to its window's argmax.
 
-    grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W)
+    grad_y : (N, C, H_out, W_out), x : (N, C, H, W), indices : (N, C, H_out, W_out) int64 or
+    None -> grad_x : (N, C, H, W)
 
     Given the forward's ``indices``, one scatter-add (:func:`_max_pool_backward_indices`).
     Without them the argmax is recomputed from ``x`` (same rule as the forward), and one
@@ -392,74 +402,65 @@ def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_
     that tap's strided slice; overlapping windows that share an argmax accumulate.
     """
     if indices is not None:
-        return _max_pool_backward_indices(grad_y, indices, x.shape, x.dtype)
-    _, argmax_tap = _max_pool_argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
-    (ph, pw), (H, W), out_size = padding, x.shape[2:], grad_y.shape[2:]
-    Hp, Wp = _padded_size((H, W), padding, out_size, kernel_size, stride, dilation)
-    grad_padded = np.zeros(x.shape[:2] + (Hp, Wp), x.dtype)  # (N, C, Hp, Wp)
+        return _max_pool_backward_indices(grad_y, indices, spec)
+    _, argmax_tap = _max_pool_argmax(x, spec)
+    ph, pw = spec.pad_h, spec.pad_w
+    grad_padded = np.zeros((spec.N, spec.C, spec.H_pad, spec.W_pad), x.dtype)  # (N, C, Hp, Wp)
     zero = np.zeros((), grad_y.dtype)
-    for i in range(kernel_size[0]):
-        for j in range(kernel_size[1]):
-            rows, cols = _tap_slices((i, j), stride, dilation, out_size)
-            is_tap = argmax_tap == i * kernel_size[1] + j  # (N, C, Ho, Wo)
+    for i in range(spec.kH):
+        for j in range(spec.kW):
+            rows, cols = _tap_slices(i, j, spec)
+            is_tap = argmax_tap == i * spec.kW + j  # (N, C, Ho, Wo)
             grad_padded[:, :, rows, cols] += np.where(is_tap, grad_y, zero)  # (N, C, Ho, Wo)
-    return grad_padded[:, :, ph : ph + H, pw : pw + W].copy()  # (N, C, H, W); padding never wins
+    # (N, C, H, W); padding never wins
+    return grad_padded[:, :, ph : ph + spec.H, pw : pw + spec.W].copy()
 
 
-def _avg_pool_divisors(x, kernel, stride, padding, out_size, count_include_pad, divisor_override):
-    """(H_out, W_out) array of the number each window's sum is divided by, in ``x``'s dtype.
+def _avg_pool_divisors(spec: PoolSpec, dtype):
+    """(H_out, W_out) array of the number each window's sum is divided by, in ``dtype``.
 
     Each entry is :func:`kernels.common.avg_pool_divisor` of that window (PyTorch's rule).
     """
-    H_out, W_out = out_size
-    divisors = np.empty(out_size, x.dtype)  # (H_out, W_out)
-    for h_out in range(H_out):
-        for w_out in range(W_out):
-            h_start = h_out * stride[0] - padding[0]
-            w_start = w_out * stride[1] - padding[1]
-            divisors[h_out, w_out] = avg_pool_divisor(
-                h_start, w_start, kernel, x.shape[2:], padding, count_include_pad,
-                divisor_override,
-            )
+    divisors = np.empty((spec.H_out, spec.W_out), dtype)  # (H_out, W_out)
+    for h_out in range(spec.H_out):
+        for w_out in range(spec.W_out):
+            h_start = h_out * spec.stride_h - spec.pad_h  # unpadded: negative in the padding
+            w_start = w_out * spec.stride_w - spec.pad_w
+            divisors[h_out, w_out] = avg_pool_divisor(h_start, w_start, spec)
     return divisors
 
 
-def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+def avg_pool2d(x, spec: PoolSpec):
     """2-D average pooling: window sums from the view, divided by PyTorch's divisor.
 
     x : (N, C, H, W) -> y : (N, C, H_out, W_out). Padding is zero, so it adds nothing to the
     sums; only the divisor (count_include_pad, ceil mode, divisor_override) depends on it.
+    ``spec`` is a PoolSpec with ``dil_h = dil_w = 1``.
     """
-    dilation = (1, 1)
-    out_size = _pool_out_size(x, kernel_size, stride, padding, dilation, ceil_mode)
-    x_padded = _pad(x, padding, out_size, kernel_size, stride, dilation, 0.0)
-    windows = _window_view(x_padded, kernel_size, stride, dilation, out_size)  # (N,C,Ho,Wo,kH,kW)
+    x_padded = _pad(x, spec, 0.0)  # (N, C, H_pad, W_pad)
+    windows = _window_view(x_padded, spec)  # (N, C, Ho, Wo, kH, kW)
     sums = windows.sum(axis=(4, 5))  # (N, C, Ho, Wo)
-    divisors = _avg_pool_divisors(x, kernel_size, stride, padding, out_size, count_include_pad,
-                                  divisor_override)  # (Ho, Wo)
-    return sums / divisors
+    return sums / _avg_pool_divisors(spec, x.dtype)  # (N, C, Ho, Wo) / (Ho, Wo)
 
 
-def avg_pool2d_backward(grad_y, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override):
+def avg_pool2d_backward(grad_y, spec: PoolSpec):
     """grad_x of average pooling: every cell of a window gets ``grad_y / divisor``.
 
-    grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W)
+    grad_y : (N, C, H_out, W_out) -> grad_x : (N, C, H, W), ``spec.x_shape``, in
+    ``grad_y``'s dtype (``x`` is not needed).
 
     One iteration per kernel tap adds the scaled gradient to that tap's strided slice
     (windows overlap when stride < kernel); the padding's share is dropped at the end.
     """
-    dilation, (ph, pw), (H, W), out_size = (1, 1), padding, x.shape[2:], grad_y.shape[2:]
-    divisors = _avg_pool_divisors(x, kernel_size, stride, padding, out_size, count_include_pad,
-                                  divisor_override)  # (Ho, Wo)
-    grad_window = grad_y / divisors  # (N, C, Ho, Wo)
-    Hp, Wp = _padded_size((H, W), padding, out_size, kernel_size, stride, dilation)
-    grad_padded = np.zeros(x.shape[:2] + (Hp, Wp), x.dtype)  # (N, C, Hp, Wp)
-    for i in range(kernel_size[0]):
-        for j in range(kernel_size[1]):
-            rows, cols = _tap_slices((i, j), stride, dilation, out_size)
+    ph, pw = spec.pad_h, spec.pad_w
+    grad_window = grad_y / _avg_pool_divisors(spec, grad_y.dtype)  # (N, C, Ho, Wo)
+    grad_padded = np.zeros((spec.N, spec.C, spec.H_pad, spec.W_pad),
+                           grad_y.dtype)  # (N, C, H_pad, W_pad)
+    for i in range(spec.kH):
+        for j in range(spec.kW):
+            rows, cols = _tap_slices(i, j, spec)
             grad_padded[:, :, rows, cols] += grad_window  # (N, C, Ho, Wo)
-    return grad_padded[:, :, ph : ph + H, pw : pw + W].copy()  # (N, C, H, W)
+    return grad_padded[:, :, ph : ph + spec.H, pw : pw + spec.W].copy()  # (N, C, H, W)
 
 
 def _adaptive_members(in_size, out_size):
@@ -523,30 +524,30 @@ def _window_areas(row_ok, col_ok, dtype):
     return (row_ok.sum(1)[:, None] * col_ok.sum(1)[None, :]).astype(dtype)  # (oh, ow)
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x, spec: AdaptivePoolSpec):
     """Adaptive average pooling: sums over row ranges, then over column ranges, / counts.
 
-    x : (N, C, H, W) -> y : (N, C, oh, ow). A window is a rectangle
-    (:func:`kernels.common.adaptive_bounds` along each axis), so its sum is the sum over its
-    columns of the sums over its rows: two gathers through :func:`_adaptive_members` tables,
-    then a division by the window's area, as PyTorch's ``sum / count``.
+    x : (N, C, H, W) -> y : (N, C, H_out, W_out), ``spec`` an AdaptivePoolSpec. A window is a
+    rectangle (:func:`kernels.common.adaptive_bounds` along each axis), so its sum is the sum
+    over its columns of the sums over its rows: two gathers through :func:`_adaptive_members`
+    tables, then a division by the window's area, as PyTorch's ``sum / count``.
     """
-    (oh, ow), (H, W) = output_size, x.shape[2:]
-    rows, row_ok = _adaptive_members(H, oh)  # (oh, kh)
-    cols, col_ok = _adaptive_members(W, ow)  # (ow, kw)
-    sums = _gather_sum(x, 2, rows, row_ok)  # (N, C, oh, W): whole rows, contiguous copies
-    sums = _gather_sum(sums, 3, cols, col_ok)  # (N, C, oh, ow)
+    rows, row_ok = _adaptive_members(spec.H, spec.H_out)  # (H_out, kh)
+    cols, col_ok = _adaptive_members(spec.W, spec.W_out)  # (W_out, kw)
+    sums = _gather_sum(x, 2, rows, row_ok)  # (N, C, H_out, W): whole rows, contiguous copies
+    sums = _gather_sum(sums, 3, cols, col_ok)  # (N, C, H_out, W_out)
     return sums / _window_areas(row_ok, col_ok, x.dtype)
 
 
-def adaptive_avg_pool2d_backward(grad_y, x, output_size):
+def adaptive_avg_pool2d_backward(grad_y, spec: AdaptivePoolSpec):
     """grad_x of adaptive average pooling: each input gets ``grad_y / area`` of every window
     that holds it, gathered through :func:`_windows_containing` tables (no scatter needed).
 
-    grad_y : (N, C, oh, ow), x : (N, C, H, W) -> grad_x : (N, C, H, W)
+    grad_y : (N, C, H_out, W_out) -> grad_x : (N, C, H, W), ``spec.x_shape``, in
+    ``grad_y``'s dtype (``x`` is not needed).
     """
-    (oh, ow), (H, W) = output_size, x.shape[2:]
-    row_ok, col_ok = _adaptive_members(H, oh)[1], _adaptive_members(W, ow)[1]
-    grad_window = grad_y / _window_areas(row_ok, col_ok, x.dtype)  # (N, C, oh, ow)
-    grad = _gather_sum(grad_window, 3, *_windows_containing(W, ow))  # (N, C, oh, W)
-    return _gather_sum(grad, 2, *_windows_containing(H, oh))  # (N, C, H, W)
+    H, W, H_out, W_out = spec.H, spec.W, spec.H_out, spec.W_out
+    row_ok, col_ok = _adaptive_members(H, H_out)[1], _adaptive_members(W, W_out)[1]
+    grad_window = grad_y / _window_areas(row_ok, col_ok, grad_y.dtype)  # (N, C, H_out, W_out)
+    grad = _gather_sum(grad_window, 3, *_windows_containing(W, W_out))  # (N, C, H_out, W)
+    return _gather_sum(grad, 2, *_windows_containing(H, H_out))  # (N, C, H, W)

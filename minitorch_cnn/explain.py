@@ -153,12 +153,15 @@ def draw_im2col(out_dir: Path) -> list[Path]:
     the input and their columns in the matrix, in the same colours.
     """
     from kernels import vectorized
+    from kernels.common import ConvSpec
 
     plt = _pyplot()
     C, H, W, k = 2, 4, 4, 2
     H_out, W_out = H - k + 1, W - k + 1  # (3, 3)
     x = np.arange(float(C * H * W)).reshape(1, C, H, W)  # (1, 2, 4, 4)
-    columns = vectorized._im2col(x, (k, k), (1, 1), (0, 0), (1, 1), 1, (H_out, W_out))[0]
+    spec = ConvSpec.from_shapes(x.shape, (1, C, k, k), stride=(1, 1), padding=(0, 0),
+                                dilation=(1, 1), groups=1)  # one output channel: shapes only
+    columns = vectorized._im2col(x, spec)[0]
     # columns: (C*k*k, H_out*W_out) = (8, 9)
     windows = [(0, 0), (1, 2)]  # (h_out, w_out) of the two highlighted windows
 

@@ -32,10 +32,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from typing import NamedTuple
 
 import numpy as np
 
-from kernels.common import ConvGrads, conv_output_size, pool_output_size
+from kernels.common import AdaptivePoolSpec, ConvGrads, ConvSpec, PoolSpec
 
 from .backend import kernel_module
 
@@ -224,7 +225,7 @@ def _check_grad(grad_y: object, expected: tuple[int, ...], x: object, backend: s
     return grad_y
 
 
-def _run(module, op: str, *args):
+def _run(module, op: str, *args, **kwargs):
     """Call kernel ``op`` of ``module`` with IEEE semantics and no NumPy warnings.
 
     NaN and +-inf propagate through the arithmetic as in PyTorch, which neither warns nor
@@ -232,7 +233,7 @@ def _run(module, op: str, *args):
     ``FloatingPointError`` from deep inside a kernel.
     """
     with np.errstate(all="ignore"):
-        return getattr(module, op)(*args)
+        return getattr(module, op)(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- corr2d
@@ -259,13 +260,22 @@ def corr2d(X: np.ndarray, K: np.ndarray, *, backend: str | None = None) -> np.nd
 # --------------------------------------------------------------------------- conv2d
 
 
-def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
-    """Validate and normalise conv2d's arguments.
+class _ConvCall(NamedTuple):
+    """What :func:`_conv_args` hands on: the arrays, the spec, and ``same``'s extra padding."""
 
-    Returns ``(x, weight, bias, stride, padding, dilation, groups, extra)``, where
-    ``padding`` is the symmetric ``(ph, pw)`` the kernels apply and ``extra = (eh, ew)`` the
-    one additional bottom/right row/column that ``padding="same"`` needs for an even
-    effective kernel (PyTorch pads that explicitly too).
+    x: object  # (N, C_in, H, W), C-contiguous, not yet padded by ``extra``
+    weight: object  # (C_out, C_in // groups, kH, kW)
+    bias: object  # (C_out,) or None
+    extra: tuple[int, int]  # (rows, cols) of zeros padding="same" adds at the bottom/right
+    spec: ConvSpec  # the problem the kernel solves, on x padded by ``extra``
+
+
+def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend) -> _ConvCall:
+    """Validate conv2d's arguments and build its :class:`kernels.common.ConvSpec`.
+
+    ``padding="same"`` becomes the symmetric padding the kernels apply plus ``extra = (eh,
+    ew)``, the one additional bottom/right row/column that an even effective kernel needs
+    (PyTorch pads that explicitly too); the spec describes ``x`` with that extra included.
     """
     x = _array(x, "x", 4, "(N, C_in, H, W)", backend)
     weight = _array(weight, "weight", 4, "(C_out, C_in // groups, kH, kW)", backend)
@@ -325,10 +335,25 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, backend):
                 f"({size} + 2*{padding[i]}{' + 1' if extra[i] else ''} = {span}), "
                 f"got one spanning {reach}"
             )
+    spec = ConvSpec.from_shapes((N, C_in, H + extra[0], W + extra[1]), (C_out, C_in_g, kH, kW),
+                                stride, padding, dilation, groups)
     if padding != (0, 0) or extra != (0, 0):
-        padded = (N, C_in, H + 2 * padding[0] + extra[0], W + 2 * padding[1] + extra[1])
+        padded = (N, C_in, spec.H_pad, spec.W_pad)
         _check_size("x", "its zero-padded copy", padded, _shape_dtype(x)[1])
-    return x, weight, bias, stride, padding, dilation, groups, extra
+    return _ConvCall(x, weight, bias, extra, spec)
+
+
+def _zeros(like, shape: tuple[int, ...], dtype) -> object:
+    """Zeros where ``like`` lives: a device array for a CUDA input (device in, device out).
+
+    The answer of an op on an empty batch, which no kernel is launched for.
+    """
+    zeros = np.zeros(shape, dtype)
+    if _is_cuda_array(like):
+        from numba import cuda  # reached only with a CUDA array, so numba-cuda is installed
+
+        return cuda.to_device(zeros)
+    return zeros
 
 
 def conv2d(
@@ -344,18 +369,14 @@ def conv2d(
     ``"same"`` (output size = input size; stride must be 1). ``groups`` splits the channels
     into independent convolutions.
     """
-    x, weight, bias, stride, padding, dilation, groups, extra = _conv_args(
-        x, weight, bias, stride, padding, dilation, groups, backend
-    )
+    call = _conv_args(x, weight, bias, stride, padding, dilation, groups, backend)
+    spec, dtype = call.spec, _shape_dtype(call.x)[1]
+    _check_size("conv2d", "the output", spec.y_shape, dtype)
+    if spec.N == 0:
+        return _zeros(call.x, spec.y_shape, dtype)
     module = kernel_module(backend)
-    (N, _, H, W), dtype = _shape_dtype(x)
-    out_shape = _conv_out_shape((N, 0, H + extra[0], W + extra[1]), _shape_dtype(weight)[0],
-                                stride, padding, dilation)
-    _check_size("conv2d", "the output", out_shape, dtype)
-    x = _pad_extra(module, x, extra)
-    if N == 0:
-        return np.zeros(out_shape, dtype)
-    return _run(module, "conv2d", x, weight, bias, stride, padding, dilation, groups)
+    x = _pad_extra(module, call.x, call.extra)
+    return _run(module, "conv2d", x, call.weight, call.bias, spec)
 
 
 def _pad_extra(module, x, extra: tuple[int, int]):
@@ -371,16 +392,6 @@ def _pad_extra(module, x, extra: tuple[int, int]):
     return np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
 
 
-def _conv_out_shape(x_shape, weight_shape, stride, padding, dilation):
-    (N, _, H, W), (C_out, _, kH, kW) = x_shape, weight_shape
-    return (
-        N,
-        C_out,
-        conv_output_size(H, kH, stride[0], padding[0], dilation[0]),
-        conv_output_size(W, kW, stride[1], padding[1], dilation[1]),
-    )
-
-
 def conv2d_backward(
     grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend=None
 ) -> ConvGrads:
@@ -392,32 +403,30 @@ def conv2d_backward(
     a :class:`kernels.common.ConvGrads` that unpacks like a tuple.
     ``grad_bias = grad_y.sum((0, 2, 3))``.
     """
-    x, weight, _, stride, padding, dilation, groups, extra = _conv_args(
-        x, weight, None, stride, padding, dilation, groups, backend
-    )
-    (N, C_in, H, W) = _shape_dtype(x)[0]
-    out_shape = _conv_out_shape((N, C_in, H + extra[0], W + extra[1]), _shape_dtype(weight)[0],
-                                stride, padding, dilation)
-    grad_y = _check_grad(grad_y, out_shape, x, backend)
+    call = _conv_args(x, weight, None, stride, padding, dilation, groups, backend)
+    spec, dtype = call.spec, _shape_dtype(call.x)[1]
+    grad_y = _check_grad(grad_y, spec.y_shape, call.x, backend)
+    if spec.N == 0:
+        return ConvGrads(_zeros(call.x, _shape_dtype(call.x)[0], dtype),
+                         _zeros(call.x, spec.weight_shape, dtype),
+                         _zeros(call.x, (spec.C_out,), dtype))
     module = kernel_module(backend)
-    x_padded = _pad_extra(module, x, extra)
-    if N == 0:
-        return ConvGrads(np.zeros_like(x), np.zeros_like(weight),
-                         np.zeros(_shape_dtype(weight)[0][0], x.dtype))
-    gx, gw, gb = _run(module, "conv2d_backward", grad_y, x_padded, weight, stride, padding,
-                      dilation, groups)
-    if extra != (0, 0):  # the extra row/col was padding: its gradient is dropped
-        gx = gx[:, :, :H, :W]
+    x_padded = _pad_extra(module, call.x, call.extra)
+    gx, gw, gb = _run(module, "conv2d_backward", grad_y, x_padded, call.weight, spec)
+    if call.extra != (0, 0):  # the extra row/col was padding: its gradient is dropped
+        gx = gx[:, :, : spec.H - call.extra[0], : spec.W - call.extra[1]]
     return ConvGrads(gx, gw, gb)
 
 
 # --------------------------------------------------------------------------- pooling
 
 
-def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
-    """Validate and normalise pooling's arguments; also return the output shape.
+def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend,
+               count_include_pad=True, divisor_override=None) -> tuple[object, PoolSpec]:
+    """Validate pooling's arguments; return ``x`` and its :class:`kernels.common.PoolSpec`.
 
     ``stride=None`` (or an empty sequence, as PyTorch accepts) means ``stride = kernel_size``.
+    ``count_include_pad`` and ``divisor_override`` (average pooling) arrive validated.
     """
     x = _array(x, "x", 4, "(N, C, H, W)", backend)
     kernel_size = _pair(kernel_size, "kernel_size", 1)
@@ -437,26 +446,18 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend):
     (N, C, H, W) = _shape_dtype(x)[0]
     if min(C, H, W) == 0:
         raise ValueError(f"x: expected C, H, W > 0, got shape {(N, C, H, W)}")
-    out = []
-    for i, (axis, size) in enumerate((("H", H), ("W", W))):
-        o = pool_output_size(
-            size, kernel_size[i], stride[i], padding[i], dilation[i], ceil_mode
-        )
-        if o < 1:
-            reach = dilation[i] * (kernel_size[i] - 1) + 1
+    spec = PoolSpec.from_shape((N, C, H, W), kernel_size, stride, padding, dilation, ceil_mode)
+    spec = spec.averaged(count_include_pad, divisor_override)
+    for axis, size, out, k, p, d in (("H", H, spec.H_out, spec.kH, spec.pad_h, spec.dil_h),
+                                     ("W", W, spec.W_out, spec.kW, spec.pad_w, spec.dil_w)):
+        if out < 1:
             raise ValueError(
                 f"kernel_size: expected the (dilated) window to fit the padded input along "
-                f"{axis} ({size} + 2*{padding[i]} = {size + 2 * padding[i]}), "
-                f"got one spanning {reach}"
+                f"{axis} ({size} + 2*{p} = {size + 2 * p}), got one spanning {d * (k - 1) + 1}"
             )
-        out.append(o)
     if padding != (0, 0) or ceil_mode:  # the kernels pad x (with -inf or 0) to fit every window
-        padded = (N, C) + tuple(
-            max(size + 2 * padding[i], (o - 1) * stride[i] + dilation[i] * (kernel_size[i] - 1) + 1)
-            for i, (size, o) in enumerate(((H, out[0]), (W, out[1])))
-        )
-        _check_size("x", "its padded copy", padded, _shape_dtype(x)[1])
-    return x, kernel_size, stride, padding, dilation, ceil_mode, (N, C, out[0], out[1])
+        _check_size("x", "its padded copy", (N, C, spec.H_pad, spec.W_pad), _shape_dtype(x)[1])
+    return x, spec
 
 
 def max_pool2d(
@@ -475,14 +476,14 @@ def max_pool2d(
     plane (``-1`` for a window with no cell inside the input, where PyTorch's index points
     outside the plane). Pass them to :func:`max_pool2d_backward` to skip its search.
     """
-    x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
-                                             ceil_mode, backend)
+    x, spec = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend)
     return_indices = _bool(return_indices, "return_indices")
-    _check_size("max_pool2d", "the output", out_shape, _shape_dtype(x)[1])
-    if out_shape[0] == 0:
-        y = np.zeros(out_shape, x.dtype)
-        return (y, np.zeros(out_shape, np.int64)) if return_indices else y
-    return _run(kernel_module(backend), "max_pool2d", x, k, s, p, d, c, return_indices)
+    dtype = _shape_dtype(x)[1]
+    _check_size("max_pool2d", "the output", spec.y_shape, dtype)
+    if spec.N == 0:
+        y = _zeros(x, spec.y_shape, dtype)
+        return (y, _zeros(x, spec.y_shape, np.int64)) if return_indices else y
+    return _run(kernel_module(backend), "max_pool2d", x, spec, return_indices=return_indices)
 
 
 def _check_indices(indices, out_shape, plane_size, backend):
@@ -519,22 +520,17 @@ def max_pool2d_backward(
     ``max_pool2d(..., return_indices=True)`` returned (as PyTorch's autograd keeps them) the
     backward is one scatter-add. (On a CUDA device array, indices are not range-checked.)
     """
-    x, k, s, p, d, c, out_shape = _pool_args(x, kernel_size, stride, padding, dilation,
-                                             ceil_mode, backend)
-    grad_y = _check_grad(grad_y, out_shape, x, backend)
+    x, spec = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, backend)
+    grad_y = _check_grad(grad_y, spec.y_shape, x, backend)
     if indices is not None:
-        H, W = _shape_dtype(x)[0][2:]
-        indices = _check_indices(indices, out_shape, H * W, backend)
-    if out_shape[0] == 0:
-        return np.zeros_like(x)
-    return _run(kernel_module(backend), "max_pool2d_backward", grad_y, x, k, s, p, d, c,
-                indices)
+        indices = _check_indices(indices, spec.y_shape, spec.H * spec.W, backend)
+    if spec.N == 0:
+        return _zeros(x, spec.x_shape, _shape_dtype(x)[1])
+    return _run(kernel_module(backend), "max_pool2d_backward", grad_y, x, indices, spec)
 
 
 def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
-              backend):
-    x, k, s, p, _, c, out_shape = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode,
-                                             backend)
+              backend) -> tuple[object, PoolSpec]:
     count_include_pad = _bool(count_include_pad, "count_include_pad")
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
@@ -545,7 +541,8 @@ def _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad, div
         if divisor_override == 0:
             raise ValueError("divisor_override: expected None or a non-zero int, got 0")
         divisor_override = int(divisor_override)
-    return x, k, s, p, c, count_include_pad, divisor_override, out_shape
+    return _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, backend,
+                      count_include_pad, divisor_override)
 
 
 def avg_pool2d(
@@ -558,13 +555,13 @@ def avg_pool2d(
     dilation). Each window's sum is divided by its size counting padding
     (``count_include_pad=True``) or only real input cells, or by ``divisor_override``.
     """
-    x, k, s, p, c, cip, div, out_shape = _avg_args(
-        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, backend
-    )
-    _check_size("avg_pool2d", "the output", out_shape, _shape_dtype(x)[1])
-    if out_shape[0] == 0:
-        return np.zeros(out_shape, x.dtype)
-    return _run(kernel_module(backend), "avg_pool2d", x, k, s, p, c, cip, div)
+    x, spec = _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override, backend)
+    dtype = _shape_dtype(x)[1]
+    _check_size("avg_pool2d", "the output", spec.y_shape, dtype)
+    if spec.N == 0:
+        return _zeros(x, spec.y_shape, dtype)
+    return _run(kernel_module(backend), "avg_pool2d", x, spec)
 
 
 def avg_pool2d_backward(
@@ -576,16 +573,15 @@ def avg_pool2d_backward(
     grad_y : (N, C, H_out, W_out), x : (N, C, H, W) -> grad_x : (N, C, H, W); each output's
     gradient, divided by its window's divisor, is spread over the window's real input cells.
     """
-    x, k, s, p, c, cip, div, out_shape = _avg_args(
-        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, backend
-    )
-    grad_y = _check_grad(grad_y, out_shape, x, backend)
-    if out_shape[0] == 0:
-        return np.zeros_like(x)
-    return _run(kernel_module(backend), "avg_pool2d_backward", grad_y, x, k, s, p, c, cip, div)
+    x, spec = _avg_args(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override, backend)
+    grad_y = _check_grad(grad_y, spec.y_shape, x, backend)
+    if spec.N == 0:
+        return _zeros(x, spec.x_shape, _shape_dtype(x)[1])
+    return _run(kernel_module(backend), "avg_pool2d_backward", grad_y, spec)
 
 
-def _adaptive_args(x, output_size, backend):
+def _adaptive_args(x, output_size, backend) -> tuple[object, AdaptivePoolSpec]:
     x = _array(x, "x", 4, "(N, C, H, W)", backend)
     (N, C, H, W) = _shape_dtype(x)[0]
     if min(C, H, W) == 0:
@@ -599,7 +595,7 @@ def _adaptive_args(x, output_size, backend):
         output_size = (oh, ow)
     else:
         output_size = _pair(output_size, "output_size", 1)
-    return x, output_size, (N, C) + output_size
+    return x, AdaptivePoolSpec.from_shape((N, C, H, W), output_size)
 
 
 def adaptive_avg_pool2d(x, output_size, *, backend=None) -> np.ndarray:
@@ -609,20 +605,21 @@ def adaptive_avg_pool2d(x, output_size, *, backend=None) -> np.ndarray:
     ``floor(i*H/oh) .. ceil((i+1)*H/oh) - 1`` (same for W). ``output_size``: int or (h, w);
     ``None`` in the pair keeps that input size.
     """
-    x, output_size, out_shape = _adaptive_args(x, output_size, backend)
-    _check_size("adaptive_avg_pool2d", "the output", out_shape, _shape_dtype(x)[1])
-    if out_shape[0] == 0:
-        return np.zeros(out_shape, x.dtype)
-    return _run(kernel_module(backend), "adaptive_avg_pool2d", x, output_size)
+    x, spec = _adaptive_args(x, output_size, backend)
+    dtype = _shape_dtype(x)[1]
+    _check_size("adaptive_avg_pool2d", "the output", spec.y_shape, dtype)
+    if spec.N == 0:
+        return _zeros(x, spec.y_shape, dtype)
+    return _run(kernel_module(backend), "adaptive_avg_pool2d", x, spec)
 
 
 def adaptive_avg_pool2d_backward(grad_y, x, output_size, *, backend=None) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d`: grad_y : (N, C, oh, ow) -> (N, C, H, W)."""
-    x, output_size, out_shape = _adaptive_args(x, output_size, backend)
-    grad_y = _check_grad(grad_y, out_shape, x, backend)
-    if out_shape[0] == 0:
-        return np.zeros_like(x)
-    return _run(kernel_module(backend), "adaptive_avg_pool2d_backward", grad_y, x, output_size)
+    x, spec = _adaptive_args(x, output_size, backend)
+    grad_y = _check_grad(grad_y, spec.y_shape, x, backend)
+    if spec.N == 0:
+        return _zeros(x, spec.x_shape, _shape_dtype(x)[1])
+    return _run(kernel_module(backend), "adaptive_avg_pool2d_backward", grad_y, spec)
 
 
 __all__ = [

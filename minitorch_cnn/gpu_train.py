@@ -26,6 +26,10 @@ CrossEntropyLoss           ``train.cross_entropy_forward``    ``train.cross_entr
 SGD                        ``train.sgd_step`` per parameter
 =========================  =================================  ==========================
 
+Each conv and pooling kernel takes the layer's problem as one record (``ConvSpec`` /
+``PoolSpec`` of ``kernels.common``); :func:`layer_specs` builds the four of them once per
+batch size, as :class:`LayerSpecs`.
+
 ``linear="gemm"`` (the default) runs the Linear layers with the naive GEMM kernels of
 ``kernels.cuda.train``; ``linear="conv"`` runs them as 1x1 convolutions through the conv
 kernels (the implicit-GEMM rung by default). Both give the same numbers; the benchmark
@@ -37,11 +41,13 @@ PyTorch's and ``reference.models.lenet5`` loads them (and the tests compare step
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
 
 from kernels import cuda as kc
+from kernels.common import ConvSpec, PoolSpec
 from kernels.cuda import train as kt
 from kernels.cuda._arrays import empty, is_device_array, to_device
 
@@ -57,9 +63,6 @@ PARAMETER_SHAPES = {
 INPUT_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 
-_CONV = {"0": dict(padding=(2, 2)), "3": dict(padding=(0, 0))}
-_POOL = ((2, 2), (2, 2), (0, 0), False, True, None)  # kernel, stride, padding, ceil_mode,
-#                                                       count_include_pad, divisor_override
 _LINEARS = {"gemm": (kt.linear_forward, kt.linear_backward),
             "conv": (kt.linear_forward_conv, kt.linear_backward_conv)}
 
@@ -76,14 +79,34 @@ class Activations(NamedTuple):
     a4: object   # (N, 84)         sigmoid(linear 9), the input of linear 11
 
 
-def _conv(x, params, name):
-    return kc.conv2d(x, params[f"{name}.weight"], params[f"{name}.bias"], (1, 1),
-                     _CONV[name]["padding"], (1, 1), 1)
+class LayerSpecs(NamedTuple):
+    """The problem each conv and pooling layer solves on a batch of N images.
+
+    Named by the layer's index in ``nn.Sequential``, as the state-dict keys are.
+    """
+
+    conv0: ConvSpec  # (N, 1, 28, 28) -> (N, 6, 28, 28): 5x5 kernel, padding 2
+    pool2: PoolSpec  # (N, 6, 28, 28) -> (N, 6, 14, 14): 2x2 average, stride 2
+    conv3: ConvSpec  # (N, 6, 14, 14) -> (N, 16, 10, 10): 5x5 kernel, no padding
+    pool5: PoolSpec  # (N, 16, 10, 10) -> (N, 16, 5, 5): 2x2 average, stride 2
 
 
-def _conv_backward(grad_y, x, params, name):
-    return kc.conv2d_backward(grad_y, x, params[f"{name}.weight"], (1, 1),
-                              _CONV[name]["padding"], (1, 1), 1)
+@functools.lru_cache(maxsize=16)
+def layer_specs(N: int) -> LayerSpecs:
+    """The :class:`LayerSpecs` of a batch of ``N`` images (built once per batch size).
+
+    The convs have stride 1, no dilation, one group; the pools are ``AvgPool2d(2, 2)`` with
+    PyTorch's defaults (no padding, floor mode, the padding counted, no divisor override).
+    """
+    conv0 = ConvSpec.from_shapes((N, *INPUT_SHAPE), PARAMETER_SHAPES["0.weight"],
+                                 stride=(1, 1), padding=(2, 2), dilation=(1, 1), groups=1)
+    pool2 = PoolSpec.from_shape(conv0.y_shape, kernel_size=(2, 2), stride=(2, 2),
+                                padding=(0, 0))
+    conv3 = ConvSpec.from_shapes(pool2.y_shape, PARAMETER_SHAPES["3.weight"],
+                                 stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
+    pool5 = PoolSpec.from_shape(conv3.y_shape, kernel_size=(2, 2), stride=(2, 2),
+                                padding=(0, 0))
+    return LayerSpecs(conv0, pool2, conv3, pool5)
 
 
 class GpuLeNet5:
@@ -96,7 +119,8 @@ class GpuLeNet5:
         initialised ``minitorch_cnn.models.lenet5()``). All of one float dtype, which
         becomes the model's dtype; they are copied to the device.
     lr, momentum, weight_decay : float
-        ``torch.optim.SGD``'s hyper-parameters (dampening 0, no Nesterov).
+        ``torch.optim.SGD``'s hyper-parameters (dampening 0, no Nesterov), kept as
+        ``self.hyper``, a ``kernels.cuda.train.SgdHyper``.
     linear : {"gemm", "conv"}
         How the Linear layers run: the GEMM kernels of ``kernels.cuda.train``, or 1x1
         convolutions through the conv kernels.
@@ -121,9 +145,7 @@ class GpuLeNet5:
         if linear not in _LINEARS:
             raise ValueError(f"linear: expected one of {sorted(_LINEARS)}, got {linear!r}")
         self.dtype = next(iter(dtypes))
-        self.lr = float(lr)
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
+        self.hyper = kt.SgdHyper(float(lr), float(momentum), float(weight_decay))
         self.linear = linear
         self._linear_forward, self._linear_backward = _LINEARS[linear]
         self.params = {name: to_device(np.asarray(state_dict[name]))
@@ -140,11 +162,13 @@ class GpuLeNet5:
         Keeps the activations the backward needs.
         """
         P = self.params
-        N = x.shape[0]
-        a1 = kt.sigmoid_forward(_conv(x, P, "0"))  # (N, 6, 28, 28)
-        p1 = kc.avg_pool2d(a1, *_POOL)  # (N, 6, 14, 14)
-        a2 = kt.sigmoid_forward(_conv(p1, P, "3"))  # (N, 16, 10, 10)
-        f = kc.avg_pool2d(a2, *_POOL).reshape(N, 400)  # (N, 16, 5, 5) -> (N, 400)
+        N = int(x.shape[0])
+        S = layer_specs(N)
+        a1 = kt.sigmoid_forward(kc.conv2d(x, P["0.weight"], P["0.bias"], S.conv0))  # (N, 6, 28, 28)
+        p1 = kc.avg_pool2d(a1, S.pool2)  # (N, 6, 14, 14)
+        a2 = kt.sigmoid_forward(
+            kc.conv2d(p1, P["3.weight"], P["3.bias"], S.conv3))  # (N, 16, 10, 10)
+        f = kc.avg_pool2d(a2, S.pool5).reshape(N, 400)  # (N, 16, 5, 5) -> (N, 400)
         a3 = kt.sigmoid_forward(self._linear_forward(f, P["7.weight"], P["7.bias"]))  # (N, 120)
         a4 = kt.sigmoid_forward(self._linear_forward(a3, P["9.weight"], P["9.bias"]))  # (N, 84)
         logits = self._linear_forward(a4, P["11.weight"], P["11.bias"])  # (N, 10)
@@ -161,7 +185,8 @@ class GpuLeNet5:
             raise RuntimeError("backward: call forward first (each forward allows one backward)")
         A, P, G = self._acts, self.params, self.grads
         self._acts = None
-        N = A.x.shape[0]
+        N = int(A.x.shape[0])
+        S = layer_specs(N)
         g, G["11.weight"], G["11.bias"] = self._linear_backward(grad_logits, A.a4,
                                                                 P["11.weight"])  # (N, 84)
         g = kt.sigmoid_backward(g, A.a4)
@@ -169,12 +194,13 @@ class GpuLeNet5:
         g = kt.sigmoid_backward(g, A.a3)
         g, G["7.weight"], G["7.bias"] = self._linear_backward(g, A.f, P["7.weight"])  # (N, 400)
         g = g.reshape(N, 16, 5, 5)  # un-flatten
-        g = kc.avg_pool2d_backward(g, A.a2, *_POOL)  # (N, 16, 10, 10)
+        g = kc.avg_pool2d_backward(g, S.pool5)  # (N, 16, 10, 10)
         g = kt.sigmoid_backward(g, A.a2)
-        g, G["3.weight"], G["3.bias"] = _conv_backward(g, A.p1, P, "3")  # (N, 6, 14, 14)
-        g = kc.avg_pool2d_backward(g, A.a1, *_POOL)  # (N, 6, 28, 28)
+        g, G["3.weight"], G["3.bias"] = kc.conv2d_backward(
+            g, A.p1, P["3.weight"], S.conv3)  # (N, 6, 14, 14)
+        g = kc.avg_pool2d_backward(g, S.pool2)  # (N, 6, 28, 28)
         g = kt.sigmoid_backward(g, A.a1)
-        _, G["0.weight"], G["0.bias"] = _conv_backward(g, A.x, P, "0")
+        _, G["0.weight"], G["0.bias"] = kc.conv2d_backward(g, A.x, P["0.weight"], S.conv0)
 
     def step(self):
         """One SGD step on every parameter, in place (``torch.optim.SGD``'s rule)."""
@@ -184,8 +210,8 @@ class GpuLeNet5:
             first = name not in self.momentum_buffers
             if first:
                 self.momentum_buffers[name] = empty(param.shape, param.dtype)
-            kt.sgd_step(param, self.grads[name], self.momentum_buffers[name], self.lr,
-                        self.momentum, self.weight_decay, first=first)
+            kt.sgd_step(param, self.grads[name], self.momentum_buffers[name], self.hyper,
+                        first=first)
 
     # ------------------------------------------------------------------ one training step
 

@@ -45,3 +45,29 @@ def test_device_arrays_are_refused_by_host_backends_with_a_clear_type_error():
     dx = cuda.to_device(np.zeros((1, 1, 4, 4)))
     with pytest.raises(TypeError, match="x: got a CUDA device array.*backend='cuda'"):
         F.max_pool2d(dx, 2, backend="numpy")
+
+
+def test_an_empty_batch_on_the_device_gives_device_arrays_of_the_right_shape():
+    """Device in, device out holds for N = 0 too, where no kernel is launched."""
+    from numba import cuda
+
+    def on_device(a, shape):
+        assert not isinstance(a, np.ndarray) and hasattr(a, "copy_to_host"), type(a)
+        assert tuple(a.shape) == shape and not a.copy_to_host().any()
+
+    x = cuda.to_device(np.zeros((0, 2, 6, 5), np.float32))
+    w = cuda.to_device(np.ones((3, 2, 3, 2), np.float32))
+    on_device(F.conv2d(x, w, padding="same", backend="cuda"), (0, 3, 6, 5))
+    gy = cuda.to_device(np.zeros((0, 3, 4, 4), np.float32))
+    for grad, shape in zip(F.conv2d_backward(gy, x, w, backend="cuda"),
+                           ((0, 2, 6, 5), (3, 2, 3, 2), (3,)), strict=True):
+        on_device(grad, shape)
+    y, indices = F.max_pool2d(x, 2, return_indices=True, backend="cuda")
+    on_device(y, (0, 2, 3, 2))
+    on_device(indices, (0, 2, 3, 2))
+    g2 = cuda.to_device(np.zeros((0, 2, 3, 2), np.float32))
+    on_device(F.max_pool2d_backward(g2, x, 2, backend="cuda"), (0, 2, 6, 5))
+    on_device(F.avg_pool2d(x, 2, backend="cuda"), (0, 2, 3, 2))
+    on_device(F.avg_pool2d_backward(g2, x, 2, backend="cuda"), (0, 2, 6, 5))
+    on_device(F.adaptive_avg_pool2d(x, (3, 2), backend="cuda"), (0, 2, 3, 2))
+    on_device(F.adaptive_avg_pool2d_backward(g2, x, (3, 2), backend="cuda"), (0, 2, 6, 5))

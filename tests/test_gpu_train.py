@@ -142,7 +142,8 @@ def test_sgd_two_steps_match_torch_optim_sgd(momentum, weight_decay):
     for step, g in enumerate(grads):
         tp.grad = torch.from_numpy(g)
         opt.step()
-        kt.sgd_step(param, dev(g), buf, 0.1, momentum, weight_decay, first=step == 0)
+        kt.sgd_step(param, dev(g), buf, kt.SgdHyper(0.1, momentum, weight_decay),
+                    first=step == 0)
         check_against_torch(param, tp.detach().numpy(), f"param after step {step + 1}")
         if momentum:
             check_against_torch(buf, opt.state[tp]["momentum_buffer"].numpy(), "buffer")
@@ -179,6 +180,18 @@ def test_linear_gemm_without_bias_and_in_float32_matches_torch():
     (x, w, _, _), _ = _linear_problem(rng, np.float32, N=2, K=33, O=4)
     expected = TF.linear(torch.from_numpy(x), torch.from_numpy(w)).numpy()
     check_against_torch(kt.linear_forward(dev(x), dev(w)), expected, "y")
+
+
+def test_layer_specs_chain_lenet5_shapes():
+    """Each layer's spec takes the shape the previous one gives, down to Linear 7's 400."""
+    from minitorch_cnn.gpu_train import layer_specs
+
+    S = layer_specs(3)
+    assert S.conv0.x_shape == (3, 1, 28, 28) and S.conv0.y_shape == (3, 6, 28, 28)
+    assert S.pool2.x_shape == S.conv0.y_shape and S.pool2.y_shape == (3, 6, 14, 14)
+    assert S.conv3.x_shape == S.pool2.y_shape and S.conv3.y_shape == (3, 16, 10, 10)
+    assert S.pool5.x_shape == S.conv3.y_shape and S.pool5.y_shape == (3, 16, 5, 5)
+    assert layer_specs(3) is S  # built once per batch size
 
 
 # The whole model in the simulator costs ~19 s a step with the direct conv rung (~62 s with

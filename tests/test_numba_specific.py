@@ -6,8 +6,9 @@
 (the plan is monkeypatched) on problems built for it, float32 and float64, including groups,
 dilation, stride (2, 1), uneven chunks and more lanes than chunks, and compared with the
 PyTorch oracle; the plan's own choices on the benchmark shapes are pinned; max-pool ties and
-NaN are checked on hand-made inputs; inputs must come back unmodified; the BLAS thread count
-must be restored after a GEMM-path call.
+NaN are checked on hand-made inputs; inputs must come back unmodified; inside a GEMM-path call
+on two lanes BLAS must run on one thread, and its thread count must be restored after the call
+(also when the kernel raises).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 import minitorch_cnn as mc
 import reference as R
+from kernels.common import ConvSpec
 from minitorch_cnn import functional as F
 
 from .checks import DTYPES, check_against_torch
@@ -75,8 +77,14 @@ def _arrays(rng, dtype, N, C_in, H, W, C_out, groups, kh, kw, bias):
 # --------------------------------------------------------------------------- the plan
 
 
+def _plan(x_shape, weight_shape, stride, padding, dilation, groups, itemsize, threads):
+    """``conv_plan`` of the problem these shapes and pairs describe."""
+    spec = ConvSpec.from_shapes(x_shape, weight_shape, stride, padding, dilation, groups)
+    return nc.conv_plan(spec, itemsize, threads=threads)
+
+
 def test_conv_plan_picks_the_documented_path_for_the_benchmark_layers():
-    P = nc.conv_plan
+    P = _plan
     # LeNet's first layer: one input channel, stride 1 -> direct loops
     lenet_conv1 = P((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1, 4, threads=2)
     assert lenet_conv1.path == "direct"
@@ -207,23 +215,54 @@ def test_gemm_path_stride_2_1_dilation_groups_uneven_chunks(monkeypatch, dtype):
 def test_unforced_plan_on_a_lenet_like_layer_uses_direct_and_matches_torch(dtype):
     rng = np.random.default_rng(3)
     x, weight, bias = _arrays(rng, dtype, 3, 1, 12, 10, 4, 1, 5, 3, True)
-    assert nc.conv_plan(x.shape, weight.shape, (1, 1), (2, 1), (1, 1), 1, x.itemsize).path \
-        == "direct"
+    spec = ConvSpec.from_shapes(x.shape, weight.shape, (1, 1), (2, 1), (1, 1), 1)
+    assert nc.conv_plan(spec, x.itemsize).path == "direct"
     y = F.conv2d(x, weight, bias, padding=(2, 1), backend="numba")
     check_against_torch(y, R.conv2d(x, weight, bias, padding=(2, 1)), "y")
 
 
-def test_blas_thread_count_is_restored_after_a_gemm_call():
+def test_blas_runs_single_threaded_inside_two_lanes_and_its_thread_count_is_restored(
+        monkeypatch):
+    """Two lanes forced (whatever the thread count), BLAS at 2 threads before: 1 inside each
+    GEMM kernel, 2 again after the call, and after a call whose kernel raises."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not nc.conv_gemm._blas_libraries():
+        pytest.skip("threadpoolctl finds no BLAS library: the GEMM paths use one lane")
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas"]
+
+    inside = []
+
+    def spy(kernel, fail=False):
+        def run(*args):
+            inside.append(blas_threads())
+            if fail:
+                raise RuntimeError("kernel failed")
+            return kernel(*args)
+
+        return run
+
     rng = np.random.default_rng(0)
     x, weight, _ = _arrays(rng, np.float32, 4, 8, 9, 9, 8, 1, 3, 3, False)
-    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-              if lib["user_api"] == "blas"]
-    F.conv2d_backward(F.conv2d(x, weight, padding=1, backend="numba"), x, weight, padding=1,
-                      backend="numba")
-    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-             if lib["user_api"] == "blas"]
-    assert before == after
+    monkeypatch.setattr(nc, "conv_plan", lambda *args, **kw: nc.ConvPlan("gemm", 2, 4))
+    monkeypatch.setattr(nc, "_conv2d_gemm", spy(nc._conv2d_gemm))
+    monkeypatch.setattr(nc, "_conv2d_backward_gemm", spy(nc._conv2d_backward_gemm))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        if min(before) < 2:
+            pytest.skip(f"BLAS would not take 2 threads here: {before}")
+        y = F.conv2d(x, weight, padding=1, backend="numba")
+        F.conv2d_backward(y, x, weight, padding=1, backend="numba")
+        assert inside == [[1] * len(before)] * 2, "BLAS was not single-threaded in the lanes"
+        assert blas_threads() == before, "the BLAS thread count was not restored"
+        monkeypatch.setattr(nc, "_conv2d_backward_gemm", spy(nc._conv2d_backward_gemm, True))
+        with pytest.raises(RuntimeError, match="kernel failed"):
+            F.conv2d_backward(y, x, weight, padding=1, backend="numba")
+        assert inside[-1] == [1] * len(before)
+        assert blas_threads() == before, "not restored after the kernel raised"
+    check_against_torch(y, R.conv2d(x, weight, padding=1), "y")
 
 
 # --------------------------------------------------------------------------- max pooling

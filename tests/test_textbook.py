@@ -11,6 +11,7 @@ import pytest
 
 import minitorch_cnn as mc
 from kernels import naive
+from kernels.common import ConvSpec
 from minitorch_cnn import functional as F
 
 BACKENDS = ["naive"] + [b for b in mc.backends() if b != "naive"]
@@ -265,3 +266,31 @@ def test_grad_x_is_full_convolution_of_stride_dilated_grad_y_with_flipped_kernel
                               backend=backend)
     np.testing.assert_allclose(grads.grad_x, expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(grads.grad_bias, grad_y.sum((0, 2, 3)), rtol=1e-12)
+
+
+def test_naive_conv2d_backward_docstring_recipe_for_grad_x_runs_as_written():
+    """The docstring's groups=1 recipe, with the kernel call and the ConvSpec it shows."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 6))  # (N, C_in, H, W)
+    weight = rng.standard_normal((4, 3, 2, 3))  # (C_out, C_in, kH, kW), asymmetric
+    spec = ConvSpec.from_shapes(x.shape, weight.shape, stride=(2, 1), padding=(1, 2),
+                                dilation=(1, 2), groups=1)
+    grad_y = rng.standard_normal(spec.y_shape)  # (N, C_out, H_out, W_out)
+    N, C_out, H_out, W_out = spec.N, spec.C_out, spec.H_out, spec.W_out
+    H, W, kH, kW = spec.H, spec.W, spec.kH, spec.kW
+    sh, sw, ph, pw, dh, dw = (spec.stride_h, spec.stride_w, spec.pad_h, spec.pad_w,
+                              spec.dil_h, spec.dil_w)
+
+    g = np.zeros((N, C_out, (H_out - 1) * sh + 1, (W_out - 1) * sw + 1))
+    g[:, :, ::sh, ::sw] = grad_y  # dilate grad_y by the stride
+    w_flip = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kH, kW)
+    full_spec = ConvSpec.from_shapes(g.shape, w_flip.shape, stride=(1, 1),
+                                     padding=(dh * (kH - 1), dw * (kW - 1)), dilation=(dh, dw),
+                                     groups=1)
+    full = naive.conv2d(g, w_flip, None, full_spec)  # (N, C_in, <= H + 2ph, <= W + 2pw)
+    grad_x_pad = np.zeros((N, spec.C_in, H + 2 * ph, W + 2 * pw))
+    grad_x_pad[:, :, : full.shape[2], : full.shape[3]] = full  # zero-pad at the bottom/right
+    grad_x = grad_x_pad[:, :, ph : ph + H, pw : pw + W]  # crop the padding
+
+    grads = naive.conv2d_backward(grad_y, x, weight, spec)
+    np.testing.assert_allclose(grads.grad_x, grad_x, rtol=1e-10, atol=1e-12)

@@ -13,6 +13,7 @@ import pytest
 
 import kernels.vectorized as V
 import reference.functional as R
+from kernels.common import AdaptivePoolSpec, ConvSpec, PoolSpec
 from minitorch_cnn import functional as F
 from tests.checks import check_against_torch
 
@@ -194,20 +195,27 @@ def test_no_op_writes_into_its_inputs_or_returns_a_view_of_them(dtype):
     inputs = [x, weight, bias, X, K]
     saved = [a.copy() for a in inputs]
 
-    # kernel-level calls (arguments already normalised, as the functional layer passes them)
-    y = V.conv2d(x, weight, bias, (2, 1), (1, 1), (1, 2), 2)
+    # kernel-level calls: the arrays and the spec, as the functional layer passes them
+    conv = ConvSpec.from_shapes(x.shape, weight.shape, stride=(2, 1), padding=(1, 1),
+                                dilation=(1, 2), groups=2)
+    y = V.conv2d(x, weight, bias, conv)
     grad_y = np.ones_like(y)
-    outputs = [y, *V.conv2d_backward(grad_y, x, weight, (2, 1), (1, 1), (1, 2), 2)]
-    y_max = V.max_pool2d(x, (3, 2), (2, 1), (1, 1), (1, 1), True)
+    outputs = [y, *V.conv2d_backward(grad_y, x, weight, conv)]
+    max_spec = PoolSpec.from_shape(x.shape, (3, 2), stride=(2, 1), padding=(1, 1),
+                                   dilation=(1, 1), ceil_mode=True)
+    y_max, indices = V.max_pool2d(x, max_spec, return_indices=True)
     grad_max = np.ones_like(y_max)
-    outputs += [y_max, V.max_pool2d_backward(grad_max, x, (3, 2), (2, 1), (1, 1), (1, 1), True)]
-    y_avg = V.avg_pool2d(x, (3, 2), (2, 1), (1, 1), True, False, None)
+    outputs += [y_max, V.max_pool2d_backward(grad_max, x, None, max_spec),
+                V.max_pool2d_backward(grad_max, x, indices, max_spec)]
+    avg_spec = PoolSpec.from_shape(x.shape, (3, 2), stride=(2, 1), padding=(1, 1),
+                                   ceil_mode=True).averaged(count_include_pad=False)
+    y_avg = V.avg_pool2d(x, avg_spec)
     grad_avg = np.ones_like(y_avg)
-    outputs += [y_avg,
-                V.avg_pool2d_backward(grad_avg, x, (3, 2), (2, 1), (1, 1), True, False, None)]
-    y_ada = V.adaptive_avg_pool2d(x, (4, 3))
+    outputs += [y_avg, V.avg_pool2d_backward(grad_avg, avg_spec)]
+    ada_spec = AdaptivePoolSpec.from_shape(x.shape, (4, 3))
+    y_ada = V.adaptive_avg_pool2d(x, ada_spec)
     grad_ada = np.ones_like(y_ada)
-    outputs += [y_ada, V.adaptive_avg_pool2d_backward(grad_ada, x, (4, 3)), V.corr2d(X, K)]
+    outputs += [y_ada, V.adaptive_avg_pool2d_backward(grad_ada, ada_spec), V.corr2d(X, K)]
 
     for a, before in zip(inputs + [grad_y, grad_max, grad_avg, grad_ada],
                          saved + [np.ones_like(grad_y), np.ones_like(grad_max),
@@ -222,7 +230,9 @@ def test_no_op_writes_into_its_inputs_or_returns_a_view_of_them(dtype):
 
 def test_window_view_is_read_only():
     x = np.zeros((1, 1, 5, 5))
-    windows = V._window_view(x, (2, 3), (2, 1), (1, 2), (2, 1))
+    spec = ConvSpec.from_shapes(x.shape, (1, 1, 2, 3), stride=(2, 1), padding=(0, 0),
+                                dilation=(1, 2), groups=1)  # H_out, W_out = 2, 1
+    windows = V._window_view(x, spec)
     assert windows.shape == (1, 1, 2, 1, 2, 3)
     assert not windows.flags.writeable
     with pytest.raises(ValueError):

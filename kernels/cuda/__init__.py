@@ -36,13 +36,12 @@ from collections.abc import Iterator
 from numba import cuda
 
 from kernels import KERNEL_FUNCTIONS
-from kernels.common import ConvGrads, conv_output_size, pool_output_size
+from kernels.common import ConvGrads, ConvSpec
 
 from . import conv_backward, conv_direct, conv_igemm, conv_tiled, pool
 from ._arrays import (
     SIMULATOR,
     blocks,
-    conv_geometry,
     empty,
     finish,
     is_device_array,
@@ -110,54 +109,54 @@ def _bias(d_bias, d_x):
 # --------------------------------------------------------------------------- conv
 
 
-def _conv_forward(dx, dw, db, stride, padding, dilation, groups):
-    N, _, H, W = dx.shape
-    C_out, _, kh, kw = dw.shape
-    y_shape = (N, C_out, conv_output_size(H, kh, stride[0], padding[0], dilation[0]),
-               conv_output_size(W, kw, stride[1], padding[1], dilation[1]))
-    DT = numba_dtype(dx)
+def _conv_forward(dx, dw, db, spec: ConvSpec):
+    """The output (N, C_out, H_out, W_out) on the device, by the rung in use."""
     db = _bias(db, dx)
     algorithm = get_conv_algorithm()
     if algorithm == "tiled":
-        y = conv_tiled.conv2d(dx, dw, db, y_shape, stride, padding, dilation, groups, DT)
+        y = conv_tiled.conv2d(dx, dw, db, spec)
         if y is not None:
             return y
         algorithm = "direct"  # the patch does not fit in shared memory
     if algorithm == "direct":
-        return conv_direct.conv2d(dx, dw, db, y_shape, stride, padding, dilation, groups, DT)
-    geom = conv_geometry(dx.shape, dw.shape, y_shape, stride, padding, dilation, groups)
-    return conv_igemm.conv2d(dx, dw, db, y_shape, geom, groups, DT)
+        return conv_direct.conv2d(dx, dw, db, spec)
+    return conv_igemm.conv2d(dx, dw, db, spec)
 
 
-def conv2d(x, weight, bias, stride, padding, dilation, groups):
-    """Conv forward with the rung of :func:`get_conv_algorithm`.
+def conv2d(x, weight, bias, spec):
+    """Conv forward (a cross-correlation) with the rung of :func:`get_conv_algorithm`.
 
-    x (N, C_in, H, W), weight (C_out, C_in // groups, kH, kW), bias (C_out,) or None
-    -> y (N, C_out, H_out, W_out).
+    x (N, C_in, H, W), weight (C_out, C_in // groups, kH, kW), bias (C_out,) or None,
+    ``spec`` the :class:`kernels.common.ConvSpec` of the call -> y (N, C_out, H_out, W_out).
     """
     dx, dw, db = _device(x, weight, bias)
-    y = _conv_forward(dx, dw, db, stride, padding, dilation, groups)
+    y = _conv_forward(dx, dw, db, spec)
     return finish(y, not is_device_array(x))
 
 
 def corr2d(X, K):
     """Single-channel cross-correlation X (H, W), K (kh, kw) -> (H - kh + 1, W - kw + 1).
 
-    It is conv2d with one image, one channel in and out.
+    It is conv2d with one image, one channel in and out: stride 1, no padding.
     """
     dX, dK = _device(X, K)
     H, W = dX.shape
     kh, kw = dK.shape
-    y = _conv_forward(dX.reshape(1, 1, H, W), dK.reshape(1, 1, kh, kw), None,
-                      (1, 1), (0, 0), (1, 1), 1)
-    return finish(y.reshape(H - kh + 1, W - kw + 1), not is_device_array(X))
+    spec = ConvSpec.from_shapes((1, 1, H, W), (1, 1, kh, kw), stride=(1, 1), padding=(0, 0),
+                                dilation=(1, 1), groups=1)
+    y = _conv_forward(dX.reshape(1, 1, H, W), dK.reshape(1, 1, kh, kw), None, spec)
+    return finish(y.reshape(spec.H_out, spec.W_out), not is_device_array(X))
 
 
-def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups):
-    """grad_y (N, C_out, H_out, W_out), x, weight -> ConvGrads(grad_x, grad_weight, grad_bias)."""
+def conv2d_backward(grad_y, x, weight, spec):
+    """Conv backward with the rung of :func:`get_conv_algorithm` (``"tiled"`` runs igemm's).
+
+    grad_y (N, C_out, H_out, W_out), x (N, C_in, H, W), weight (C_out, C_in // groups, kH,
+    kW), ``spec`` the :class:`kernels.common.ConvSpec` of the forward ->
+    ConvGrads(grad_x, grad_weight, grad_bias).
+    """
     dgy, dx, dw = _device(grad_y, x, weight)
-    gx, gw, gb = conv_backward.conv2d_backward(dgy, dx, dw, stride, padding, dilation, groups,
-                                               numba_dtype(dx), get_conv_algorithm())
+    gx, gw, gb = conv_backward.conv2d_backward(dgy, dx, dw, spec, get_conv_algorithm())
     host = not is_device_array(x)
     return ConvGrads(finish(gx, host), finish(gw, host), finish(gb, host))
 
@@ -179,75 +178,57 @@ def pad_bottom_right(x, extra):
 # --------------------------------------------------------------------------- pooling
 
 
-def _pool_out(x_shape, kernel, stride, padding, dilation, ceil_mode):
-    return tuple(pool_output_size(x_shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
-                                  ceil_mode) for i in range(2))
-
-
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
+def max_pool2d(x, spec, *, return_indices=False):
     """Max pooling, PyTorch's rule: x (N, C, H, W) -> y (N, C, H_out, W_out).
 
-    With ``return_indices``, also the int64 flat ``h*W + w`` argmax per window (``-1`` where
-    a window has nothing inside the input), on the device when ``x`` is.
+    ``spec`` is the :class:`kernels.common.PoolSpec` of the call. With ``return_indices``,
+    also the int64 flat ``h*W + w`` argmax per window (``-1`` where a window has nothing
+    inside the input), on the device when ``x`` is.
     """
     (dx,) = _device(x)
-    out_hw = _pool_out(dx.shape, kernel_size, stride, padding, dilation, ceil_mode)
     host = not is_device_array(x)
     if return_indices:
-        y, argmax = pool.max_pool2d(dx, out_hw, kernel_size, stride, padding, dilation,
-                                    numba_dtype(dx), want_argmax=True)
-        return finish(y, host), finish(argmax, host)
-    y = pool.max_pool2d(dx, out_hw, kernel_size, stride, padding, dilation, numba_dtype(dx))
-    return finish(y, host)
+        y, indices = pool.max_pool2d(dx, spec, return_indices=True)
+        return finish(y, host), finish(indices, host)
+    return finish(pool.max_pool2d(dx, spec), host)
 
 
-def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode,
-                        indices=None):
-    """grad_y (N, C, H_out, W_out), x (N, C, H, W) -> grad_x (N, C, H, W).
+def max_pool2d_backward(grad_y, x, indices, spec):
+    """grad_y (N, C, H_out, W_out), x (N, C, H, W) -> grad_x (N, C, H, W), where x lives.
 
-    ``indices`` (from ``max_pool2d(..., return_indices=True)``) skips the argmax pass.
+    ``indices`` (int64, from ``max_pool2d(..., return_indices=True)``) skips the argmax pass;
+    ``None`` runs it.
     """
-    dgy, dx = _device(grad_y, x)
-    argmax = None if indices is None else _device(indices)[0]
-    gx = pool.max_pool2d_backward(dgy, dx, kernel_size, stride, padding, dilation,
-                                  numba_dtype(dx), argmax)
+    dgy, dx, dindices = _device(grad_y, x, indices)
+    gx = pool.max_pool2d_backward(dgy, dx, dindices, spec)
     return finish(gx, not is_device_array(x))
 
 
-def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+def avg_pool2d(x, spec):
     """Average pooling, PyTorch's divisor: x (N, C, H, W) -> y (N, C, H_out, W_out)."""
     (dx,) = _device(x)
-    out_hw = _pool_out(dx.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
-    y = pool.avg_pool2d(dx, out_hw, kernel_size, stride, padding, count_include_pad,
-                        divisor_override, numba_dtype(dx))
-    return finish(y, not is_device_array(x))
+    return finish(pool.avg_pool2d(dx, spec), not is_device_array(x))
 
 
-def avg_pool2d_backward(grad_y, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override):
-    """grad_y (N, C, H_out, W_out), x (N, C, H, W) -> grad_x (N, C, H, W)."""
+def avg_pool2d_backward(grad_y, spec):
+    """grad_y (N, C, H_out, W_out) -> grad_x (N, C, H, W) (``spec.x_shape``), where grad_y lives."""
     (dgy,) = _device(grad_y)
-    x_shape = tuple(int(s) for s in (x.shape if hasattr(x, "shape") else
-                                     x.__cuda_array_interface__["shape"]))
-    gx = pool.avg_pool2d_backward(dgy, x_shape, kernel_size, stride, padding,
-                                  count_include_pad, divisor_override, numba_dtype(dgy))
-    return finish(gx, not is_device_array(x))
+    return finish(pool.avg_pool2d_backward(dgy, spec), not is_device_array(grad_y))
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """Adaptive average pooling: x (N, C, H, W) -> y (N, C, oh, ow)."""
+def adaptive_avg_pool2d(x, spec):
+    """Adaptive average pooling: x (N, C, H, W) -> y (N, C, H_out, W_out).
+
+    ``spec`` is the :class:`kernels.common.AdaptivePoolSpec` of the call.
+    """
     (dx,) = _device(x)
-    y = pool.adaptive_avg_pool2d(dx, tuple(output_size), numba_dtype(dx))
-    return finish(y, not is_device_array(x))
+    return finish(pool.adaptive_avg_pool2d(dx, spec), not is_device_array(x))
 
 
-def adaptive_avg_pool2d_backward(grad_y, x, output_size):
-    """grad_y (N, C, oh, ow), x (N, C, H, W) -> grad_x (N, C, H, W)."""
+def adaptive_avg_pool2d_backward(grad_y, spec):
+    """grad_y (N, C, H_out, W_out) -> grad_x (N, C, H, W) (``spec.x_shape``), where grad_y lives."""
     (dgy,) = _device(grad_y)
-    x_shape = tuple(int(s) for s in (x.shape if hasattr(x, "shape") else
-                                     x.__cuda_array_interface__["shape"]))
-    gx = pool.adaptive_avg_pool2d_backward(dgy, x_shape, tuple(output_size), numba_dtype(dgy))
-    return finish(gx, not is_device_array(x))
+    return finish(pool.adaptive_avg_pool2d_backward(dgy, spec), not is_device_array(grad_y))
 
 
 __all__ = [

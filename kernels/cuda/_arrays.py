@@ -52,11 +52,6 @@ def to_device(a):
     return cuda.as_cuda_array(a)  # torch / CuPy: a Numba view of the same memory
 
 
-def any_host(*arrays) -> bool:
-    """True when any input is a NumPy array: the result then goes back to the host."""
-    return any(isinstance(a, np.ndarray) for a in arrays if a is not None)
-
-
 def finish(d_out, host: bool):
     """Return a result the way the inputs came: NumPy when ``host``, else the device array."""
     return d_out.copy_to_host() if host else d_out
@@ -83,24 +78,6 @@ def sm_count() -> int:
         return int(getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", 1))
     except Exception:  # noqa: BLE001 - an unreadable attribute just means "assume one"
         return 1
-
-
-def conv_geometry(x_shape, w_shape, y_shape, stride, padding, dilation, groups) -> tuple:
-    """Every size a conv kernel needs, as one tuple of ints (a kernel argument).
-
-    ``(N, C_in, H, W, C_out, H_out, W_out, kH, kW, sH, sW, pH, pW, dH, dW, groups)``; kernels
-    unpack it in this order.
-    """
-    N, C_in, H, W = x_shape
-    C_out, _, kH, kW = w_shape
-    _, _, H_out, W_out = y_shape
-    return tuple(int(v) for v in (N, C_in, H, W, C_out, H_out, W_out, kH, kW,
-                                  stride[0], stride[1], padding[0], padding[1],
-                                  dilation[0], dilation[1], groups))
-
-
-GEOMETRY_LEN = 16
-"""Length of the tuple :func:`conv_geometry` returns (the PTX test types it)."""
 
 
 @cuda.jit(device=True, inline="always")

@@ -18,17 +18,21 @@ result is deterministic.
   shared memory.
 
 ``conv_algorithm("direct")`` runs the direct kernels; ``"tiled"`` and ``"igemm"`` both run
-the implicit GEMMs (the tiled rung is a forward-pass lesson only).
+the implicit GEMMs (the tiled rung is a forward-pass lesson only). Every function takes its
+device arrays and the problem's :class:`kernels.common.ConvSpec`.
 """
 
 from __future__ import annotations
 
 from numba import cuda
 
-from . import conv_direct, conv_igemm
-from ._arrays import block_tree_sum, blocks, conv_geometry, empty, kernel_cache, sm_count
+from kernels.common import ConvGrads, ConvSpec
 
-REDUCE_THREADS = 256
+from . import conv_direct, conv_igemm
+from ._arrays import block_tree_sum, blocks, empty, kernel_cache, numba_dtype, sm_count
+
+REDUCE_THREADS = 256  # threads of a grad_bias block: the slots its tree reduction halves
+SUM_THREADS = 256  # threads per block of sum_splits, one (co, k) each
 
 
 @kernel_cache
@@ -88,11 +92,11 @@ def sum_splits_kernel(DT):
     return sum_splits
 
 
-def grad_bias(grad_y, DT):
+def grad_bias(grad_y):
     """grad_y : (N, C_out, H_out, W_out) -> (C_out,), ``grad_y.sum((0, 2, 3))``."""
     C_out = grad_y.shape[1]
     grad_b = empty((C_out,), grad_y.dtype)
-    bias_grad_kernel(DT)[C_out, REDUCE_THREADS](grad_y, grad_b)
+    bias_grad_kernel(numba_dtype(grad_y))[C_out, REDUCE_THREADS](grad_y, grad_b)
     return grad_b
 
 
@@ -108,58 +112,67 @@ def choose_splits(M: int, COLS: int, R: int, groups: int, tile: str) -> int:
     return max(1, min(wanted, R // (8 * BK)))
 
 
-def grad_input_igemm(grad_y, x_shape, weight, geom, groups, DT, tile=None):
+def grad_input_igemm(grad_y, weight, spec: ConvSpec, tile: str | None = None):
     """grad_x (N, C_in, H, W) by the implicit GEMM of the transposed problem.
 
-    One GEMM per stride phase (:func:`conv_igemm.grad_input_phases`), each writing the
-    input pixels ``(a + sH*h2, b + sW*w2)`` of its phase; together they cover grad_x.
+    grad_y : (N, C_out, H_out, W_out), weight : (C_out, C_in // groups, kH, kW). One GEMM
+    per stride phase (:func:`conv_igemm.grad_input_phases`), each writing the input pixels
+    ``(h0 + stride_h*h2, w0 + stride_w*w2)`` of its phase; together they cover grad_x.
+    ``tile=None`` picks each phase's tile with :func:`conv_igemm.pick_tile`.
     """
-    N, C_in, H, W = x_shape
-    C_out, C_in_g, kh, kw = weight.shape
-    stride, padding, dilation = geom[9:11], geom[11:13], geom[13:15]
-    grad_x = empty(x_shape, weight.dtype)
-    for Hp, Wp, ni, nj, phase in conv_igemm.grad_input_phases(H, W, (kh, kw), stride,
-                                                              padding, dilation):
-        conv_igemm.launch("grad_input", DT, weight, grad_y, grad_x, None, C_in_g,
-                          (C_out // groups) * ni * nj, N * Hp * Wp, groups, geom + phase,
-                          tile=tile)
+    grad_x = empty(spec.x_shape, weight.dtype)
+    operands = conv_igemm.Operands(a=weight, b=grad_y, dst=grad_x, bias=None)
+    for phase in conv_igemm.grad_input_phases(spec):
+        gemm = conv_igemm.unsplit(M=spec.C_in // spec.groups,
+                                  R=(spec.C_out // spec.groups) * phase.ni * phase.nj,
+                                  COLS=spec.N * phase.H_p * phase.W_p, phase=phase)
+        conv_igemm.launch("grad_input", operands, spec, gemm,
+                          tile or conv_igemm.pick_tile(gemm.M, gemm.COLS, spec.groups))
     return grad_x
 
 
-def grad_weight_igemm(grad_y, x, w_shape, geom, groups, DT, splits=None, tile=None):
+def grad_weight_igemm(grad_y, x, spec: ConvSpec, splits: int | None = None,
+                      tile: str | None = None):
     """grad_w (C_out, C_in // groups, kH, kW) by implicit GEMM over ``N*H_out*W_out``.
 
-    ``splits=None`` picks the split count with :func:`choose_splits`.
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W). The reduction is cut into about
+    ``splits`` chunks (``None``: :func:`choose_splits`), whose partial sums
+    :func:`sum_splits_kernel` adds in order. ``tile=None`` picks the tile with
+    :func:`conv_igemm.pick_tile`.
     """
-    N, C_out, Ho, Wo = grad_y.shape
-    _, C_in_g, kh, kw = w_shape
-    M, COLS, R = C_out // groups, C_in_g * kh * kw, N * Ho * Wo
-    tile = tile or conv_igemm.pick_tile(M, COLS, groups)
+    M = spec.C_out // spec.groups
+    COLS = (spec.C_in // spec.groups) * spec.kH * spec.kW
+    R = spec.N * spec.H_out * spec.W_out
+    tile = tile or conv_igemm.pick_tile(M, COLS, spec.groups)
     if splits is None:
-        splits = choose_splits(M, COLS, R, groups, tile)
-    _, splits = conv_igemm.split_reduction(R, splits, conv_igemm.CONFIGS[tile][2], groups)
-    partial = empty((splits, C_out, COLS), x.dtype)  # (splits, C_out, C_in_g*kH*kW)
-    used = conv_igemm.launch("grad_weight", DT, grad_y, x, partial, None, M, R, COLS, groups,
-                             geom, splits=splits, tile=tile)
-    assert used == splits
+        splits = choose_splits(M, COLS, R, spec.groups, tile)
+    r_chunk, splits = conv_igemm.split_reduction(R, splits, conv_igemm.CONFIGS[tile][2],
+                                                 spec.groups)
+    gemm = conv_igemm.Gemm(M=M, R=R, COLS=COLS, r_chunk=r_chunk, splits=splits,
+                           phase=conv_igemm.NO_PHASE)
+    partial = empty((splits, spec.C_out, COLS), x.dtype)  # (splits, C_out, C_in_g*kH*kW)
+    conv_igemm.launch("grad_weight", conv_igemm.Operands(a=grad_y, b=x, dst=partial, bias=None),
+                      spec, gemm, tile)
     if splits == 1:
-        return partial.reshape(w_shape)  # (1, C_out, K) -> (C_out, C_in_g, kH, kW)
-    grad_w = empty((C_out, COLS), x.dtype)
-    sum_splits_kernel(DT)[blocks(C_out * COLS, 256), 256](partial, grad_w)
-    return grad_w.reshape(w_shape)  # (C_out, C_in_g*kH*kW) -> (C_out, C_in_g, kH, kW)
+        return partial.reshape(spec.weight_shape)  # (1, C_out, K) -> (C_out, C_in_g, kH, kW)
+    grad_w = empty((spec.C_out, COLS), x.dtype)
+    sum_splits_kernel(numba_dtype(x))[blocks(spec.C_out * COLS, SUM_THREADS), SUM_THREADS](
+        partial, grad_w)
+    return grad_w.reshape(spec.weight_shape)  # (C_out, C_in_g*kH*kW) -> (C_out, C_in_g, kH, kW)
 
 
-def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups, DT, algorithm,
-                    splits=None, tile=None):
-    """(grad_x, grad_weight, grad_bias) on device arrays, with the rung ``algorithm``."""
-    geom = conv_geometry(x.shape, weight.shape, grad_y.shape, stride, padding, dilation, groups)
-    grad_b = grad_bias(grad_y, DT)
+def conv2d_backward(grad_y, x, weight, spec: ConvSpec, algorithm: str) -> ConvGrads:
+    """ConvGrads(grad_x, grad_weight, grad_bias) on device arrays, with the rung ``algorithm``.
+
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in // groups,
+    kH, kW); ``algorithm`` ``"direct"`` runs :mod:`conv_direct`'s gathers, anything else the
+    implicit GEMMs (tile and split count chosen per problem).
+    """
+    grad_b = grad_bias(grad_y)
     if algorithm == "direct":
-        grad_x = conv_direct.grad_input(grad_y, x.shape, weight, stride, padding, dilation,
-                                        groups, DT)
-        grad_w = conv_direct.grad_weight(grad_y, x, weight.shape, stride, padding, dilation,
-                                         groups, DT)
+        grad_x = conv_direct.grad_input(grad_y, weight, spec)
+        grad_w = conv_direct.grad_weight(grad_y, x, spec)
     else:
-        grad_x = grad_input_igemm(grad_y, x.shape, weight, geom, groups, DT, tile=tile)
-        grad_w = grad_weight_igemm(grad_y, x, weight.shape, geom, groups, DT, splits, tile)
-    return grad_x, grad_w, grad_b
+        grad_x = grad_input_igemm(grad_y, weight, spec)
+        grad_w = grad_weight_igemm(grad_y, x, spec)
+    return ConvGrads(grad_x, grad_w, grad_b)

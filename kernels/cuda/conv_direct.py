@@ -16,13 +16,17 @@ The backward pass of this rung is written the same way (a gather, no atomics):
   ``N * H_out * W_out``: long serial loops, the slowest rung by far.
 
 Shapes: x (N, C_in, H, W), weight (C_out, C_in // groups, kH, kW), y (N, C_out, H_out, W_out).
+Every kernel takes its arrays and the problem's :class:`kernels.common.ConvSpec` (``spec``),
+and reads its sizes by name (``spec.stride_h``, ``spec.C_out // spec.groups``).
 """
 
 from __future__ import annotations
 
 from numba import cuda
 
-from ._arrays import blocks, conv_geometry, empty, kernel_cache, unravel4
+from kernels.common import ConvSpec
+
+from ._arrays import blocks, empty, kernel_cache, numba_dtype, unravel4
 
 THREADS = 256
 
@@ -32,28 +36,29 @@ def forward_kernel(DT):
     """Build the direct forward kernel for dtype ``DT`` (``numba.float32`` / ``float64``)."""
 
     @cuda.jit
-    def conv2d_direct(x, weight, bias, y, geom):
+    def conv2d_direct(x, weight, bias, y, spec):
         """y[n, co, ho, wo] = bias[co] + sum_{c,i,j} x[n, g*C_in_g + c, h, w] * weight[co, c, i, j].
 
-        Thread ``blockIdx.x * blockDim.x + threadIdx.x`` computes one element of ``y``, counted
-        in C order, so ``threadIdx.x`` walks ``w_out`` (the contiguous axis) and a warp's
-        stores are coalesced. No shared memory. ``bias`` has length 0 when there is none.
+        ``spec`` is the problem's ``ConvSpec``; ``h = ho*stride_h - pad_h + i*dil_h`` (and
+        the same along ``w``). Thread ``blockIdx.x * blockDim.x + threadIdx.x`` computes one
+        element of ``y``, counted in C order, so ``threadIdx.x`` walks ``w_out`` (the
+        contiguous axis) and a warp's stores are coalesced. No shared memory. ``bias`` has
+        length 0 when there is none.
         """
-        N, C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
         index = cuda.grid(1)
-        if index >= N * C_out * Ho * Wo:
+        if index >= spec.N * spec.C_out * spec.H_out * spec.W_out:
             return
-        n, co, ho, wo = unravel4(index, C_out, Ho, Wo)
-        C_in_g = C_in // groups
-        c_first = (co // (C_out // groups)) * C_in_g  # first input channel of co's group
+        n, co, ho, wo = unravel4(index, spec.C_out, spec.H_out, spec.W_out)
+        C_in_g = spec.C_in // spec.groups
+        c_first = (co // (spec.C_out // spec.groups)) * C_in_g  # first input channel of co's group
         acc = DT(0)
         for c in range(C_in_g):
-            for i in range(kh):
-                h = ho * sh - ph + i * dh
-                if h >= 0 and h < H:
-                    for j in range(kw):
-                        w = wo * sw - pw + j * dw
-                        if w >= 0 and w < W:
+            for i in range(spec.kH):
+                h = ho * spec.stride_h - spec.pad_h + i * spec.dil_h
+                if h >= 0 and h < spec.H:
+                    for j in range(spec.kW):
+                        w = wo * spec.stride_w - spec.pad_w + j * spec.dil_w
+                        if w >= 0 and w < spec.W:
                             acc += x[n, c_first + c, h, w] * weight[co, c, i, j]
         if bias.shape[0] > 0:
             acc += bias[co]
@@ -67,36 +72,35 @@ def grad_input_kernel(DT):
     """Build the direct (gather) backward-input kernel for dtype ``DT``."""
 
     @cuda.jit
-    def conv2d_grad_input_direct(grad_y, weight, grad_x, geom):
+    def conv2d_grad_input_direct(grad_y, weight, grad_x, spec):
         """grad_x[n, c, h, w] = sum over the outputs (co, ho, wo) whose window holds (h, w).
 
         Thread ``blockIdx.x * blockDim.x + threadIdx.x`` computes one element of ``grad_x``
         in C order (``threadIdx.x`` walks ``w``). Output row ``ho`` sees input row ``h``
-        through kernel row ``i`` when ``h + pH - i*dH = ho*sH``, so for each ``i`` the thread
-        checks divisibility by the stride and the range of ``ho``. No shared memory, no
-        atomics: every thread owns its element.
+        through kernel row ``i`` when ``h + pad_h - i*dil_h = ho*stride_h``, so for each ``i``
+        the thread checks divisibility by the stride and the range of ``ho``. No shared
+        memory, no atomics: every thread owns its element.
         """
-        N, C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
         index = cuda.grid(1)
-        if index >= N * C_in * H * W:
+        if index >= spec.N * spec.C_in * spec.H * spec.W:
             return
-        n, c, h, w = unravel4(index, C_in, H, W)
-        C_in_g = C_in // groups
-        C_out_g = C_out // groups
+        n, c, h, w = unravel4(index, spec.C_in, spec.H, spec.W)
+        C_in_g = spec.C_in // spec.groups
+        C_out_g = spec.C_out // spec.groups
         g = c // C_in_g
         c_local = c - g * C_in_g  # c's index inside its group (weight's axis 1)
         acc = DT(0)
         for co in range(g * C_out_g, (g + 1) * C_out_g):
-            for i in range(kh):
-                hh = h + ph - i * dh
-                if hh < 0 or hh % sh != 0 or hh // sh >= Ho:
+            for i in range(spec.kH):
+                hh = h + spec.pad_h - i * spec.dil_h
+                if hh < 0 or hh % spec.stride_h != 0 or hh // spec.stride_h >= spec.H_out:
                     continue
-                ho = hh // sh
-                for j in range(kw):
-                    ww = w + pw - j * dw
-                    if ww < 0 or ww % sw != 0 or ww // sw >= Wo:
+                ho = hh // spec.stride_h
+                for j in range(spec.kW):
+                    ww = w + spec.pad_w - j * spec.dil_w
+                    if ww < 0 or ww % spec.stride_w != 0 or ww // spec.stride_w >= spec.W_out:
                         continue
-                    acc += grad_y[n, co, ho, ww // sw] * weight[co, c_local, i, j]
+                    acc += grad_y[n, co, ho, ww // spec.stride_w] * weight[co, c_local, i, j]
         grad_x[n, c, h, w] = acc
 
     return conv2d_grad_input_direct
@@ -107,57 +111,64 @@ def grad_weight_kernel(DT):
     """Build the direct backward-weight kernel for dtype ``DT``."""
 
     @cuda.jit
-    def conv2d_grad_weight_direct(grad_y, x, grad_w, geom):
+    def conv2d_grad_weight_direct(grad_y, x, grad_w, spec):
         """grad_w[co, c, i, j] = sum_{n, ho, wo} grad_y[n, co, ho, wo] * x[n, g*C_in_g + c, h, w].
 
         Thread ``blockIdx.x * blockDim.x + threadIdx.x`` computes one element of ``grad_w``
         in C order (``threadIdx.x`` walks the kernel column ``j``, the contiguous axis) and
         loops serially over ``N * H_out * W_out``. No shared memory.
         """
-        N, C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
-        C_in_g = C_in // groups
+        C_in_g = spec.C_in // spec.groups
         index = cuda.grid(1)
-        if index >= C_out * C_in_g * kh * kw:
+        if index >= spec.C_out * C_in_g * spec.kH * spec.kW:
             return
-        co, c, i, j = unravel4(index, C_in_g, kh, kw)
-        c_x = (co // (C_out // groups)) * C_in_g + c  # the channel of x this weight reads
+        co, c, i, j = unravel4(index, C_in_g, spec.kH, spec.kW)
+        c_x = (co // (spec.C_out // spec.groups)) * C_in_g + c  # the channel of x it reads
         acc = DT(0)
-        for n in range(N):
-            for ho in range(Ho):
-                h = ho * sh - ph + i * dh
-                if h < 0 or h >= H:
+        for n in range(spec.N):
+            for ho in range(spec.H_out):
+                h = ho * spec.stride_h - spec.pad_h + i * spec.dil_h
+                if h < 0 or h >= spec.H:
                     continue
-                for wo in range(Wo):
-                    w = wo * sw - pw + j * dw
-                    if w >= 0 and w < W:
+                for wo in range(spec.W_out):
+                    w = wo * spec.stride_w - spec.pad_w + j * spec.dil_w
+                    if w >= 0 and w < spec.W:
                         acc += grad_y[n, co, ho, wo] * x[n, c_x, h, w]
         grad_w[co, c, i, j] = acc
 
     return conv2d_grad_weight_direct
 
 
-def conv2d(x, weight, bias, y_shape, stride, padding, dilation, groups, DT):
-    """Launch :func:`forward_kernel` on device arrays; return ``y`` (N, C_out, H_out, W_out)."""
-    y = empty(y_shape, x.dtype)
-    geom = conv_geometry(x.shape, weight.shape, y_shape, stride, padding, dilation, groups)
-    total = y_shape[0] * y_shape[1] * y_shape[2] * y_shape[3]
-    forward_kernel(DT)[blocks(total, THREADS), THREADS](x, weight, bias, y, geom)
+def conv2d(x, weight, bias, spec: ConvSpec):
+    """Launch :func:`forward_kernel` on device arrays; return ``y`` (N, C_out, H_out, W_out).
+
+    x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,) or a
+    length-0 array (no bias).
+    """
+    y = empty(spec.y_shape, x.dtype)
+    total = spec.N * spec.C_out * spec.H_out * spec.W_out
+    forward_kernel(numba_dtype(x))[blocks(total, THREADS), THREADS](x, weight, bias, y, spec)
     return y
 
 
-def grad_input(grad_y, x_shape, weight, stride, padding, dilation, groups, DT):
-    """Launch :func:`grad_input_kernel`; return ``grad_x`` (N, C_in, H, W)."""
-    grad_x = empty(x_shape, weight.dtype)
-    geom = conv_geometry(x_shape, weight.shape, grad_y.shape, stride, padding, dilation, groups)
-    total = x_shape[0] * x_shape[1] * x_shape[2] * x_shape[3]
-    grad_input_kernel(DT)[blocks(total, THREADS), THREADS](grad_y, weight, grad_x, geom)
+def grad_input(grad_y, weight, spec: ConvSpec):
+    """Launch :func:`grad_input_kernel`; return ``grad_x`` (N, C_in, H, W).
+
+    grad_y : (N, C_out, H_out, W_out), weight : (C_out, C_in // groups, kH, kW).
+    """
+    grad_x = empty(spec.x_shape, weight.dtype)
+    total = spec.N * spec.C_in * spec.H * spec.W
+    grad_input_kernel(numba_dtype(weight))[blocks(total, THREADS), THREADS](
+        grad_y, weight, grad_x, spec)
     return grad_x
 
 
-def grad_weight(grad_y, x, w_shape, stride, padding, dilation, groups, DT):
-    """Launch :func:`grad_weight_kernel`; return ``grad_w`` (C_out, C_in // groups, kH, kW)."""
-    grad_w = empty(w_shape, x.dtype)
-    geom = conv_geometry(x.shape, w_shape, grad_y.shape, stride, padding, dilation, groups)
-    total = w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
-    grad_weight_kernel(DT)[blocks(total, THREADS), THREADS](grad_y, x, grad_w, geom)
+def grad_weight(grad_y, x, spec: ConvSpec):
+    """Launch :func:`grad_weight_kernel`; return ``grad_w`` (C_out, C_in // groups, kH, kW).
+
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W).
+    """
+    grad_w = empty(spec.weight_shape, x.dtype)
+    total = spec.C_out * (spec.C_in // spec.groups) * spec.kH * spec.kW
+    grad_weight_kernel(numba_dtype(x))[blocks(total, THREADS), THREADS](grad_y, x, grad_w, spec)
     return grad_w

@@ -55,17 +55,25 @@ What changes relative to rung (b), ``conv_tiled``:
 Tile configurations (:data:`CONFIGS`, chosen by :func:`pick_tile`): ``16x256`` for
 problems with few output channels (LeNet), ``64x64`` as the default, ``128x128`` (8 x 8
 outputs per thread) for large layers. All use 256 threads.
+
+Every launch passes the kernel two records: the convolution's
+:class:`kernels.common.ConvSpec` and a :class:`Gemm` (``M``, ``R``, ``COLS``, the split of
+the reduction, and grad_input's stride :class:`Phase`); the index maps read named fields of
+both (``spec.stride_h``, ``gemm.phase.i0``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import cuda
 
-from ._arrays import GEOMETRY_LEN, blocks, empty, kernel_cache, sm_count
+from kernels.common import ConvSpec
+
+from ._arrays import blocks, empty, kernel_cache, numba_dtype, sm_count
 
 NTX = 16  # threads along x (columns of C)
 NTY = 16  # threads along y (rows of C)
@@ -79,161 +87,230 @@ CONFIGS = {
 DEFAULT_TILE = "64x64"
 MAX_GRID_Z = 65535
 MODES = ("forward", "grad_input", "grad_weight")
-PHASE_LEN = 14
-NO_PHASE = (0,) * PHASE_LEN  # the phase slot of the geometry, unused by forward / grad_weight
-IGEMM_GEOMETRY_LEN = GEOMETRY_LEN + PHASE_LEN
+
+
+class Phase(NamedTuple):
+    """One stride phase of grad_input: the input pixels ``(h0 + stride_h*h2, w0 + stride_w*w2)``.
+
+    Built by :func:`grad_input_phases`. Kernel row ``i = i0 + di*ti`` (``ti < ni``) takes
+    input row ``h0 + stride_h*h2`` from output row ``ho = h2 + ho0 - ti*dho``, exactly (no
+    stride hole in between); the same along the columns with ``j``, ``wo``.
+    """
+
+    h0: int  # the phase's first input row, 0 <= h0 < stride_h
+    w0: int  # the phase's first input column, 0 <= w0 < stride_w
+    H_p: int  # input rows in the phase: ceil((H - h0) / stride_h)
+    W_p: int  # input columns in the phase: ceil((W - w0) / stride_w)
+    i0: int  # first kernel row that reaches the phase
+    di: int  # step between the kernel rows that reach it: stride_h / gcd(stride_h, dil_h)
+    ni: int  # how many kernel rows reach it (0: none; the phase's gradient is zero)
+    j0: int  # first kernel column that reaches the phase
+    dj: int  # step between the kernel columns that reach it: stride_w / gcd(stride_w, dil_w)
+    nj: int  # how many kernel columns reach it
+    ho0: int  # output row that kernel row i0 takes input row h0 from
+    dho: int  # output rows between successive kernel rows i0 + di*ti: di*dil_h / stride_h
+    wo0: int  # output column that kernel column j0 takes input column w0 from
+    dwo: int  # output columns between successive kernel columns: dj*dil_w / stride_w
+
+
+NO_PHASE = Phase(*(0,) * len(Phase._fields))  # the phase of forward / grad_weight: unused
+
+
+class Gemm(NamedTuple):
+    """The matrix product one launch computes per group: ``C (M x COLS) = A (M x R) @ B``.
+
+    One argument of :func:`igemm_kernel`'s kernel, next to the conv's ``ConvSpec`` (Numba
+    passes a nested NamedTuple of ints as one argument).
+    """
+
+    M: int  # rows of C per group: C_out // groups, or C_in // groups for grad_input
+    R: int  # reduction length (see the module's table)
+    COLS: int  # columns of C: N*H_out*W_out, N*H_p*W_p (grad_input) or C_in_g*kH*kW
+    r_chunk: int  # reduction per split: split s reduces [s*r_chunk, min(R, (s+1)*r_chunk))
+    splits: int  # reduction chunks (grad_weight; else 1): blockIdx.z = group*splits + split
+    phase: Phase  # grad_input's stride phase; NO_PHASE for forward and grad_weight
+
+
+def unsplit(M: int, R: int, COLS: int, phase: Phase = NO_PHASE) -> Gemm:
+    """The :class:`Gemm` whose reduction runs whole, in one split."""
+    return Gemm(M=M, R=R, COLS=COLS, r_chunk=max(R, 1), splits=1, phase=phase)
 
 
 # --------------------------------------------------------------------------- index maps
-# A GEMM index is written as three digits: the reduction index r as (r2, r1, r0) with radices
-# reduction_radices(geom) = (r1, r0), a column of C as (q2, q1, q0) with column_radices.
-# Each problem supplies (geom = kernels.cuda._arrays.conv_geometry):
-#   a_at(a, g, m, r, geom) -> value               A[m, r] of group g
-#   b_column(q2, q1, q0, geom) -> (p2, p1, p0)    what B's column needs, once per thread
-#   b_at(b, g, r2, r1, r0, p2, p1, p0, pad, geom) B[r, column] of group g, or ``pad`` (a zero
-#                                                 of the kernel's dtype) where B is padding
-#   c_init(bias, g, m, M, zero, geom) -> value    C's starting value (the bias, or zero)
-#   c_row(g, s, m, geom), c_col(q2, q1, q0, geom) C[m, column] is dst_flat[c_row + c_col]
-#                                                 (dst is C-contiguous, split s)
+# A GEMM index is written as three digits (a small tuple): the reduction index r as
+# (r2, r1, r0) with the radices reduction_radices(spec, gemm) = (b1, b0), a column of C as
+# q = (q2, q1, q0) with column_radices(spec, gemm). Every map reads the convolution's sizes
+# from spec (a kernels.common.ConvSpec) and the GEMM's from gemm (a Gemm; grad_input's stride
+# phase is gemm.phase). Each problem supplies:
+#   a_at(a, g, m, r, spec, gemm) -> value      A[m, r] of group g (r a flat index)
+#   b_column(q, g, spec, gemm) -> p            what B's column q of group g needs, once per
+#                                              thread (a tuple, its meaning per problem)
+#   b_at(b, r, p, pad, spec, gemm) -> value    B[r, column p] for digits r, or ``pad`` (a
+#                                              zero of the kernel's dtype) where B is padding
+#   c_init(bias, g, m, zero, spec, gemm)       C's starting value (the bias, or zero)
+#   c_row(g, s, m, spec, gemm), c_col(q, spec, gemm)
+#                                              C[m, column q] of group g, split s, is
+#                                              dst_flat[c_row + c_col] (dst is C-contiguous)
 
 
 @cuda.jit(device=True, inline="always")
-def digits(r, r1, r0):
-    """``r`` as mixed-radix digits ``(r2, r1, r0)``: ``r = (r2*r1 + d1)*r0 + d0``."""
-    return r // (r1 * r0), (r // r0) % r1, r % r0
+def digits(r, radices):
+    """``r`` as mixed-radix digits ``(d2, d1, d0)``, radices ``(b1, b0)``.
+
+    ``r = (d2*b1 + d1)*b0 + d0`` with ``d1 < b1`` and ``d0 < b0``.
+    """
+    b1, b0 = radices
+    return r // (b1 * b0), (r // b0) % b1, r % b0
 
 
 @cuda.jit(device=True, inline="always")
-def advance(d2, d1, d0, e2, e1, e0, r1, r0):
-    """Mixed-radix addition: digits (d2, d1, d0) plus (e2, e1, e0), radices (., r1, r0).
+def advance(d, e, radices):
+    """Mixed-radix addition: digits ``d = (d2, d1, d0)`` plus ``e``, radices ``(b1, b0)``.
 
-    Requires ``e0 < r0`` and ``e1 < r1`` (true of :func:`digits`); then one carry per digit
+    Requires ``e0 < b0`` and ``e1 < b1`` (true of :func:`digits`); then one carry per digit
     is enough, so no division is needed.
     """
+    d2, d1, d0 = d
+    e2, e1, e0 = e
+    b1, b0 = radices
     d0 += e0
-    if d0 >= r0:
-        d0 -= r0
+    if d0 >= b0:
+        d0 -= b0
         d1 += 1
     d1 += e1
-    if d1 >= r1:
-        d1 -= r1
+    if d1 >= b1:
+        d1 -= b1
         d2 += 1
     return d2 + e2, d1, d0
 
 
 @cuda.jit(device=True, inline="always")
-def kernel_radices(geom):
+def kernel_radices(spec, gemm):
     """Digits (c, i, j): channel, kernel row, kernel column."""
-    return geom[7], geom[8]
+    return spec.kH, spec.kW
 
 
 @cuda.jit(device=True, inline="always")
-def output_radices(geom):
+def output_radices(spec, gemm):
     """Digits (n, ho, wo) of an output pixel."""
-    return geom[5], geom[6]
+    return spec.H_out, spec.W_out
 
 
-# forward: y[n, g*M + m, ho, wo] = sum_{c,i,j} weight[g*M + m, c, i, j] * x[n, g*Cg + c, ., .]
+# forward: y[n, g*M + m, ho, wo] = sum_{c,i,j} weight[g*M + m, c, i, j] * x[n, g*C_in_g + c, ., .]
 # rows m: output channels of the group; columns (n, ho, wo); reduction (c, i, j)
 
 
 @cuda.jit(device=True, inline="always")
-def fwd_a_at(weight, g, m, r, geom):
-    c, i, j = digits(r, geom[7], geom[8])
-    return weight[g * (geom[4] // geom[15]) + m, c, i, j]
+def fwd_a_at(weight, g, m, r, spec, gemm):
+    c, i, j = digits(r, kernel_radices(spec, gemm))
+    return weight[g * (spec.C_out // spec.groups) + m, c, i, j]
 
 
 @cuda.jit(device=True, inline="always")
-def fwd_b_column(n, ho, wo, geom):
-    return n, ho * geom[9] - geom[11], wo * geom[10] - geom[12]  # (n, top row, left col)
+def fwd_b_column(q, g, spec, gemm):
+    n, ho, wo = q
+    # (n, the group's first channel of x, the window's top row, its left column)
+    return (n, g * (spec.C_in // spec.groups), ho * spec.stride_h - spec.pad_h,
+            wo * spec.stride_w - spec.pad_w)
 
 
 @cuda.jit(device=True, inline="always")
-def fwd_b_at(x, g, c, i, j, n, h_top, w_left, pad, geom):
-    h = h_top + i * geom[13]
-    w = w_left + j * geom[14]
-    if h >= 0 and h < geom[2] and w >= 0 and w < geom[3]:
-        return x[n, g * (geom[1] // geom[15]) + c, h, w]
+def fwd_b_at(x, r, p, pad, spec, gemm):
+    c, i, j = r
+    n, c_first, h_top, w_left = p
+    h = h_top + i * spec.dil_h
+    w = w_left + j * spec.dil_w
+    if h >= 0 and h < spec.H and w >= 0 and w < spec.W:
+        return x[n, c_first + c, h, w]
     return pad
 
 
 @cuda.jit(device=True, inline="always")
-def fwd_c_init(bias, g, m, M, zero, geom):
-    if m < M and bias.shape[0] > 0:
-        return bias[g * M + m]
+def fwd_c_init(bias, g, m, zero, spec, gemm):
+    if m < gemm.M and bias.shape[0] > 0:
+        return bias[g * gemm.M + m]
     return zero
 
 
 @cuda.jit(device=True, inline="always")
-def fwd_c_row(g, s, m, geom):
-    return (g * (geom[4] // geom[15]) + m) * (geom[5] * geom[6])  # co * Ho*Wo
+def fwd_c_row(g, s, m, spec, gemm):
+    return (g * (spec.C_out // spec.groups) + m) * (spec.H_out * spec.W_out)  # co * Ho*Wo
 
 
 @cuda.jit(device=True, inline="always")
-def fwd_c_col(n, ho, wo, geom):
-    return (n * geom[4] * geom[5] + ho) * geom[6] + wo  # n * C_out*Ho*Wo + ho*Wo + wo
+def fwd_c_col(q, spec, gemm):
+    n, ho, wo = q
+    return (n * spec.C_out * spec.H_out + ho) * spec.W_out + wo  # n * C_out*Ho*Wo + ho*Wo + wo
 
 
-# grad input, one stride phase (a, b) at a time (see grad_input_phases):
-# grad_x[n, g*Cg + m, a + sH*h2, b + sW*w2] = sum_{co,ti,tj} weight[g*Co + co, m, i, j] * grad_y[..]
+# grad input, one stride phase at a time (see Phase and grad_input_phases):
+# grad_x[n, g*M + m, h0 + sH*h2, w0 + sW*w2] = sum_{co,ti,tj} weight[g*C_out_g + co, m, i, j]
+#                                                            * grad_y[n, g*C_out_g + co, ho, wo]
 # with i = i0 + di*ti, j = j0 + dj*tj the kernel cells that reach this phase, and
-# ho = h2 + base_h - ti*step_h, wo = w2 + base_w - tj*step_w the outputs they come from.
+# ho = h2 + ho0 - ti*dho, wo = w2 + wo0 - tj*dwo the outputs they come from.
 # rows m: input channels of the group; columns (n, h2, w2); reduction (co, ti, tj).
-# The phase sits in geom[16:30] = (a, b, Hp, Wp, i0, di, ni, j0, dj, nj, base_h, step_h,
-# base_w, step_w).
 
 
 @cuda.jit(device=True, inline="always")
-def phase_kernel_radices(geom):
-    """Digits (co, ti, tj): output channel, index among the phase's kernel rows / columns."""
-    return geom[22], geom[25]
+def phase_kernel_radices(spec, gemm):
+    """Digits (co, ti, tj): output channel, index among the phase's kernel rows / columns.
+
+    At least 1 each: a phase no kernel cell reaches has ``R = 0`` and never reads a digit.
+    """
+    return max(gemm.phase.ni, 1), max(gemm.phase.nj, 1)
 
 
 @cuda.jit(device=True, inline="always")
-def phase_pixel_radices(geom):
-    """Digits (n, h2, w2) of the phase's input pixels ``(a + sH*h2, b + sW*w2)``."""
-    return geom[18], geom[19]
+def phase_pixel_radices(spec, gemm):
+    """Digits (n, h2, w2) of the phase's input pixels ``(h0 + sH*h2, w0 + sW*w2)``."""
+    return gemm.phase.H_p, gemm.phase.W_p
 
 
 @cuda.jit(device=True, inline="always")
-def gin_a_at(weight, g, m, r, geom):
-    co, ti, tj = digits(r, geom[22], geom[25])
-    i = geom[20] + geom[21] * ti
-    j = geom[23] + geom[24] * tj
-    return weight[g * (geom[4] // geom[15]) + co, m, i, j]
+def gin_a_at(weight, g, m, r, spec, gemm):
+    phase = gemm.phase
+    co, ti, tj = digits(r, phase_kernel_radices(spec, gemm))
+    i = phase.i0 + phase.di * ti
+    j = phase.j0 + phase.dj * tj
+    return weight[g * (spec.C_out // spec.groups) + co, m, i, j]
 
 
 @cuda.jit(device=True, inline="always")
-def gin_b_column(n, h2, w2, geom):
-    return n, h2 + geom[26], w2 + geom[28]  # (n, ho for ti = 0, wo for tj = 0)
+def gin_b_column(q, g, spec, gemm):
+    n, h2, w2 = q
+    # (n, the group's first channel of grad_y, ho for ti = 0, wo for tj = 0)
+    return n, g * (spec.C_out // spec.groups), h2 + gemm.phase.ho0, w2 + gemm.phase.wo0
 
 
 @cuda.jit(device=True, inline="always")
-def gin_b_at(grad_y, g, co, ti, tj, n, ho_first, wo_first, pad, geom):
+def gin_b_at(grad_y, r, p, pad, spec, gemm):
     # every (ti, tj) of the phase reaches an output exactly (no stride holes); only its range
     # is checked
-    ho = ho_first - ti * geom[27]
-    wo = wo_first - tj * geom[29]
-    if ho >= 0 and ho < geom[5] and wo >= 0 and wo < geom[6]:
-        return grad_y[n, g * (geom[4] // geom[15]) + co, ho, wo]
+    co, ti, tj = r
+    n, co_first, ho_first, wo_first = p
+    ho = ho_first - ti * gemm.phase.dho
+    wo = wo_first - tj * gemm.phase.dwo
+    if ho >= 0 and ho < spec.H_out and wo >= 0 and wo < spec.W_out:
+        return grad_y[n, co_first + co, ho, wo]
     return pad
 
 
 @cuda.jit(device=True, inline="always")
-def zero_init(bias, g, m, M, zero, geom):
+def zero_init(bias, g, m, zero, spec, gemm):
     return zero
 
 
 @cuda.jit(device=True, inline="always")
-def gin_c_row(g, s, m, geom):
-    return (g * (geom[1] // geom[15]) + m) * (geom[2] * geom[3])  # c * H*W
+def gin_c_row(g, s, m, spec, gemm):
+    return (g * (spec.C_in // spec.groups) + m) * (spec.H * spec.W)  # c * H*W
 
 
 @cuda.jit(device=True, inline="always")
-def gin_c_col(n, h2, w2, geom):
-    h = geom[16] + geom[9] * h2  # a + sH*h2
-    w = geom[17] + geom[10] * w2  # b + sW*w2
-    return (n * geom[1] * geom[2] + h) * geom[3] + w  # n * C_in*H*W + h*W + w
+def gin_c_col(q, spec, gemm):
+    n, h2, w2 = q
+    h = gemm.phase.h0 + spec.stride_h * h2
+    w = gemm.phase.w0 + spec.stride_w * w2
+    return (n * spec.C_in * spec.H + h) * spec.W + w  # n * C_in*H*W + h*W + w
 
 
 # grad weight: grad_w[g*M + m, c, i, j] = sum_{n,ho,wo} grad_y[n, g*M + m, ho, wo] * x[...]
@@ -241,35 +318,40 @@ def gin_c_col(n, h2, w2, geom):
 
 
 @cuda.jit(device=True, inline="always")
-def gw_a_at(grad_y, g, m, r, geom):
-    n, ho, wo = digits(r, geom[5], geom[6])
-    return grad_y[n, g * (geom[4] // geom[15]) + m, ho, wo]
+def gw_a_at(grad_y, g, m, r, spec, gemm):
+    n, ho, wo = digits(r, output_radices(spec, gemm))
+    return grad_y[n, g * (spec.C_out // spec.groups) + m, ho, wo]
 
 
 @cuda.jit(device=True, inline="always")
-def gw_b_column(c, i, j, geom):
-    # (c, offset of the input row, offset of the input column) of this weight element
-    return c, i * geom[13] - geom[11], j * geom[14] - geom[12]
+def gw_b_column(q, g, spec, gemm):
+    c, i, j = q
+    # (the channel of x this weight reads, offset of the input row, of the input column)
+    return (g * (spec.C_in // spec.groups) + c, i * spec.dil_h - spec.pad_h,
+            j * spec.dil_w - spec.pad_w)
 
 
 @cuda.jit(device=True, inline="always")
-def gw_b_at(x, g, n, ho, wo, c, h_off, w_off, pad, geom):
-    h = ho * geom[9] + h_off
-    w = wo * geom[10] + w_off
-    if h >= 0 and h < geom[2] and w >= 0 and w < geom[3]:
-        return x[n, g * (geom[1] // geom[15]) + c, h, w]
+def gw_b_at(x, r, p, pad, spec, gemm):
+    n, ho, wo = r
+    c_x, h_off, w_off = p
+    h = ho * spec.stride_h + h_off
+    w = wo * spec.stride_w + w_off
+    if h >= 0 and h < spec.H and w >= 0 and w < spec.W:
+        return x[n, c_x, h, w]
     return pad
 
 
 @cuda.jit(device=True, inline="always")
-def gw_c_row(g, s, m, geom):
-    K = (geom[1] // geom[15]) * geom[7] * geom[8]  # C_in_g * kH * kW
-    return (s * geom[4] + g * (geom[4] // geom[15]) + m) * K  # partial[s, co, :]
+def gw_c_row(g, s, m, spec, gemm):
+    K = (spec.C_in // spec.groups) * spec.kH * spec.kW  # C_in_g * kH * kW
+    return (s * spec.C_out + g * (spec.C_out // spec.groups) + m) * K  # partial[s, co, :]
 
 
 @cuda.jit(device=True, inline="always")
-def gw_c_col(c, i, j, geom):
-    return (c * geom[7] + i) * geom[8] + j
+def gw_c_col(q, spec, gemm):
+    c, i, j = q
+    return (c * spec.kH + i) * spec.kW + j
 
 
 INDEX_MAPS = {  # reduction radices, column radices, a_at, b_column, b_at, c_init, c_row, c_col
@@ -299,17 +381,19 @@ def igemm_kernel(DT, mode: str, tile: str):
     assert NT % BK == 0 and NT % BN == 0 and BM % NTY == 0 and BN % NTX == 0
 
     @cuda.jit
-    def conv2d_igemm(a_src, b_src, dst, bias, M, R, COLS, r_chunk, splits, geom):
+    def conv2d_igemm(a_src, b_src, dst, bias, spec, gemm):
         """C[m, col] = sum_r A[m, r] * B[r, col] for one BM x BN tile of C.
 
-        Block ``(blockIdx.x, blockIdx.y)`` owns rows ``blockIdx.y*BM ...`` and columns
-        ``blockIdx.x*BN ...`` of C; ``blockIdx.z = group * splits + split``. Thread
+        ``spec`` is the convolution (a ``ConvSpec``), ``gemm`` the product (a :class:`Gemm`);
+        ``dst`` is C's flat (C-contiguous) destination, ``bias`` has length 0 when there is
+        none. Block ``(blockIdx.x, blockIdx.y)`` owns rows ``blockIdx.y*BM ...`` and columns
+        ``blockIdx.x*BN ...`` of C; ``blockIdx.z = group * gemm.splits + split``. Thread
         ``(threadIdx.y, threadIdx.x)`` computes rows ``threadIdx.y + 16*i`` (i < TM) and
         columns ``threadIdx.x + 16*j`` (j < TN) of that tile, accumulated in registers
         (``acc``); ``threadIdx.x`` walks the columns of C, the contiguous axis of the
         output. Shared memory holds one ``BK``-deep slice of the reduction: ``As`` (A tile,
         transposed, ``BK x (BM+1)``) and ``Bs`` (B tile, ``BK x BN``). Split ``s`` reduces
-        ``r`` over ``[s*r_chunk, min(R, (s+1)*r_chunk))``.
+        ``r`` over ``[s*gemm.r_chunk, min(gemm.R, (s+1)*gemm.r_chunk))``.
         """
         As = cuda.shared.array(A_SHAPE, DT)
         Bs = cuda.shared.array(B_SHAPE, DT)
@@ -323,12 +407,12 @@ def igemm_kernel(DT, mode: str, tile: str):
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         t = ty * NTX + tx
-        g = cuda.blockIdx.z // splits
-        s = cuda.blockIdx.z - g * splits
+        g = cuda.blockIdx.z // gemm.splits
+        s = cuda.blockIdx.z - g * gemm.splits
         m_first = cuda.blockIdx.y * BM
         col_first = cuda.blockIdx.x * BN
-        r_begin = s * r_chunk
-        r_end = min(R, r_begin + r_chunk)
+        r_begin = s * gemm.r_chunk
+        r_end = min(gemm.R, r_begin + gemm.r_chunk)
 
         # A loads: rows a_row + A_STEP*l of the tile, reduction offset a_k (fixed)
         a_k = t % BK
@@ -337,17 +421,16 @@ def igemm_kernel(DT, mode: str, tile: str):
         b_col = t % BN
         b_k = t // BN
         col = col_first + b_col
-        c1, c0 = column_radices(geom)
-        q2, q1, q0 = digits(col, c1, c0)
-        p2, p1, p0 = b_column(q2, q1, q0, geom)
+        col_radices = column_radices(spec, gemm)
+        p = b_column(digits(col, col_radices), g, spec, gemm)
         # digits of this thread's first B reduction index, and of the two constant steps
-        r1, r0 = reduction_radices(geom)
-        d2, d1, d0 = digits(r_begin + b_k, r1, r0)
-        s2, s1, s0 = digits(B_STEP, r1, r0)
-        k2, k1, k0 = digits(BK, r1, r0)
+        r_radices = reduction_radices(spec, gemm)
+        d = digits(r_begin + b_k, r_radices)
+        b_step = digits(B_STEP, r_radices)
+        k_step = digits(BK, r_radices)
 
         for i in range(TM):
-            start = c_init(bias, g, m_first + ty + NTY * i, M, DT(0), geom)
+            start = c_init(bias, g, m_first + ty + NTY * i, DT(0), spec, gemm)
             for j in range(TN):
                 acc[i, j] = start
         n_tiles = (r_end - r_begin + BK - 1) // BK
@@ -364,19 +447,19 @@ def igemm_kernel(DT, mode: str, tile: str):
                 for l in range(LA):
                     m = m_first + a_row + A_STEP * l
                     value = DT(0)
-                    if m < M and r_a < r_end:
-                        value = a_at(a_src, g, m, r_a, geom)
+                    if m < gemm.M and r_a < r_end:
+                        value = a_at(a_src, g, m, r_a, spec, gemm)
                     a_next[l] = value
                 r_b = r_begin + it * BK + b_k
-                e2, e1, e0 = d2, d1, d0
+                e = d
                 for l in range(LB):
                     value = DT(0)
-                    if col < COLS and r_b < r_end:
-                        value = b_at(b_src, g, e2, e1, e0, p2, p1, p0, value, geom)
+                    if col < gemm.COLS and r_b < r_end:
+                        value = b_at(b_src, e, p, value, spec, gemm)
                     b_next[l] = value
-                    e2, e1, e0 = advance(e2, e1, e0, s2, s1, s0, r1, r0)
+                    e = advance(e, b_step, r_radices)
                     r_b += B_STEP
-                d2, d1, d0 = advance(d2, d1, d0, k2, k1, k0, r1, r0)
+                d = advance(d, k_step, r_radices)
             if it > 0:  # multiply the tiles in shared memory
                 for kk in range(BK):
                     for i in range(TM):
@@ -390,17 +473,17 @@ def igemm_kernel(DT, mode: str, tile: str):
 
         # store: this thread's columns col_first + tx + 16*j, stepped by digit addition
         # (a small loop body, so the compiler unrolls it and acc stays in registers)
-        q2, q1, q0 = digits(col_first + tx, c1, c0)
-        t2, t1, t0 = digits(NTX, c1, c0)
+        q = digits(col_first + tx, col_radices)
+        q_step = digits(NTX, col_radices)
         for j in range(TN):
             col_offset[j] = -1  # past the last column: not stored
-            if col_first + tx + NTX * j < COLS:
-                col_offset[j] = c_col(q2, q1, q0, geom)
-            q2, q1, q0 = advance(q2, q1, q0, t2, t1, t0, c1, c0)
+            if col_first + tx + NTX * j < gemm.COLS:
+                col_offset[j] = c_col(q, spec, gemm)
+            q = advance(q, q_step, col_radices)
         for i in range(TM):
             m = m_first + ty + NTY * i
-            if m < M:
-                row_offset = c_row(g, s, m, geom)
+            if m < gemm.M:
+                row_offset = c_row(g, s, m, spec, gemm)
                 for j in range(TN):
                     if col_offset[j] >= 0:
                         dst[row_offset + col_offset[j]] = acc[i, j]
@@ -409,6 +492,15 @@ def igemm_kernel(DT, mode: str, tile: str):
 
 
 # --------------------------------------------------------------------------- host side
+
+
+class Operands(NamedTuple):
+    """The device arrays of one implicit-GEMM launch (:func:`launch`)."""
+
+    a: object  # A's source: weight (forward, grad_input) or grad_y (grad_weight), 4-D
+    b: object  # B's source, gathered: x (forward, grad_weight) or grad_y (grad_input), 4-D
+    dst: object  # C's destination, C-contiguous: y, grad_x, or (splits, C_out, C_in_g*kH*kW)
+    bias: object  # (C_out,) the forward's bias; None or length 0: none (backward: None)
 
 
 def pick_tile(M: int, COLS: int, groups: int) -> str:
@@ -439,65 +531,85 @@ def split_reduction(R: int, splits: int, BK: int, groups: int) -> tuple[int, int
     return r_chunk, -(-R // r_chunk)
 
 
-def grad_input_phases(H, W, kernel, stride, padding, dilation):
-    """The stride phases of grad_input: one ``(Hp, Wp, ni, nj, phase)`` per ``(a, b)``.
+class AxisPhase(NamedTuple):
+    """One stride phase along one axis (rows or columns); :func:`grad_input_phases` pairs them."""
+
+    start: int  # the phase's first input index (h0 or w0)
+    size: int  # input indices in the phase (H_p or W_p)
+    k0: int  # first kernel index that reaches it (i0 or j0)
+    dk: int  # step between the kernel indices that reach it (di or dj)
+    nk: int  # how many kernel indices reach it (ni or nj; may be 0)
+    o0: int  # output index that kernel index k0 takes ``start`` from (ho0 or wo0)
+    do: int  # output indices between successive kernel indices (dho or dwo)
+
+
+def axis_phases(size: int, kernel: int, stride: int, padding: int,
+                dilation: int) -> list[AxisPhase]:
+    """The stride phases of one axis of grad_input, one per ``start < min(stride, size)``.
 
     With stride ``s``, input row ``h`` receives gradient through kernel row ``i`` only when
     ``(h + p - i*d) % s == 0``, which depends on ``h % s`` alone. So the rows
-    ``h = a + s*h2`` of phase ``a`` all use the same kernel rows ``i = i0 + di*t``
-    (``di = s / gcd(s, d)``, ``ni`` of them), and ``ho = h2 + base - t*step`` exactly. One
-    GEMM per phase skips the ``1 - 1/(sH*sW)`` of products that would multiply a stride hole;
-    a phase no kernel row reaches gets ``ni = 0`` (its GEMM has an empty reduction and writes
-    zeros). Stride 1 has one phase: every kernel cell, ``ho = h + p - i*d``.
-    ``phase`` is the 14-tuple appended to the geometry (see the grad-input index maps).
+    ``h = start + s*h2`` of a phase all use the same kernel rows ``i = k0 + dk*t``
+    (``dk = s / gcd(s, d)``, ``nk`` of them), and ``ho = h2 + o0 - t*do`` exactly.
     """
     phases = []
-    per_axis = []
-    for size, k, s, p, d in zip((H, W), kernel, stride, padding, dilation, strict=True):
-        axis = []
-        for a in range(min(s, size)):
-            cells = [i for i in range(k) if (a + p - i * d) % s == 0]
-            step_i = s // math.gcd(s, d)
-            first = cells[0] if cells else 0
-            axis.append((a, -(-(size - a) // s), first, step_i, len(cells),
-                         (a + p - first * d) // s, step_i * d // s))
-        per_axis.append(axis)
-    for a, Hp, i0, di, ni, base_h, step_h in per_axis[0]:
-        for b, Wp, j0, dj, nj, base_w, step_w in per_axis[1]:
-            phase = (a, b, Hp, Wp, i0, di, max(ni, 1), j0, dj, max(nj, 1),
-                     base_h, step_h, base_w, step_w)
-            phases.append((Hp, Wp, ni, nj, phase))
+    for start in range(min(stride, size)):
+        cells = [i for i in range(kernel) if (start + padding - i * dilation) % stride == 0]
+        dk = stride // math.gcd(stride, dilation)
+        k0 = cells[0] if cells else 0
+        phases.append(AxisPhase(
+            start=start, size=-(-(size - start) // stride), k0=k0, dk=dk, nk=len(cells),
+            o0=(start + padding - k0 * dilation) // stride, do=dk * dilation // stride,
+        ))
     return phases
 
 
-def launch(mode, DT, a_src, b_src, dst, bias, M, R, COLS, groups, geom, splits=1, tile=None):
-    """Run the ``mode`` implicit GEMM: ``groups`` GEMMs of ``M x COLS``, reduction ``R``.
+def grad_input_phases(spec: ConvSpec) -> list[Phase]:
+    """The stride phases of grad_input: one :class:`Phase` per ``(h0, w0)``, rows first.
 
-    ``geom`` is :func:`kernels.cuda._arrays.conv_geometry`'s tuple, plus a stride phase of
-    :func:`grad_input_phases` for ``grad_input`` (zeros are appended otherwise).
-
-    ``splits`` chunks the reduction (``grad_weight`` only: ``dst`` then has a leading
-    ``splits`` axis of partial sums). Returns the number of splits used.
+    Each phase is the pairing of a row phase and a column phase of :func:`axis_phases`. One
+    GEMM per phase skips the ``1 - 1/(sH*sW)`` of products that would multiply a stride hole;
+    a phase no kernel row (or column) reaches has ``ni = 0`` (or ``nj = 0``): its GEMM has an
+    empty reduction and writes zeros. Stride 1 has one phase: every kernel cell,
+    ``ho = h + pad_h - i*dil_h``.
     """
-    tile = tile or pick_tile(M, COLS, groups)
-    BM, BN, BK = CONFIGS[tile]
-    r_chunk, splits = split_reduction(R, splits, BK, groups)
+    rows = axis_phases(spec.H, spec.kH, spec.stride_h, spec.pad_h, spec.dil_h)
+    cols = axis_phases(spec.W, spec.kW, spec.stride_w, spec.pad_w, spec.dil_w)
+    return [
+        Phase(h0=r.start, w0=c.start, H_p=r.size, W_p=c.size, i0=r.k0, di=r.dk, ni=r.nk,
+              j0=c.k0, dj=c.dk, nj=c.nk, ho0=r.o0, dho=r.do, wo0=c.o0, dwo=c.do)
+        for r in rows
+        for c in cols
+    ]
+
+
+def launch(mode: str, operands: Operands, spec: ConvSpec, gemm: Gemm, tile: str) -> None:
+    """Run the ``mode`` implicit GEMM: ``spec.groups`` products ``gemm``, one per group.
+
+    ``gemm.splits > 1`` chunks the reduction (``grad_weight`` only: ``operands.dst`` then has
+    a leading ``splits`` axis of partial sums). ``tile`` is a key of :data:`CONFIGS`.
+    """
+    BM, BN, _ = CONFIGS[tile]
+    bias = operands.bias
     if bias is None:
-        bias = empty((0,), np.dtype(dst.dtype))
-    if len(geom) == GEOMETRY_LEN:
-        geom = geom + NO_PHASE
-    grid = (blocks(COLS, BN), blocks(M, BM), groups * splits)
-    igemm_kernel(DT, mode, tile)[grid, (NTX, NTY)](
-        a_src, b_src, dst.reshape(-1), bias, M, R, COLS, r_chunk, splits, geom
+        bias = empty((0,), np.dtype(operands.dst.dtype))
+    grid = (blocks(gemm.COLS, BN), blocks(gemm.M, BM), spec.groups * gemm.splits)
+    igemm_kernel(numba_dtype(operands.dst), mode, tile)[grid, (NTX, NTY)](
+        operands.a, operands.b, operands.dst.reshape(-1), bias, spec, gemm
     )  # dst is C-contiguous and ours: the kernel writes its flat view
-    return splits
 
 
-def conv2d(x, weight, bias, y_shape, geom, groups, DT, tile=None):
-    """Forward conv by implicit GEMM on device arrays; return ``y`` (N, C_out, H_out, W_out)."""
-    N, C_out, Ho, Wo = y_shape
-    _, C_in_g, kh, kw = weight.shape
-    y = empty(y_shape, x.dtype)
-    launch("forward", DT, weight, x, y, bias, C_out // groups, C_in_g * kh * kw,
-           N * Ho * Wo, groups, geom, tile=tile)
+def conv2d(x, weight, bias, spec: ConvSpec, tile: str | None = None):
+    """Forward conv by implicit GEMM on device arrays.
+
+    x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,), a
+    length-0 array or None; returns y : (N, C_out, H_out, W_out). ``tile=None`` picks the
+    tile with :func:`pick_tile`.
+    """
+    gemm = unsplit(M=spec.C_out // spec.groups,
+                   R=(spec.C_in // spec.groups) * spec.kH * spec.kW,
+                   COLS=spec.N * spec.H_out * spec.W_out)
+    y = empty(spec.y_shape, x.dtype)
+    launch("forward", Operands(a=weight, b=x, dst=y, bias=bias), spec, gemm,
+           tile or pick_tile(gemm.M, gemm.COLS, spec.groups))
     return y

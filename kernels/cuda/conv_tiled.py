@@ -20,9 +20,13 @@ the filter slice does not fit, :func:`conv2d` returns ``None`` and the caller ru
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from numba import cuda
 
-from ._arrays import blocks, conv_geometry, empty, kernel_cache
+from kernels.common import ConvSpec
+
+from ._arrays import blocks, empty, kernel_cache, numba_dtype
 
 SMEM_X = 4096  # input patch capacity, elements (16 KiB in float32, 32 KiB in float64)
 SMEM_W = 1024  # filter slice capacity, elements (kH * kW)
@@ -35,9 +39,10 @@ def tiled_kernel(DT):
     """Build the tiled forward kernel for dtype ``DT`` (``numba.float32`` / ``float64``)."""
 
     @cuda.jit
-    def conv2d_tiled(x, weight, bias, y, geom):
+    def conv2d_tiled(x, weight, bias, y, spec):
         """One block computes a ``blockDim.y x blockDim.x`` tile of the output plane y[n, co].
 
+        ``spec`` is the problem's ``ConvSpec``; ``bias`` has length 0 when there is none.
         Thread ``(threadIdx.y, threadIdx.x)`` of block ``(blockIdx.x, blockIdx.y)`` computes
         ``y[n, co, blockIdx.y*TH + threadIdx.y, blockIdx.x*TW + threadIdx.x]``: ``threadIdx.x``
         walks ``w_out``. ``blockIdx.z`` (striding by ``gridDim.z``) picks ``(n, co)``.
@@ -46,7 +51,6 @@ def tiled_kernel(DT):
         slice ``weight[co, c]`` (``kH x kW``). Threads past the output's edge help load and
         compute but do not store.
         """
-        N, C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
         xs = cuda.shared.array(SMEM_X, DT)
         ws = cuda.shared.array(SMEM_W, DT)
         TW = cuda.blockDim.x
@@ -57,15 +61,15 @@ def tiled_kernel(DT):
         n_threads = TW * TH
         ho = cuda.blockIdx.y * TH + ty
         wo = cuda.blockIdx.x * TW + tx
-        h_first = cuda.blockIdx.y * TH * sh - ph  # input row of the patch's top-left cell
-        w_first = cuda.blockIdx.x * TW * sw - pw
-        tile_h = (TH - 1) * sh + (kh - 1) * dh + 1
-        tile_w = (TW - 1) * sw + (kw - 1) * dw + 1
-        C_in_g = C_in // groups
-        C_out_g = C_out // groups
-        for nc in range(cuda.blockIdx.z, N * C_out, cuda.gridDim.z):
-            n = nc // C_out
-            co = nc - n * C_out
+        h_first = cuda.blockIdx.y * TH * spec.stride_h - spec.pad_h  # the patch's top row
+        w_first = cuda.blockIdx.x * TW * spec.stride_w - spec.pad_w  # and its left column
+        tile_h = (TH - 1) * spec.stride_h + (spec.kH - 1) * spec.dil_h + 1
+        tile_w = (TW - 1) * spec.stride_w + (spec.kW - 1) * spec.dil_w + 1
+        C_in_g = spec.C_in // spec.groups
+        C_out_g = spec.C_out // spec.groups
+        for nc in range(cuda.blockIdx.z, spec.N * spec.C_out, cuda.gridDim.z):
+            n = nc // spec.C_out
+            co = nc - n * spec.C_out
             c_first = (co // C_out_g) * C_in_g
             acc = DT(0)
             for c in range(C_in_g):
@@ -76,23 +80,30 @@ def tiled_kernel(DT):
                     h = h_first + row
                     w = w_first + e - row * tile_w
                     value = DT(0)
-                    if h >= 0 and h < H and w >= 0 and w < W:
+                    if h >= 0 and h < spec.H and w >= 0 and w < spec.W:
                         value = x[n, c_first + c, h, w]
                     xs[e] = value
-                for e in range(tid, kh * kw, n_threads):
-                    ws[e] = weight[co, c, e // kw, e % kw]
+                for e in range(tid, spec.kH * spec.kW, n_threads):
+                    ws[e] = weight[co, c, e // spec.kW, e % spec.kW]
                 cuda.syncthreads()
-                for i in range(kh):
-                    row_start = (ty * sh + i * dh) * tile_w + tx * sw
-                    for j in range(kw):
-                        acc += xs[row_start + j * dw] * ws[i * kw + j]
+                for i in range(spec.kH):
+                    row_start = (ty * spec.stride_h + i * spec.dil_h) * tile_w + tx * spec.stride_w
+                    for j in range(spec.kW):
+                        acc += xs[row_start + j * spec.dil_w] * ws[i * spec.kW + j]
                 cuda.syncthreads()  # before the next channel overwrites the patch
-            if ho < Ho and wo < Wo:
+            if ho < spec.H_out and wo < spec.W_out:
                 if bias.shape[0] > 0:
                     acc += bias[co]
                 y[n, co, ho, wo] = acc
 
     return conv2d_tiled
+
+
+class Tile(NamedTuple):
+    """The output tile one block of :func:`tiled_kernel` computes (its thread block's shape)."""
+
+    TH: int  # output rows of the tile (blockDim.y)
+    TW: int  # output columns of the tile (blockDim.x)
 
 
 def _pow2_at_least(n: int, cap: int) -> int:
@@ -102,20 +113,22 @@ def _pow2_at_least(n: int, cap: int) -> int:
     return p
 
 
-def choose_tile(Ho, Wo, kernel, stride, dilation) -> tuple[int, int] | None:
-    """The ``(TH, TW)`` output tile whose input patch fits in :data:`SMEM_X`, or ``None``.
+def choose_tile(spec: ConvSpec) -> Tile | None:
+    """The output :class:`Tile` whose input patch fits in :data:`SMEM_X`, or ``None``.
 
     Starts from the output size rounded up to a power of two (at most 16 x 16) and halves
-    the taller side until the patch fits.
+    the taller side until the patch, ``(TH-1)*stride_h + (kH-1)*dil_h + 1`` rows by
+    ``(TW-1)*stride_w + (kW-1)*dil_w + 1`` columns, fits. ``None`` also when the filter
+    slice (``kH*kW``) exceeds :data:`SMEM_W`.
     """
-    if kernel[0] * kernel[1] > SMEM_W:
+    if spec.kH * spec.kW > SMEM_W:
         return None
-    TH, TW = _pow2_at_least(Ho, MAX_TILE), _pow2_at_least(Wo, MAX_TILE)
+    TH, TW = _pow2_at_least(spec.H_out, MAX_TILE), _pow2_at_least(spec.W_out, MAX_TILE)
     while True:
-        tile_h = (TH - 1) * stride[0] + (kernel[0] - 1) * dilation[0] + 1
-        tile_w = (TW - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
+        tile_h = (TH - 1) * spec.stride_h + (spec.kH - 1) * spec.dil_h + 1
+        tile_w = (TW - 1) * spec.stride_w + (spec.kW - 1) * spec.dil_w + 1
         if tile_h * tile_w <= SMEM_X:
-            return TH, TW
+            return Tile(TH=TH, TW=TW)
         if TH == 1 and TW == 1:
             return None
         if TH >= TW:
@@ -124,18 +137,18 @@ def choose_tile(Ho, Wo, kernel, stride, dilation) -> tuple[int, int] | None:
             TW //= 2
 
 
-def conv2d(x, weight, bias, y_shape, stride, padding, dilation, groups, DT):
+def conv2d(x, weight, bias, spec: ConvSpec):
     """Launch :func:`tiled_kernel`; return ``y`` (N, C_out, H_out, W_out).
 
-    ``None`` when the patch cannot fit in shared memory (the caller then runs rung (a)).
+    x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,) or a
+    length-0 array (no bias). ``None`` when the patch cannot fit in shared memory (the
+    caller then runs rung (a)).
     """
-    N, C_out, Ho, Wo = y_shape
-    tile = choose_tile(Ho, Wo, weight.shape[2:], stride, dilation)
+    tile = choose_tile(spec)
     if tile is None:
         return None
-    TH, TW = tile
-    y = empty(y_shape, x.dtype)
-    geom = conv_geometry(x.shape, weight.shape, y_shape, stride, padding, dilation, groups)
-    grid = (blocks(Wo, TW), blocks(Ho, TH), min(N * C_out, MAX_GRID_Z))
-    tiled_kernel(DT)[grid, (TW, TH)](x, weight, bias, y, geom)
+    y = empty(spec.y_shape, x.dtype)
+    grid = (blocks(spec.W_out, tile.TW), blocks(spec.H_out, tile.TH),
+            min(spec.N * spec.C_out, MAX_GRID_Z))
+    tiled_kernel(numba_dtype(x))[grid, (tile.TW, tile.TH)](x, weight, bias, y, spec)
     return y

@@ -30,12 +30,16 @@ def kernel_signatures():
     import numba
     from numba import types
 
+    from kernels.common import AdaptivePoolSpec, ConvSpec, PoolSpec
+
     from . import _arrays, conv_backward, conv_direct, conv_igemm, conv_tiled, pool, train
 
-    geom = types.UniTuple(types.int64, _arrays.GEOMETRY_LEN)
-    igemm_geom = types.UniTuple(types.int64, conv_igemm.IGEMM_GEOMETRY_LEN)
-    pool_geom = types.UniTuple(types.int64, pool.GEOMETRY_LEN)
-    i64 = types.int64
+    # one example of each record: Numba types a NamedTuple of ints by its class and length
+    conv_spec = numba.typeof(ConvSpec.from_shapes((1, 1, 3, 3), (1, 1, 2, 2), (1, 1), (0, 0),
+                                                  (1, 1), 1))
+    gemm = numba.typeof(conv_igemm.unsplit(M=1, R=4, COLS=4))  # Gemm with a nested Phase
+    pool_spec = numba.typeof(PoolSpec.from_shape((1, 1, 2, 2), (2, 2), (2, 2), (0, 0)))
+    adaptive_spec = numba.typeof(AdaptivePoolSpec.from_shape((1, 1, 2, 2), (1, 1)))
     index4 = types.Array(types.int64, 4, "C")
     out = []
     for DT in (numba.float32, numba.float64):
@@ -46,26 +50,26 @@ def kernel_signatures():
         def add(name, dispatcher, *args, DT=DT):
             out.append((name, str(DT), dispatcher, types.void(*args)))
 
-        add("conv2d_direct", conv_direct.forward_kernel(DT), a(4), a(4), a(1), a(4), geom)
+        add("conv2d_direct", conv_direct.forward_kernel(DT), a(4), a(4), a(1), a(4), conv_spec)
         add("conv2d_grad_input_direct", conv_direct.grad_input_kernel(DT), a(4), a(4), a(4),
-            geom)
+            conv_spec)
         add("conv2d_grad_weight_direct", conv_direct.grad_weight_kernel(DT), a(4), a(4), a(4),
-            geom)
-        add("conv2d_tiled", conv_tiled.tiled_kernel(DT), a(4), a(4), a(1), a(4), geom)
+            conv_spec)
+        add("conv2d_tiled", conv_tiled.tiled_kernel(DT), a(4), a(4), a(1), a(4), conv_spec)
         for mode in conv_igemm.MODES:
             for tile in conv_igemm.CONFIGS:
                 add(f"conv2d_igemm[{mode},{tile}]", conv_igemm.igemm_kernel(DT, mode, tile),
-                    a(4), a(4), a(1), a(1), i64, i64, i64, i64, i64, igemm_geom)
+                    a(4), a(4), a(1), a(1), conv_spec, gemm)
         add("conv2d_grad_bias", conv_backward.bias_grad_kernel(DT), a(4), a(1))
         add("sum_splits", conv_backward.sum_splits_kernel(DT), a(3), a(2))
-        add("max_pool2d_forward", pool.max_forward_kernel(DT), a(4), a(4), index4, pool_geom)
-        add("max_pool2d_backward", pool.max_backward_kernel(DT), a(4), index4, a(4), pool_geom)
-        add("avg_pool2d_forward", pool.avg_forward_kernel(DT), a(4), a(4), pool_geom)
-        add("avg_pool2d_backward", pool.avg_backward_kernel(DT), a(4), a(4), pool_geom)
+        add("max_pool2d_forward", pool.max_forward_kernel(DT), a(4), a(4), index4, pool_spec)
+        add("max_pool2d_backward", pool.max_backward_kernel(DT), a(4), index4, a(4), pool_spec)
+        add("avg_pool2d_forward", pool.avg_forward_kernel(DT), a(4), a(4), pool_spec)
+        add("avg_pool2d_backward", pool.avg_backward_kernel(DT), a(4), a(4), pool_spec)
         add("adaptive_avg_pool2d_forward", pool.adaptive_forward_kernel(DT), a(4), a(4),
-            pool_geom)
+            adaptive_spec)
         add("adaptive_avg_pool2d_backward", pool.adaptive_backward_kernel(DT), a(4), a(4),
-            pool_geom)
+            adaptive_spec)
         add("pad_bottom_right", _arrays.pad_kernel(DT), a(4), a(4))
     return out + train.kernel_signatures()  # what training adds (both dtypes)
 

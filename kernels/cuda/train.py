@@ -12,14 +12,16 @@ are theirs, which are PyTorch's.
    per output element (``grad_x``, ``grad_W``, ``grad_b`` likewise, each a gather: no
    atomics);
 3. ``linear_forward_conv`` / ``linear_backward_conv`` - the same layer as a 1x1 convolution
-   of ``x`` viewed as ``(N, in, 1, 1)``, run by this backend's conv kernels (the implicit
-   GEMM rung by default), so the tiled GEMM of ``conv_igemm`` does the work;
+   of ``x`` viewed as ``(N, in, 1, 1)`` (:func:`one_by_one_spec` describes it), run by this
+   backend's conv kernels (the implicit GEMM rung by default), so the tiled GEMM of
+   ``conv_igemm`` does the work;
 4. ``cross_entropy_forward`` / ``cross_entropy_backward`` - softmax cross-entropy, mean over
    the batch: one thread per sample computes its log-sum-exp and loss, one block adds the
    losses in a fixed order (deterministic, no atomics); the gradient is
    ``(softmax - one_hot) / N``;
 5. ``sgd_step`` - ``torch.optim.SGD``'s update (momentum, weight decay, dampening 0, no
-   Nesterov), in place on the parameter and its momentum buffer.
+   Nesterov), in place on the parameter and its momentum buffer; the hyper-parameters
+   travel as one named record, :class:`SgdHyper`.
 
 Elementwise kernels use *grid-stride loops*: thread ``g = blockIdx.x * blockDim.x +
 threadIdx.x`` handles elements ``g, g + G, g + 2G, ...`` where ``G = gridDim.x * blockDim.x``
@@ -36,10 +38,14 @@ one kernel per dtype (:func:`~kernels.cuda._arrays.kernel_cache`).
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda
+
+from kernels.common import ConvSpec
 
 from ._arrays import (
     SIMULATOR,
@@ -285,21 +291,30 @@ def linear_backward(grad_y, x, weight):
     return grad_x, grad_w, grad_b
 
 
-_ONE = ((1, 1), (0, 0), (1, 1), 1)  # stride, padding, dilation, groups of a 1x1 conv
+@functools.lru_cache(maxsize=64)
+def one_by_one_spec(N: int, K: int, O: int) -> ConvSpec:
+    """The 1x1 convolution that is a Linear layer with ``K`` inputs and ``O`` outputs.
+
+    x (N, K, 1, 1), weight (O, K, 1, 1) -> y (N, O, 1, 1): stride 1, no padding, no
+    dilation, one group. Built once per shape (a training step asks for the same ones).
+    """
+    return ConvSpec.from_shapes((N, K, 1, 1), (O, K, 1, 1), stride=(1, 1), padding=(0, 0),
+                                dilation=(1, 1), groups=1)
 
 
 def linear_forward_conv(x, weight, bias=None):
     """Linear as a 1x1 conv: x (N, in), weight (out, in), bias (out,) or None -> (N, out).
 
     ``x`` is viewed as ``(N, in, 1, 1)`` images and ``weight`` as ``(out, in, 1, 1)``
-    filters; the conv's output ``(N, out, 1, 1)`` is ``y``. The conv rung is this backend's
-    current one (``kernels.cuda.get_conv_algorithm()``).
+    filters (:func:`one_by_one_spec`); the conv's output ``(N, out, 1, 1)`` is ``y``. The
+    conv rung is this backend's current one (``kernels.cuda.get_conv_algorithm()``).
     """
     from . import conv2d
 
     N, K = x.shape
     O = weight.shape[0]
-    y = conv2d(x.reshape(N, K, 1, 1), weight.reshape(O, K, 1, 1), bias, *_ONE)
+    y = conv2d(x.reshape(N, K, 1, 1), weight.reshape(O, K, 1, 1), bias,
+               one_by_one_spec(N, K, O))
     return y.reshape(N, O)  # (N, O, 1, 1) -> (N, O)
 
 
@@ -310,8 +325,9 @@ def linear_backward_conv(grad_y, x, weight):
     N, K = x.shape
     O = weight.shape[0]
     grad_x, grad_w, grad_b = conv2d_backward(
-        grad_y.reshape(N, O, 1, 1), x.reshape(N, K, 1, 1), weight.reshape(O, K, 1, 1), *_ONE)
-    return grad_x.reshape(N, K), grad_w.reshape(O, K), grad_b
+        grad_y.reshape(N, O, 1, 1), x.reshape(N, K, 1, 1), weight.reshape(O, K, 1, 1),
+        one_by_one_spec(N, K, O))
+    return grad_x.reshape(N, K), grad_w.reshape(O, K), grad_b  # (N, K), (O, K), (O,)
 
 
 # --------------------------------------------------------------------------- cross-entropy
@@ -447,13 +463,28 @@ def cross_entropy_backward(logits, labels, log_sum_exp):
 # --------------------------------------------------------------------------- SGD
 
 
+class SgdHyper(NamedTuple):
+    """``torch.optim.SGD``'s hyper-parameters (dampening 0, no Nesterov), one kernel argument.
+
+    Three floats, so Numba types it as one tuple of ``float64``; :func:`sgd_step` converts
+    the fields with ``float`` so every call gives the kernel the same type.
+    """
+
+    lr: float  # learning rate: param -= lr * update
+    momentum: float = 0.0  # buf = momentum * buf + d; 0: no buffer, the update is d
+    weight_decay: float = 0.0  # L2 penalty: d = grad + weight_decay * param; 0: none
+
+
 @kernel_cache
 def sgd_kernel(DT):
     """Build the SGD (momentum, weight decay) update kernel for dtype ``DT``."""
 
     @cuda.jit
-    def sgd_update(param, grad, momentum_buffer, lr, momentum, weight_decay, first):
+    def sgd_update(param, grad, momentum_buffer, hyper, first):
         """One ``torch.optim.SGD`` step (dampening 0, no Nesterov), in place.
+
+        param, grad, momentum_buffer : (P,) flat arrays of one length; hyper : SgdHyper;
+        first : int, 1 on the first step.
 
         ::
 
@@ -467,17 +498,17 @@ def sgd_kernel(DT):
         one thread only. ``momentum_buffer`` is not touched when ``momentum == 0``.
         No shared memory.
         """
-        lr_ = DT(lr)
-        momentum_ = DT(momentum)
-        weight_decay_ = DT(weight_decay)
+        lr_ = DT(hyper.lr)
+        momentum_ = DT(hyper.momentum)
+        weight_decay_ = DT(hyper.weight_decay)
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for i in range(start, param.shape[0], step):
             p = param[i]
             d = grad[i]
-            if weight_decay != 0:
+            if hyper.weight_decay != 0:
                 d = d + weight_decay_ * p
-            if momentum != 0:
+            if hyper.momentum != 0:
                 if first != 0:
                     b = d
                 else:
@@ -489,22 +520,26 @@ def sgd_kernel(DT):
     return sgd_update
 
 
-def sgd_step(param, grad, momentum_buffer, lr, momentum=0.0, weight_decay=0.0,
-             first=False):
+def sgd_step(param, grad, momentum_buffer, hyper: SgdHyper, *, first=False):
     """Update ``param`` (and ``momentum_buffer``) in place, as one ``torch.optim.SGD`` step.
 
     Parameters
     ----------
     param, grad, momentum_buffer : device arrays of one shape (any), one float dtype
         ``momentum_buffer`` may hold anything on the first step (it is overwritten).
-    lr, momentum, weight_decay : float
+    hyper : SgdHyper
+        ``lr``, ``momentum``, ``weight_decay``.
     first : bool
         True on the first step: the buffer starts as the gradient, not ``momentum * buf``.
+
+    Examples
+    --------
+    ``sgd_step(w, grad_w, buf, SgdHyper(lr=0.1, momentum=0.9), first=True)``
     """
+    hyper = SgdHyper(*(float(v) for v in hyper))  # one kernel type: (float64 x 3)
     n = int(np.prod(param.shape))
     _launch_stride(sgd_kernel(numba_dtype(param)), n, _flat(param), _flat(grad),
-                   _flat(momentum_buffer), float(lr), float(momentum), float(weight_decay),
-                   int(bool(first)))
+                   _flat(momentum_buffer), hyper, int(bool(first)))
 
 
 # --------------------------------------------------------------------------- PTX check
@@ -519,7 +554,7 @@ def kernel_signatures():
     from numba import types
 
     labels = types.Array(types.int64, 1, "C")
-    f64, i64 = types.float64, types.int64
+    hyper, i64 = numba.typeof(SgdHyper(0.1, 0.9, 1e-4)), types.int64
     out = []
     for DT in (numba.float32, numba.float64):
         a1, a2 = types.Array(DT, 1, "C"), types.Array(DT, 2, "C")
@@ -534,7 +569,7 @@ def kernel_signatures():
             ("mean", mean_kernel(DT), (a1, a1)),
             ("cross_entropy_backward", cross_entropy_backward_kernel(DT),
              (a2, labels, a1, a2)),
-            ("sgd_update", sgd_kernel(DT), (a1, a1, a1, f64, f64, f64, i64)),
+            ("sgd_update", sgd_kernel(DT), (a1, a1, a1, hyper, i64)),
         ]:
             out.append((name, str(DT), dispatcher, types.void(*args)))
     return out
@@ -543,6 +578,7 @@ def kernel_signatures():
 __all__ = [
     "BLOCKS_PER_SM",
     "REDUCE_THREADS",
+    "SgdHyper",
     "THREADS",
     "cross_entropy_backward",
     "cross_entropy_forward",
@@ -551,6 +587,7 @@ __all__ = [
     "linear_backward_conv",
     "linear_forward",
     "linear_forward_conv",
+    "one_by_one_spec",
     "sgd_step",
     "sigmoid_backward",
     "sigmoid_forward",

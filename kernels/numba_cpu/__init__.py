@@ -6,7 +6,11 @@ Every op computes what :mod:`kernels.naive` computes (read that first); this pac
 1. Compiled loops: every kernel is ``@njit(parallel=True, cache=True)`` (helpers called inside
    a ``prange`` body are plain ``@njit(cache=True)``). ``prange`` splits the outermost
    independent loop (planes, weights, GEMM lanes) across threads; nothing loops over batch,
-   channels or pixels in Python, which only picks a path and computes output sizes.
+   channels or pixels in Python, which only picks a path (and tabulates the per-axis divisors
+   or window bounds of average pooling). Sizes come from the call's record
+   (:class:`kernels.common.ConvSpec`, ``PoolSpec``, ``AdaptivePoolSpec``), which a kernel
+   takes as one argument and reads by name (``spec.stride_h``); the GEMM kernels also take
+   their work split as a :class:`conv_gemm.GemmPlan`.
 2. Taps outside, pixels inside: where naive loops over output pixels and then over the window,
    these kernels loop over the window taps ``(i, j)`` and then over a row of output pixels. The
    inner loop is then a contiguous (for stride 1) multiply-add that LLVM turns into AVX, and
@@ -85,7 +89,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.common import ConvGrads, conv_output_size
+from kernels.common import ConvGrads, ConvSpec
 
 from ._loops import FASTMATH, _all_finite
 from .conv_direct import (
@@ -96,6 +100,7 @@ from .conv_direct import (
     _widen,
 )
 from .conv_gemm import (
+    GemmPlan,
     _blas_libraries,
     _conv2d_backward_gemm,
     _conv2d_gemm,
@@ -150,51 +155,57 @@ def corr2d(X: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 class ConvPlan(NamedTuple):
-    """How :func:`conv2d` and :func:`conv2d_backward` compute one problem.
+    """How :func:`conv2d` and :func:`conv2d_backward` compute one problem (host side).
 
-    path : "direct" | "gemm" | "1x1" (module header, item 3)
-    lanes : parallel workers of the GEMM paths, each with its own buffers and its own
-        single-threaded GEMMs (at most the thread count and the batch size)
-    chunks : the batch is cut into this many nearly equal chunks of consecutive samples,
-        a multiple of ``lanes``; lane ``l`` does chunks ``l, l + lanes, ...``
+    ``lanes`` is at most the thread count and the batch size; ``chunks`` is ``lanes`` times
+    the rounds each lane needs, capped at the batch size (so every lane gets the same number
+    of chunks unless the cap cuts the last round short). The GEMM kernels receive these
+    numbers as a :class:`conv_gemm.GemmPlan` (:func:`_gemm_plan`).
     """
 
-    path: str
-    lanes: int
-    chunks: int
+    path: str  # "direct" | "gemm" | "1x1" (module header, item 3)
+    lanes: int  # GEMM-path workers, each with its own buffers and single-threaded GEMMs
+    chunks: int  # nearly equal chunks of consecutive samples; lane l does l, l + lanes, ...
 
 
-def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, itemsize,
-              threads=None, allow_direct=True) -> ConvPlan:
+def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
+              allow_direct: bool = True) -> ConvPlan:
     """Pick the conv path and its work split for one problem (see the module header).
 
-    ``allow_direct=False`` rules the direct path out: its backward multiplies the zeros of
-    the wide rows' junk columns with inputs and weights (see
+    ``spec`` a :class:`kernels.common.ConvSpec`, ``itemsize`` the bytes of one element of
+    ``x`` (4 or 8). ``allow_direct=False`` rules the direct path out: its backward multiplies
+    the zeros of the wide rows' junk columns with inputs and weights (see
     :func:`conv_direct._conv2d_direct`), exact only while those are finite (``0 * NaN =
-    NaN``), so :func:`conv2d_backward` passes ``_all_finite(x) and _all_finite(weight)``.
+    NaN``), so :func:`conv2d_backward` asks again with it when ``_all_finite(x) and
+    _all_finite(weight)`` is false.
 
     A chunk should hold ``ceil(GEMM_MIN_COLS / P)`` samples (so its GEMMs have enough
     columns), every lane should get the same number of chunks, and one lane's im2col
     buffer ``(C_in*kH*kW, samples*P)`` should stay under ``COLS_MAX_BYTES``.
     ``threads`` defaults to ``numba.get_num_threads()``.
     """
-    N, C_in, H, W = x_shape
-    C_out, C_in_g, kh, kw = weight_shape
-    Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
-    Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
-    P = Ho * Wo
-    if allow_direct and C_in_g <= DIRECT_MAX_C_IN and tuple(stride) == (1, 1):
+    N, kh, kw = spec.N, spec.kH, spec.kW
+    P = spec.H_out * spec.W_out
+    stride_1 = spec.stride_h == 1 and spec.stride_w == 1
+    if allow_direct and spec.C_in // spec.groups <= DIRECT_MAX_C_IN and stride_1:
         return ConvPlan("direct", 1, 1)
     threads = numba.get_num_threads() if threads is None else threads
     lanes = max(1, min(threads, N)) if _blas_libraries() is not None else 1
     per_lane = -(-N // lanes)
     samples = -(-GEMM_MIN_COLS // P)
-    samples = max(1, min(samples, COLS_MAX_BYTES // (C_in * kh * kw * P * itemsize)))
+    samples = max(1, min(samples, COLS_MAX_BYTES // (spec.C_in * kh * kw * P * itemsize)))
     rounds = -(-per_lane // samples)
     chunks = min(N, lanes * rounds)
-    if (kh, kw, tuple(stride), tuple(padding)) == (1, 1, (1, 1), (0, 0)) and chunks == N:
+    no_pad = spec.pad_h == 0 and spec.pad_w == 0
+    if (kh, kw) == (1, 1) and stride_1 and no_pad and chunks == N:
         return ConvPlan("1x1", lanes, chunks)
     return ConvPlan("gemm", lanes, chunks)
+
+
+def _gemm_plan(plan: ConvPlan, has_bias: bool) -> GemmPlan:
+    """The GEMM kernels' view of ``plan`` (a ``"gemm"`` or ``"1x1"`` one): ints only."""
+    return GemmPlan(lanes=plan.lanes, chunks=plan.chunks, in_place_1x1=int(plan.path == "1x1"),
+                    has_bias=int(has_bias))
 
 
 # --------------------------------------------------------------------------- conv2d: API
@@ -215,49 +226,47 @@ def _bias_grad(grad_y):
     return gb
 
 
-def conv2d(x, weight, bias, stride, padding, dilation, groups):
+def conv2d(x, weight, bias, spec: ConvSpec):
     """2-D convolution (cross-correlation); the path comes from :func:`conv_plan`.
 
-    x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,) or None
-    -> y : (N, C_out, H_out, W_out), ``H_out = 1 + (H + 2*ph - dh*(kH - 1) - 1) // sh``.
+    x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,) or None,
+    ``spec`` the problem's :class:`kernels.common.ConvSpec` -> y : ``spec.y_shape`` =
+    (N, C_out, H_out, W_out), the sizes from :func:`kernels.common.conv_output_size`.
     """
-    (_, _, H, W), (C_out, _, kh, kw) = x.shape, weight.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
-    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+    plan = conv_plan(spec, x.itemsize)
     has_bias = bias is not None
-    bias = bias if has_bias else np.zeros(C_out, x.dtype)
+    bias = bias if has_bias else np.zeros(spec.C_out, x.dtype)
     if plan.path == "direct":
-        return _conv2d_direct(_pad_planes(x, ph, pw), weight, bias, dh, dw, groups, Ho, Wo)
+        return _conv2d_direct(_pad_planes(x, spec), weight, bias, spec)
     with _single_threaded_blas(plan.lanes):
-        return _conv2d_gemm(x, weight, bias, has_bias, sh, sw, ph, pw, dh, dw, groups, Ho, Wo,
-                            plan.lanes, plan.chunks, plan.path == "1x1")
+        return _conv2d_gemm(x, weight, bias, spec, _gemm_plan(plan, has_bias))
 
 
-def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups) -> ConvGrads:
-    """Gradients of :func:`conv2d`: grad_x (N, C_in, H, W), grad_weight, grad_bias (C_out,)."""
-    (_, _, H, W), (_, _, kh, kw) = x.shape, weight.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+def conv2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
+    """Gradients of :func:`conv2d`.
+
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in // groups,
+    kH, kW), ``spec`` their :class:`kernels.common.ConvSpec` -> ``ConvGrads(grad_x (N, C_in,
+    H, W), grad_weight (C_out, C_in // groups, kH, kW), grad_bias (C_out,))``.
+    """
+    plan = conv_plan(spec, x.itemsize)
     if plan.path == "direct" and not (_all_finite(x) and _all_finite(weight)):
-        plan = conv_plan(x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize,
-                         allow_direct=False)  # the scan runs only where the direct path would
+        plan = conv_plan(spec, x.itemsize, allow_direct=False)  # scanned only where direct runs
     if plan.path == "direct":
-        xp = _pad_planes(x, ph, pw)  # (N, C_in, H + 2*ph, W + 2*pw)
-        gy_wide = _widen(grad_y, xp.shape[3])  # (N, C_out, (Ho - 1)*Wp + Wo)
-        grad_x = _conv2d_direct_grad_x(gy_wide, weight, H, W, ph, pw, dh, dw, groups)
-        grad_w = _conv2d_direct_grad_weight(gy_wide, xp, kh, kw, dh, dw, groups)
+        xp = _pad_planes(x, spec)  # (N, C_in, H_pad, W_pad)
+        gy_wide = _widen(grad_y, spec)  # (N, C_out, (H_out - 1)*W_pad + W_out)
+        grad_x = _conv2d_direct_grad_x(gy_wide, weight, spec)
+        grad_w = _conv2d_direct_grad_weight(gy_wide, xp, spec)
     else:
         with _single_threaded_blas(plan.lanes):
-            grad_x, grad_w = _conv2d_backward_gemm(grad_y, x, weight, sh, sw, ph, pw, dh, dw,
-                                                   groups, plan.lanes, plan.chunks,
-                                                   plan.path == "1x1")
+            grad_x, grad_w = _conv2d_backward_gemm(grad_y, x, weight, spec,
+                                                   _gemm_plan(plan, has_bias=False))
     return ConvGrads(grad_x, grad_w, _bias_grad(grad_y))
 
 
 __all__ = [
     "ConvPlan",
+    "GemmPlan",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "avg_pool2d",

@@ -16,10 +16,15 @@ from ._loops import FASTMATH, _axpy, _dot
 
 
 @njit(parallel=True, cache=True)
-def _pad_planes(x, ph, pw):
-    """Zero-pad every plane: (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw), parallel over planes."""
+def _pad_planes(x, spec):
+    """Zero-pad every plane: (N, C_in, H, W) -> (N, C_in, H_pad, W_pad), parallel over planes.
+
+    ``spec`` a :class:`kernels.common.ConvSpec`: ``H_pad = H + 2*pad_h``, ``W_pad = W +
+    2*pad_w``.
+    """
     N, C, H, W = x.shape
-    xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    ph, pw = spec.pad_h, spec.pad_w
+    xp = np.zeros((N, C, spec.H_pad, spec.W_pad), x.dtype)
     for item in prange(N * C):
         n, c = item // C, item % C
         xp[n, c, ph:ph + H, pw:pw + W] = x[n, c]
@@ -27,16 +32,19 @@ def _pad_planes(x, ph, pw):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct(xp, weight, bias, dh, dw, groups, Ho, Wo):
+def _conv2d_direct(xp, weight, bias, spec):
     """Direct stride-1 convolution on padded planes, parallel over the ``N*C_out`` outputs.
 
-    xp : (N, C_in, Hp, Wp) (x already zero-padded), weight : (C_out, C_in // groups, kH,
-    kW), bias : (C_out,) -> y : (N, C_out, Ho, Wo)
+    xp : (N, C_in, Hp, Wp) (x already zero-padded by :func:`_pad_planes`: ``Hp = spec.H_pad``,
+    ``Wp = spec.W_pad``), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,)
+    -> y : (N, C_out, Ho, Wo) (``Ho = spec.H_out``, ``Wo = spec.W_out``; ``spec`` a
+    :class:`kernels.common.ConvSpec` with stride 1)
 
     The "wide row" trick: with stride 1, output ``(oh, ow)`` of tap ``(i, j)`` reads padded
-    input ``(oh + i*dh, ow + j*dw)``, i.e. flat index ``p + off`` with ``p = oh*Wp + ow`` and
-    ``off = i*dh*Wp + j*dw``. So an output plane laid out with the *input's* row pitch
-    ``Wp`` (``Wp - Wo`` junk columns per row) is, per tap, one long AXPY:
+    input ``(oh + i*dh, ow + j*dw)`` (``dh = spec.dil_h``, ``dw = spec.dil_w``), i.e. flat
+    index ``p + off`` with ``p = oh*Wp + ow`` and ``off = i*dh*Wp + j*dw``. So an output plane
+    laid out with the *input's* row pitch ``Wp`` (``Wp - Wo`` junk columns per row) is, per
+    tap, one long AXPY:
     ``wide[0:L] += w * xp[n, c].flat[off:off + L]``, ``L = (Ho - 1)*Wp + Wo``. One vectorised
     loop of ~``Ho*Wp`` elements per tap instead of ``Ho`` short ones; the junk columns are
     dropped when the plane is copied out. LeNet's first layer (1 input channel, 6 outputs)
@@ -44,7 +52,8 @@ def _conv2d_direct(xp, weight, bias, dh, dw, groups, Ho, Wo):
     """
     N, C_in, Hp, Wp = xp.shape
     C_out, C_in_g, kh, kw = weight.shape
-    C_out_g = C_out // groups
+    dh, dw, Ho, Wo = spec.dil_h, spec.dil_w, spec.H_out, spec.W_out
+    C_out_g = C_out // spec.groups
     L = (Ho - 1) * Wp + Wo
     xf = xp.reshape(N, C_in, Hp * Wp)  # (N, C_in, Hp*Wp)
     y = np.empty((N, C_out, Ho, Wo), xp.dtype)
@@ -65,13 +74,14 @@ def _conv2d_direct(xp, weight, bias, dh, dw, groups, Ho, Wo):
 
 
 @njit(parallel=True, cache=True)
-def _widen(grad_y, Wp):
-    """Lay each gradient plane out at row pitch ``Wp``: (N, C, Ho, Wo) -> (N, C, L).
+def _widen(grad_y, spec):
+    """Lay each gradient plane out at row pitch ``Wp = spec.W_pad``: (N, C, Ho, Wo) -> (N, C, L).
 
     Zeros in the ``Wp - Wo`` junk columns, ``L = (Ho - 1)*Wp + Wo`` (see
     :func:`_conv2d_direct`).
     """
     N, C, Ho, Wo = grad_y.shape
+    Wp = spec.W_pad
     L = (Ho - 1) * Wp + Wo
     wide = np.zeros((N, C, L), grad_y.dtype)
     for item in prange(N * C):
@@ -82,11 +92,11 @@ def _widen(grad_y, Wp):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_x(gy_wide, weight, H, W, ph, pw, dh, dw, groups):
+def _conv2d_direct_grad_x(gy_wide, weight, spec):
     """grad_x of the direct path, parallel over the ``N*C_in`` input planes.
 
     gy_wide : (N, C_out, L) (:func:`_widen`), weight : (C_out, C_in // groups, kH, kW)
-    -> grad_x : (N, C_in, H, W)
+    -> grad_x : (N, C_in, H, W) (``spec`` a :class:`kernels.common.ConvSpec`)
 
     The adjoint of the forward's AXPYs: every tap sends its outputs' gradients back to the
     inputs it read, ``gxp.flat[off:off + L] += w * gy_wide[n, co]`` (the junk columns carry
@@ -96,9 +106,10 @@ def _conv2d_direct_grad_x(gy_wide, weight, H, W, ph, pw, dh, dw, groups):
     """
     N, C_out, L = gy_wide.shape
     _, C_in_g, kh, kw = weight.shape
-    C_in = C_in_g * groups
-    C_out_g = C_out // groups
-    Hp, Wp = H + 2 * ph, W + 2 * pw
+    H, W, ph, pw = spec.H, spec.W, spec.pad_h, spec.pad_w
+    dh, dw, Hp, Wp = spec.dil_h, spec.dil_w, spec.H_pad, spec.W_pad
+    C_in = spec.C_in
+    C_out_g = C_out // spec.groups
     grad_x = np.empty((N, C_in, H, W), gy_wide.dtype)
     for item in prange(N * C_in):
         n, c = item // C_in, item % C_in
@@ -116,10 +127,11 @@ def _conv2d_direct_grad_x(gy_wide, weight, H, W, ph, pw, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_weight(gy_wide, xp, kh, kw, dh, dw, groups):
+def _conv2d_direct_grad_weight(gy_wide, xp, spec):
     """grad_weight of the direct path, parallel over the ``C_out*C_in/g*kH*kW`` weights.
 
     gy_wide : (N, C_out, L), xp : (N, C_in, Hp, Wp) -> (C_out, C_in // groups, kH, kW)
+    (``spec`` a :class:`kernels.common.ConvSpec`)
 
     ``grad_w[co, cl, i, j] = sum_n gy_wide[n, co] . xp[n, c].flat[off:off + L]``: one long
     dot product per sample and weight (junk columns are zero in ``gy_wide``, and ``0 * x`` is
@@ -129,8 +141,9 @@ def _conv2d_direct_grad_weight(gy_wide, xp, kh, kw, dh, dw, groups):
     """
     N, C_out, L = gy_wide.shape
     _, C_in, Hp, Wp = xp.shape
-    C_in_g = C_in // groups
-    C_out_g = C_out // groups
+    kh, kw, dh, dw = spec.kH, spec.kW, spec.dil_h, spec.dil_w
+    C_in_g = C_in // spec.groups
+    C_out_g = C_out // spec.groups
     xf = xp.reshape(N, C_in, Hp * Wp)  # (N, C_in, Hp*Wp)
     grad_w = np.empty((C_out, C_in_g, kh, kw), xp.dtype)
     for item in prange(C_out * C_in_g * kh * kw):

@@ -11,6 +11,7 @@ the same with a NumPy window view). Work is split into lanes and chunks of sampl
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -67,16 +68,31 @@ def _single_threaded_blas(lanes: int):
 # --------------------------------------------------------------------------- conv2d: GEMM
 
 
+class GemmPlan(NamedTuple):
+    """The work split :func:`_conv2d_gemm` and :func:`_conv2d_backward_gemm` follow.
+
+    Built from ``conv_plan``'s :class:`ConvPlan` by :func:`kernels.numba_cpu.conv2d`. All
+    fields are ints (the flags 0 or 1), so a plan is one Numba argument, like the spec.
+    """
+
+    lanes: int  # parallel workers, each with its own buffers and single-threaded GEMMs
+    chunks: int  # the batch is cut into this many chunks; lane l does l, l + lanes, ...
+    in_place_1x1: int  # 1: 1x1 kernel, stride 1, no padding, one sample a chunk: cols is x[n]
+    has_bias: int  # 1: add the bias (forward only; 0 skips adding zeros on one-sample chunks)
+
+
 @njit(cache=True)
-def _im2col(x, n0, samples, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+def _im2col(x, cols, spec, n0, samples):
     """Unfold samples ``n0 .. n0 + samples - 1`` of ``x`` into ``cols`` (one lane, serial).
 
-    x : (N, C_in, H, W) -> cols : (C_in*kH*kW, samples*Ho*Wo), written in place:
-    ``cols[(c*kH + i)*kW + j, s*P + oh*Wo + ow] = x[n0 + s, c, oh*sh + i*dh - ph, ow*sw +
-    j*dw - pw]``, 0 where that falls in the padding.
+    x : (N, C_in, H, W) -> cols : (C_in*kH*kW, samples*H_out*W_out), written in place
+    (``spec`` a :class:`kernels.common.ConvSpec`; ``sh = spec.stride_h``, ``ph =
+    spec.pad_h``, ``dh = spec.dil_h``, and the same along W):
+    ``cols[(c*kH + i)*kW + j, s*P + oh*W_out + ow] = x[n0 + s, c, oh*sh + i*dh - ph, ow*sw +
+    j*dw - pw]``, 0 where that falls in the padding, ``P = H_out*W_out``.
 
     Rows are ``(channel, tap)`` pairs, so a group's rows form one contiguous block and each
-    group's GEMM reads a contiguous slice. Each row is ``samples*Ho`` runs of ``Wo`` pixels
+    group's GEMM reads a contiguous slice. Each row is ``samples*H_out`` runs of ``W_out`` pixels
     copied from one input row, zero-filled at the padded edges. A run is copied slice to
     slice by :func:`_copy_into` (a plain loop: Numba's slice assignment ``a[i:j] = b[k:l]``
     checks shapes and overlap per call, and dropping it made this function 20-40% faster on
@@ -87,6 +103,9 @@ def _im2col(x, n0, samples, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
     run-time step of 1 is typed non-contiguous and copied 1.4-2x slower.
     """
     _, C_in, H, W = x.shape
+    kh, kw, Ho, Wo = spec.kH, spec.kW, spec.H_out, spec.W_out
+    sh, sw, ph, pw, dh, dw = (spec.stride_h, spec.stride_w, spec.pad_h, spec.pad_w,
+                              spec.dil_h, spec.dil_w)
     P = Ho * Wo
     for c in range(C_in):
         for i in range(kh):
@@ -118,15 +137,19 @@ def _im2col(x, n0, samples, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _col2im(dcols, n0, samples, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, grad_x):
+def _col2im(dcols, grad_x, spec, n0, samples):
     """The backward of :func:`_im2col`: scatter-add ``dcols`` onto ``grad_x[n0:n0+samples]``.
 
-    dcols : (C_in*kH*kW, samples*Ho*Wo) -> grad_x : (N, C_in, H, W), those samples
-    overwritten. Each input pixel receives one term from every tap whose window covers it
-    (the adjoint of the copy im2col made). Loop order: plane, tap, output row, output column,
-    so the inner loop reads ``dcols`` contiguously and the plane stays in cache.
+    dcols : (C_in*kH*kW, samples*H_out*W_out) -> grad_x : (N, C_in, H, W), those samples
+    overwritten (``spec`` a :class:`kernels.common.ConvSpec`). Each input pixel receives one
+    term from every tap whose window covers it (the adjoint of the copy im2col made). Loop
+    order: plane, tap, output row, output column, so the inner loop reads ``dcols``
+    contiguously and the plane stays in cache.
     """
     _, C_in, H, W = grad_x.shape
+    kh, kw, Ho, Wo = spec.kH, spec.kW, spec.H_out, spec.W_out
+    sh, sw, ph, pw, dh, dw = (spec.stride_h, spec.stride_w, spec.pad_h, spec.pad_w,
+                              spec.dil_h, spec.dil_w)
     P = Ho * Wo
     for s in range(samples):
         for c in range(C_in):
@@ -150,28 +173,31 @@ def _col2im(dcols, n0, samples, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, grad_x):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_gemm(x, weight, bias, has_bias, sh, sw, ph, pw, dh, dw, groups, Ho, Wo,
-                 lanes, chunks, in_place_1x1):
+def _conv2d_gemm(x, weight, bias, spec, plan):
     """Convolution as im2col + one BLAS GEMM per group and chunk of samples.
 
     x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,)
-    -> y : (N, C_out, Ho, Wo)
+    -> y : (N, C_out, H_out, W_out); ``spec`` a :class:`kernels.common.ConvSpec`, ``plan``
+    a :class:`GemmPlan`.
 
-    ``prange`` runs ``lanes`` workers; each owns an im2col buffer and walks its chunks of
-    samples: im2col the chunk into ``cols (C_in*kH*kW, s*P)``, then per group
+    ``prange`` runs ``plan.lanes`` workers; each owns an im2col buffer and walks its chunks
+    of samples: im2col the chunk into ``cols (C_in*kH*kW, s*P)``, then per group
     ``Y_g (C_out/g, s*P) = W_g (C_out/g, K) @ cols_g (K, s*P)``, ``W_g`` being the group's
     rows of the weight seen as ``(C_out, K)`` (OIHW already is that matrix: packed for free).
     BLAS runs single-threaded inside a lane; the lanes are the parallelism, and there is one
     parallel region per call. With one sample per chunk ``Y_g`` is written straight into
-    ``y[n]``; with more, into a buffer copied out with the bias. ``in_place_1x1`` (1x1,
+    ``y[n]``; with more, into a buffer copied out with the bias. ``plan.in_place_1x1`` (1x1,
     stride 1, no padding, one sample per chunk): ``cols`` is ``x[n]`` itself, no im2col.
     """
     N, C_in, H, W = x.shape
     C_out, C_in_g, kh, kw = weight.shape
+    groups, Ho, Wo = spec.groups, spec.H_out, spec.W_out
+    lanes, chunks, in_place_1x1, has_bias = (plan.lanes, plan.chunks, plan.in_place_1x1,
+                                             plan.has_bias)
     C_out_g = C_out // groups
-    K = C_in_g * kh * kw
-    R = C_in * kh * kw
-    P = Ho * Wo
+    K = C_in_g * kh * kw  # a group's GEMM inner dimension
+    R = C_in * kh * kw  # rows of cols, all groups
+    P = Ho * Wo  # output pixels of one sample
     S = -(-N // chunks)  # the largest chunk
     x3 = x.reshape(N, C_in, H * W)  # (N, C_in, H*W)
     w2 = weight.reshape(C_out, K)  # (C_out, C_in/g*kH*kW)
@@ -187,7 +213,7 @@ def _conv2d_gemm(x, weight, bias, has_bias, sh, sw, ph, pw, dh, dw, groups, Ho, 
                 cols = x3[n0]  # (C_in, P): a 1x1 conv's im2col matrix is the input itself
             else:
                 cols = cols_buf[:R * s * P].reshape(R, s * P)  # (C_in*kH*kW, s*P)
-                _im2col(x, n0, s, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+                _im2col(x, cols, spec, n0, s)
             for g in range(groups):
                 w_g = w2[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, K)
                 cols_g = cols[g * K:(g + 1) * K]  # (K, s*P)
@@ -212,12 +238,13 @@ def _conv2d_gemm(x, weight, bias, has_bias, sh, sw, ph, pw, dh, dw, groups, Ho, 
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_gemm(grad_y, x, weight, sh, sw, ph, pw, dh, dw, groups,
-                          lanes, chunks, in_place_1x1):
+def _conv2d_backward_gemm(grad_y, x, weight, spec, plan):
     """grad_x and grad_weight through the same chunks and lanes as :func:`_conv2d_gemm`.
 
-    grad_y : (N, C_out, Ho, Wo), x : (N, C_in, H, W), weight : (C_out, C_in // groups, kH, kW)
-    -> grad_x : (N, C_in, H, W), grad_weight : (C_out, C_in // groups, kH, kW)
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in // groups,
+    kH, kW) -> grad_x : (N, C_in, H, W), grad_weight : (C_out, C_in // groups, kH, kW);
+    ``spec`` a :class:`kernels.common.ConvSpec`, ``plan`` a :class:`GemmPlan` (its
+    ``has_bias`` is not read: ``grad_bias`` is summed by the caller).
 
     Per chunk and group, with ``gY_g (C_out/g, s*P)`` the chunk's gradient rows side by side:
     ``grad_W_g += gY_g @ cols_g.T`` (the forward GEMM with its output and one input swapped)
@@ -228,11 +255,12 @@ def _conv2d_backward_gemm(grad_y, x, weight, sh, sw, ph, pw, dh, dw, groups,
     """
     N, C_in, H, W = x.shape
     C_out, C_in_g, kh, kw = weight.shape
-    _, _, Ho, Wo = grad_y.shape
+    groups, Ho, Wo = spec.groups, spec.H_out, spec.W_out
+    lanes, chunks, in_place_1x1 = plan.lanes, plan.chunks, plan.in_place_1x1
     C_out_g = C_out // groups
-    K = C_in_g * kh * kw
-    R = C_in * kh * kw
-    P = Ho * Wo
+    K = C_in_g * kh * kw  # a group's GEMM inner dimension
+    R = C_in * kh * kw  # rows of cols, all groups
+    P = Ho * Wo  # output pixels of one sample
     S = -(-N // chunks)  # the largest chunk
     x3 = x.reshape(N, C_in, H * W)  # (N, C_in, H*W)
     gy3 = grad_y.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
@@ -253,7 +281,7 @@ def _conv2d_backward_gemm(grad_y, x, weight, sh, sw, ph, pw, dh, dw, groups,
             else:
                 cols = cols_buf[:R * s * P].reshape(R, s * P)  # (C_in*kH*kW, s*P)
                 dcols = dcols_buf[:R * s * P].reshape(R, s * P)  # (C_in*kH*kW, s*P)
-                _im2col(x, n0, s, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+                _im2col(x, cols, spec, n0, s)
             if s == 1:
                 gy = gy3[n0]  # (C_out, P)
             else:
@@ -268,7 +296,7 @@ def _conv2d_backward_gemm(grad_y, x, weight, sh, sw, ph, pw, dh, dw, groups,
                 gw_lanes[lane, g * C_out_g:(g + 1) * C_out_g] += np.dot(gy_g, cols_g.T)
                 np.dot(w_g.T, gy_g, dcols[g * K:(g + 1) * K])  # (K, s*P)
             if not in_place_1x1:
-                _col2im(dcols, n0, s, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, grad_x)
+                _col2im(dcols, grad_x, spec, n0, s)
     grad_w = gw_lanes[0].copy()  # (C_out, K)
     for lane in range(1, lanes):
         grad_w += gw_lanes[lane]

@@ -4,8 +4,10 @@ Each op computes what its namesake in :mod:`kernels.naive` computes (``max_pool2
 ``max_pool2d_backward``, ``avg_pool2d``, ``avg_pool2d_backward``, ``adaptive_avg_pool2d``,
 ``adaptive_avg_pool2d_backward``): one ``prange`` over the ``N*C`` planes, each plane pooled
 tap by tap so that every max-pool window still sees its taps in PyTorch's row-major order
-(package header, item 5). Output sizes, divisors and adaptive bounds come from
-:mod:`kernels.common`, as in naive.
+(package header, item 5). Each kernel takes the call's record (:class:`kernels.common.
+PoolSpec` or ``AdaptivePoolSpec``) and reads the window and the output size from it by name;
+average pooling's divisors and adaptive pooling's bounds come from the helpers of
+:mod:`kernels.common`, as in naive, tabulated once per axis.
 
 How the loops are written, and what each rule bought (medians on the 2-core VM, 2 threads):
 
@@ -13,10 +15,15 @@ How the loops are written, and what each rule bought (medians on the 2-core VM, 
   the ``prange``, and indexes plane ``p`` of that: ``x[n, c].reshape(H * W)`` inside the loop
   cost more than pooling a 7x7 plane (global pool forward: 0.43 ms, 0.19 ms with the reshape
   outside). Plain slices ``x[n, c]``, as in average pooling, cost nothing measurable.
-- An inner loop walks a *run*, a slice it indexes from 0 (``run[k]``), never ``row[lo + k]``:
+- An inner loop walks a *run*, a slice it indexes from 0 (``run[k]``), not ``row[lo + k]``:
   Numba wraps negative indices, and with a start LLVM cannot prove non-negative every access
   carries that check and the loop does not vectorise. ResNet's global pool (32x512x7x7 ->
-  1x1) forward: 0.39 ms indexing from ``h0*W``, 0.19 ms on a run.
+  1x1) forward: 0.39 ms indexing from ``h0*W``, 0.19 ms on a run. Average pooling's
+  backward: 9.0 -> 5.7 ms on runs (8x64x56x56 -> 112x112, k3 s2 p1). One exception,
+  ``_avg_pool2d`` (forward), indexes ``plane[h, ow*sw + j - pw]``: there, making a strided
+  run slice per tap and output row cost more than it saved at stride 2 (same layer, 8.6 ->
+  11.1 ms on runs; stride 1 was faster on runs, 28.5 -> 19.6 ms, which a branch per stride
+  could have kept: not done, to keep one loop).
 - A backward's ``grad_x`` is ``np.empty``, and each plane is zeroed by the thread that then
   adds into it: ``np.zeros`` in a parallel kernel is one more pass over memory. Max-pool
   backward from indices on 8x64x56x56: 1.71 ms -> 0.30 ms.
@@ -34,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.common import adaptive_bounds, avg_pool_divisor, pool_output_size
+from kernels.common import AdaptivePoolSpec, PoolSpec, adaptive_bounds, avg_pool_count
 
 from ._loops import FASTMATH, _valid_range
 
@@ -42,8 +49,10 @@ from ._loops import FASTMATH, _valid_range
 
 
 @njit(cache=True)
-def _max_pool_plane(plane, kh, kw, sh, sw, ph, pw, dh, dw, vals, index):
-    """Max-pool one plane: (H, W) -> ``vals``, ``index`` : (Ho, Wo), written in place.
+def _max_pool_plane(plane, vals, index, spec):
+    """Max-pool one plane: (H, W) -> ``vals``, ``index`` : (H_out, W_out), written in place.
+
+    ``spec`` a :class:`kernels.common.PoolSpec` (its window, stride, padding and dilation).
 
     PyTorch's scan: per window, taps in row-major order, keep the tap if it is the window's
     first in-bounds tap, or ``val > max`` or ``isnan(val)``. So ties keep the first maximum,
@@ -61,6 +70,8 @@ def _max_pool_plane(plane, kh, kw, sh, sw, ph, pw, dh, dw, vals, index):
     """
     H, W = plane.shape
     Ho, Wo = vals.shape
+    kh, kw, sh, sw = spec.kH, spec.kW, spec.stride_h, spec.stride_w
+    ph, pw, dh, dw = spec.pad_h, spec.pad_w, spec.dil_h, spec.dil_w
     for oh in range(Ho):
         for ow in range(Wo):
             vals[oh, ow] = -np.inf
@@ -84,31 +95,35 @@ def _max_pool_plane(plane, kh, kw, sh, sw, ph, pw, dh, dw, vals, index):
 
 
 @njit(parallel=True, cache=True)
-def _max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo):
+def _max_pool2d(x, spec):
     """Max pooling, parallel over the ``N*C`` planes: (N, C, H, W) -> y, indices (N, C, Ho, Wo).
 
-    ``indices`` (int64) holds each window's flat ``h*W + w`` argmax, as PyTorch's
-    ``return_indices=True``; writing it costs little next to the scan.
+    ``Ho, Wo = spec.H_out, spec.W_out``. ``indices`` (int64) holds each window's flat
+    ``h*W + w`` argmax, as PyTorch's ``return_indices=True``; writing it costs little next to
+    the scan.
     """
     N, C, H, W = x.shape
-    x3 = x.reshape(N * C, H, W)
+    Ho, Wo = spec.H_out, spec.W_out
+    x3 = x.reshape(N * C, H, W)  # (N*C, H, W)
     y = np.empty((N * C, Ho, Wo), x.dtype)
     indices = np.empty((N * C, Ho, Wo), np.int64)
     for p in prange(N * C):
-        _max_pool_plane(x3[p], kh, kw, sh, sw, ph, pw, dh, dw, y[p], indices[p])
+        _max_pool_plane(x3[p], y[p], indices[p], spec)
     return y.reshape(N, C, Ho, Wo), indices.reshape(N, C, Ho, Wo)
 
 
 @njit(parallel=True, cache=True)
-def _max_pool2d_backward_indices(grad_y, indices, H, W):
+def _max_pool2d_backward_indices(grad_y, indices, spec):
     """grad_x of max pooling from the forward's indices: a scatter-add, parallel over planes.
 
-    grad_y, indices : (N, C, Ho, Wo) -> grad_x : (N, C, H, W). ``grad_x[n, c].flat[k] +=
-    grad_y`` for each window whose index is ``k`` (``-1``: a window with nothing inside the
-    input, whose gradient is dropped). One thread owns a plane, so nothing races.
+    grad_y, indices : (N, C, Ho, Wo) -> grad_x : (N, C, H, W) (``H, W = spec.H, spec.W``).
+    ``grad_x[n, c].flat[k] += grad_y`` for each window whose index is ``k`` (``-1``: a window
+    with nothing inside the input, whose gradient is dropped). One thread owns a plane, so
+    nothing races.
     """
     N, C, Ho, Wo = grad_y.shape
-    gy, idx = grad_y.reshape(N * C, Ho * Wo), indices.reshape(N * C, Ho * Wo)
+    H, W = spec.H, spec.W
+    gy, idx = grad_y.reshape(N * C, Ho * Wo), indices.reshape(N * C, Ho * Wo)  # (N*C, Ho*Wo)
     grad_x = np.empty((N * C, H * W), grad_y.dtype)
     for p in prange(N * C):
         for k in range(H * W):  # zeroed by the thread that owns the plane (module header)
@@ -121,21 +136,22 @@ def _max_pool2d_backward_indices(grad_y, indices, H, W):
 
 
 @njit(parallel=True, cache=True)
-def _max_pool2d_backward(grad_y, x, kh, kw, sh, sw, ph, pw, dh, dw):
+def _max_pool2d_backward(grad_y, x, spec):
     """grad_x of max pooling: each output's gradient is added at its window's kept tap.
 
-    grad_y : (N, C, Ho, Wo), x : (N, C, H, W) -> grad_x : (N, C, H, W). The argmax is
-    recomputed from ``x`` (nothing is cached between forward and backward). Windows overlap
-    when stride < kernel, hence ``+=``; one thread owns a plane, so nothing races.
+    grad_y : (N, C, Ho, Wo), x : (N, C, H, W) -> grad_x : (N, C, H, W) (``spec`` a
+    :class:`kernels.common.PoolSpec`). The argmax is recomputed from ``x`` (this path runs
+    when the forward's indices are not passed back). Windows overlap when stride < kernel,
+    hence ``+=``; one thread owns a plane, so nothing races.
     """
     N, C, H, W = x.shape
-    _, _, Ho, Wo = grad_y.shape
-    x3, gy3 = x.reshape(N * C, H, W), grad_y.reshape(N * C, Ho, Wo)
+    Ho, Wo = spec.H_out, spec.W_out
+    x3, gy3 = x.reshape(N * C, H, W), grad_y.reshape(N * C, Ho, Wo)  # planes, flat over N*C
     grad_x = np.empty((N * C, H * W), x.dtype)
     for p in prange(N * C):
         vals = np.empty((Ho, Wo), x.dtype)
         index = np.empty((Ho, Wo), np.int64)
-        _max_pool_plane(x3[p], kh, kw, sh, sw, ph, pw, dh, dw, vals, index)
+        _max_pool_plane(x3[p], vals, index, spec)
         for k in range(H * W):
             grad_x[p, k] = 0
         for oh in range(Ho):
@@ -145,47 +161,47 @@ def _max_pool2d_backward(grad_y, x, kh, kw, sh, sw, ph, pw, dh, dw):
     return grad_x.reshape(N, C, H, W)
 
 
-def _pool_out(x, kernel_size, stride, padding, dilation, ceil_mode):
-    H, W = x.shape[2:]
-    return (pool_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode),
-            pool_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode))
+def max_pool2d(x, spec: PoolSpec, *, return_indices=False):
+    """Max pooling (PyTorch's semantics): x (N, C, H, W) -> y ``spec.y_shape``.
 
-
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
-    """Max pooling (PyTorch's semantics): x (N, C, H, W) -> y (N, C, H_out, W_out).
-
-    With ``return_indices``, also the int64 ``(N, C, H_out, W_out)`` flat argmax indices.
+    ``spec.y_shape`` is (N, C, H_out, W_out). With ``return_indices``, also the int64
+    ``spec.y_shape`` flat argmax indices (always computed; returned only when asked).
     """
-    Ho, Wo = _pool_out(x, kernel_size, stride, padding, dilation, ceil_mode)
-    y, indices = _max_pool2d(x, *kernel_size, *stride, *padding, *dilation, Ho, Wo)
+    y, indices = _max_pool2d(x, spec)
     return (y, indices) if return_indices else y
 
 
-def max_pool2d_backward(grad_y, x, kernel_size, stride, padding, dilation, ceil_mode,
-                        indices=None):
+def max_pool2d_backward(grad_y, x, indices, spec: PoolSpec):
     """grad_x of :func:`max_pool2d`: grad_y (N, C, H_out, W_out) -> (N, C, H, W).
 
-    Given the forward's ``indices``, a scatter-add; without them the argmax is recomputed
-    from ``x`` first (the price of a backward that needs nothing but ``x``).
+    Given the forward's ``indices`` (int64, ``spec.y_shape``), a scatter-add; with ``indices
+    = None`` the argmax is recomputed from ``x`` first (the price of a backward that needs
+    nothing but ``x``).
     """
     if indices is not None:
-        return _max_pool2d_backward_indices(grad_y, indices, *x.shape[2:])
-    return _max_pool2d_backward(grad_y, x, *kernel_size, *stride, *padding, *dilation)
+        return _max_pool2d_backward_indices(grad_y, indices, spec)
+    return _max_pool2d_backward(grad_y, x, spec)
 
 
 # --------------------------------------------------------------------------- average pooling
 
 
 @njit(parallel=True, cache=True)
-def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, div_h, div_w, Ho, Wo):
+def _avg_pool2d(x, div_h, div_w, spec):
     """Average pooling, parallel over planes: (N, C, H, W) -> (N, C, Ho, Wo).
 
+    div_h : (Ho,), div_w : (Wo,) (:func:`_avg_divisors`); ``spec`` a
+    :class:`kernels.common.PoolSpec` (``Ho, Wo = spec.H_out, spec.W_out``, no dilation).
     Each window sums its in-bounds taps (padding adds 0) in row-major order, as PyTorch, and
     divides by ``div_h[oh] * div_w[ow]``: PyTorch's divisor (``kernels.common.
     avg_pool_divisor``) is a product of one factor per axis, computed once per axis by the
-    caller. Loop order as :func:`_max_pool_plane`.
+    caller. Loop order as :func:`_max_pool_plane`, but the inner loop indexes the plane at
+    ``ow*sw + j - pw`` instead of walking a run: the exception to the module header's run
+    rule, because runs measured slower here at stride 2 (see the header).
     """
     N, C, H, W = x.shape
+    kh, kw, sh, sw = spec.kH, spec.kW, spec.stride_h, spec.stride_w
+    ph, pw, Ho, Wo = spec.pad_h, spec.pad_w, spec.H_out, spec.W_out
     y = np.empty((N, C, Ho, Wo), x.dtype)
     for item in prange(N * C):
         n, c = item // C, item % C
@@ -208,13 +224,18 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, div_h, div_w, Ho, Wo):
 
 
 @njit(parallel=True, cache=True)
-def _avg_pool2d_backward(grad_y, kh, kw, sh, sw, ph, pw, div_h, div_w, H, W):
+def _avg_pool2d_backward(grad_y, div_h, div_w, spec):
     """grad_x of average pooling, parallel over planes: (N, C, Ho, Wo) -> (N, C, H, W).
 
-    Each output's gradient divided by its divisor is added to every in-bounds tap of its
-    window (the transpose of the forward sum).
+    div_h : (Ho,), div_w : (Wo,) as in :func:`_avg_pool2d`; ``H, W = spec.H, spec.W``. Each
+    output's gradient divided by its divisor is added to every in-bounds tap of its window
+    (the transpose of the forward sum), a run at a time: tap ``(i, j)`` of output row ``oh``
+    adds the run ``scaled[oh, ow_lo:ow_hi]`` onto the strided slice of input row ``h`` it
+    covers, so each input cell still receives its terms in the order ``(i, oh, j, ow)``.
     """
     N, C, Ho, Wo = grad_y.shape
+    kh, kw, sh, sw = spec.kH, spec.kW, spec.stride_h, spec.stride_w
+    ph, pw, H, W = spec.pad_h, spec.pad_w, spec.H, spec.W
     grad_x = np.empty((N, C, H, W), grad_y.dtype)
     for item in prange(N * C):
         n, c = item // C, item % C
@@ -232,62 +253,67 @@ def _avg_pool2d_backward(grad_y, kh, kw, sh, sw, ph, pw, div_h, div_w, H, W):
                 h = oh * sh + i - ph
                 for j in range(kw):
                     ow_lo, ow_hi = _valid_range(Wo, W, j - pw, sw)
-                    for ow in range(ow_lo, ow_hi):
-                        gx[h, ow * sw + j - pw] += scaled[oh, ow]
+                    if ow_hi <= ow_lo:
+                        continue
+                    w_lo = ow_lo * sw + j - pw  # input column of the run's first tap
+                    grads = gx[h, w_lo:w_lo + (ow_hi - ow_lo - 1) * sw + 1:sw]  # (run,)
+                    deltas = scaled[oh, ow_lo:ow_hi]  # (run,)
+                    for k in range(grads.shape[0]):
+                        grads[k] += deltas[k]
     return grad_x
 
 
-def _avg_divisors(x, kernel_size, stride, padding, count_include_pad, divisor_override, Ho, Wo):
-    """PyTorch's divisor as one factor per axis: ``div_h (Ho,)``, ``div_w (Wo,)``, x's dtype.
+def _avg_divisors(spec: PoolSpec, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's divisor as one factor per axis: ``div_h (H_out,)``, ``div_w (W_out,)``.
 
-    ``avg_pool_divisor`` is ``(h extent) * (w extent)``; asking it about a window of width 1
-    on an input of width 1 gives the h factor alone (and the w factor likewise).
+    ``avg_pool_divisor`` is ``avg_pool_count`` of the rows times that of the columns; each
+    factor is computed once per axis here. With ``spec.divisor_override`` (non-zero) every
+    window's divisor is that number. ``dtype`` is the input's.
     """
-    H, W = x.shape[2:]
-    if divisor_override is not None:
-        return (np.full(Ho, divisor_override, x.dtype), np.ones(Wo, x.dtype))
-    div_h = [avg_pool_divisor(oh * stride[0] - padding[0], 0, (kernel_size[0], 1), (H, 1),
-                              (padding[0], 0), count_include_pad, None) for oh in range(Ho)]
-    div_w = [avg_pool_divisor(0, ow * stride[1] - padding[1], (1, kernel_size[1]), (1, W),
-                              (0, padding[1]), count_include_pad, None) for ow in range(Wo)]
-    return np.array(div_h, x.dtype), np.array(div_w, x.dtype)
+    if spec.divisor_override:
+        return np.full(spec.H_out, spec.divisor_override, dtype), np.ones(spec.W_out, dtype)
+    cip = spec.count_include_pad
+    div_h = [avg_pool_count(oh * spec.stride_h - spec.pad_h, spec.kH, spec.H, spec.pad_h, cip)
+             for oh in range(spec.H_out)]
+    div_w = [avg_pool_count(ow * spec.stride_w - spec.pad_w, spec.kW, spec.W, spec.pad_w, cip)
+             for ow in range(spec.W_out)]
+    return np.array(div_h, dtype), np.array(div_w, dtype)
 
 
-def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """Average pooling (PyTorch's semantics): x (N, C, H, W) -> (N, C, H_out, W_out)."""
-    Ho, Wo = _pool_out(x, kernel_size, stride, padding, (1, 1), ceil_mode)
-    div_h, div_w = _avg_divisors(x, kernel_size, stride, padding, count_include_pad,
-                                 divisor_override, Ho, Wo)
-    return _avg_pool2d(x, *kernel_size, *stride, *padding, div_h, div_w, Ho, Wo)
+def avg_pool2d(x, spec: PoolSpec):
+    """Average pooling (PyTorch's semantics): x (N, C, H, W) -> ``spec.y_shape``.
+
+    ``spec.y_shape`` is (N, C, H_out, W_out); ``spec.count_include_pad`` and
+    ``spec.divisor_override`` pick the divisor (:func:`_avg_divisors`).
+    """
+    div_h, div_w = _avg_divisors(spec, x.dtype)
+    return _avg_pool2d(x, div_h, div_w, spec)
 
 
-def avg_pool2d_backward(grad_y, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override):
+def avg_pool2d_backward(grad_y, spec: PoolSpec):
     """grad_x of :func:`avg_pool2d`: grad_y (N, C, H_out, W_out) -> (N, C, H, W)."""
-    Ho, Wo = grad_y.shape[2:]
-    div_h, div_w = _avg_divisors(x, kernel_size, stride, padding, count_include_pad,
-                                 divisor_override, Ho, Wo)
-    return _avg_pool2d_backward(grad_y, *kernel_size, *stride, *padding, div_h, div_w,
-                                *x.shape[2:])
+    div_h, div_w = _avg_divisors(spec, grad_y.dtype)
+    return _avg_pool2d_backward(grad_y, div_h, div_w, spec)
 
 
 # --------------------------------------------------------------------------- adaptive pooling
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _adaptive_avg_pool2d(x, h_bounds, w_bounds):
-    """Adaptive average pooling, parallel over planes: (N, C, H, W) -> (N, C, oh, ow).
+def _adaptive_avg_pool2d(x, h_bounds, w_bounds, spec):
+    """Adaptive average pooling, parallel over planes: (N, C, H, W) -> (N, C, Ho, Wo).
 
-    ``h_bounds (oh, 2)``, ``w_bounds (ow, 2)``: each output cell's half-open input ranges
-    (``kernels.common.adaptive_bounds``). Sum the cell's inputs, then ``sum / kh / kw`` as
-    PyTorch writes it. The sums run over *runs*, slices of a row that the inner loop walks
+    ``h_bounds (Ho, 2)``, ``w_bounds (Wo, 2)``: each output cell's half-open input ranges
+    (``kernels.common.adaptive_bounds``); ``Ho, Wo = spec.H_out, spec.W_out`` (``spec`` an
+    :class:`kernels.common.AdaptivePoolSpec`). Sum the cell's inputs, then ``sum / kh / kw``
+    as PyTorch writes it. The sums run over *runs*, slices of a row that the inner loop walks
     from 0 (see the module header); a cell whose columns span whole rows (ResNet's global
     pool, output 1x1) is one run of the flattened plane. ``fastmath`` lets LLVM split a run's
     sum over vector lanes, as PyTorch's ``mean`` (which it calls for output 1x1) does.
     """
     N, C, H, W = x.shape
-    Ho, Wo = h_bounds.shape[0], w_bounds.shape[0]
-    x2, x3 = x.reshape(N * C, H * W), x.reshape(N * C, H, W)
+    Ho, Wo = spec.H_out, spec.W_out
+    x2, x3 = x.reshape(N * C, H * W), x.reshape(N * C, H, W)  # planes flat, planes
     y = np.empty((N * C, Ho, Wo), x.dtype)
     for p in prange(N * C):
         for oh in range(Ho):
@@ -309,14 +335,16 @@ def _adaptive_avg_pool2d(x, h_bounds, w_bounds):
 
 
 @njit(parallel=True, cache=True)
-def _adaptive_avg_pool2d_backward(grad_y, h_bounds, w_bounds, H, W):
-    """grad_x of adaptive average pooling: (N, C, oh, ow) -> (N, C, H, W), parallel over planes.
+def _adaptive_avg_pool2d_backward(grad_y, h_bounds, w_bounds, spec):
+    """grad_x of adaptive average pooling: (N, C, Ho, Wo) -> (N, C, H, W), parallel over planes.
 
-    Each cell's ``grad / kh / kw`` is added to every input of its range, a run per row;
-    ranges of neighbouring cells may overlap by one row/column, hence ``+=``.
+    Bounds as in :func:`_adaptive_avg_pool2d`; ``H, W = spec.H, spec.W``. Each cell's
+    ``grad / kh / kw`` is added to every input of its range, a run per row; ranges of
+    neighbouring cells may overlap by one row/column, hence ``+=``.
     """
     N, C, Ho, Wo = grad_y.shape
-    gy = grad_y.reshape(N * C, Ho, Wo)
+    H, W = spec.H, spec.W
+    gy = grad_y.reshape(N * C, Ho, Wo)  # (N*C, Ho, Wo)
     grad_x = np.empty((N * C, H * W), grad_y.dtype)
     for p in prange(N * C):
         gx = grad_x[p]  # (H*W,): the plane, flat
@@ -339,15 +367,13 @@ def _adaptive_bounds(size: int, out: int) -> np.ndarray:
     return np.array([adaptive_bounds(i, size, out) for i in range(out)], np.int64)
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """Adaptive average pooling: x (N, C, H, W) -> (N, C, *output_size)."""
-    H, W = x.shape[2:]
-    return _adaptive_avg_pool2d(x, _adaptive_bounds(H, output_size[0]),
-                                _adaptive_bounds(W, output_size[1]))
+def adaptive_avg_pool2d(x, spec: AdaptivePoolSpec):
+    """Adaptive average pooling: x (N, C, H, W) -> ``spec.y_shape`` (N, C, H_out, W_out)."""
+    return _adaptive_avg_pool2d(x, _adaptive_bounds(spec.H, spec.H_out),
+                                _adaptive_bounds(spec.W, spec.W_out), spec)
 
 
-def adaptive_avg_pool2d_backward(grad_y, x, output_size):
-    """grad_x of :func:`adaptive_avg_pool2d`: grad_y (N, C, *output_size) -> (N, C, H, W)."""
-    H, W = x.shape[2:]
-    return _adaptive_avg_pool2d_backward(grad_y, _adaptive_bounds(H, output_size[0]),
-                                         _adaptive_bounds(W, output_size[1]), H, W)
+def adaptive_avg_pool2d_backward(grad_y, spec: AdaptivePoolSpec):
+    """grad_x of :func:`adaptive_avg_pool2d`: grad_y ``spec.y_shape`` -> ``spec.x_shape``."""
+    return _adaptive_avg_pool2d_backward(grad_y, _adaptive_bounds(spec.H, spec.H_out),
+                                         _adaptive_bounds(spec.W, spec.W_out), spec)

@@ -8,6 +8,7 @@ runs on any backend.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -86,10 +87,8 @@ class Conv2d(Module):
         return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
-        N, C_out, H_out, W_out = y_shape
-        flops = flops_conv2d(N, self.in_channels, C_out, H_out, W_out, self.kernel_size,
-                             self.groups)
-        return flops + (N * C_out * H_out * W_out if self.bias is not None else 0)
+        flops = flops_conv2d(y_shape, self.weight.data.shape)
+        return flops + (math.prod(y_shape) if self.bias is not None else 0)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
