@@ -1,0 +1,185 @@
+"""The kernel contract of ``kernels/__init__.py``, checked on every backend module.
+
+- Every function in ``kernels/`` (kernels, device functions, helpers, nested ones) takes at
+  most :data:`MAX_PARAMETERS` parameters; the failure names each one that takes more.
+- No kernel reads its geometry by position (``geom[4]``): the grep of the issue, as a test.
+- Every backend exports each op of ``KERNEL_FUNCTIONS`` with the contract's parameters.
+- The problem records are NamedTuples of ints that Numba types as one homogeneous tuple, and
+  their output sizes are PyTorch's.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernels import KERNEL_FUNCTIONS
+from kernels.common import AdaptivePoolSpec, ConvSpec, PoolSpec, flops_conv2d
+from minitorch_cnn.backend import kernel_module
+
+from .checks import BACKENDS
+
+KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+MAX_PARAMETERS = 6
+
+CONTRACT = {  # op -> its parameters, in order (kernels/__init__.py)
+    "corr2d": ["X", "K"],
+    "conv2d": ["x", "weight", "bias", "spec"],
+    "conv2d_backward": ["grad_y", "x", "weight", "spec"],
+    "max_pool2d": ["x", "spec", "return_indices"],
+    "max_pool2d_backward": ["grad_y", "x", "indices", "spec"],
+    "avg_pool2d": ["x", "spec"],
+    "avg_pool2d_backward": ["grad_y", "spec"],
+    "adaptive_avg_pool2d": ["x", "spec"],
+    "adaptive_avg_pool2d_backward": ["grad_y", "spec"],
+}
+
+
+def _parameter_count(node: ast.FunctionDef) -> int:
+    """Every parameter a caller passes: positional, keyword-only, ``*args``, ``**kwargs``.
+
+    A method's ``self`` or ``cls`` is not counted: the caller does not pass it.
+    """
+    a = node.args
+    positional = [p.arg for p in a.posonlyargs + a.args]
+    receiver = 1 if positional[:1] in (["self"], ["cls"]) else 0
+    return (len(positional) - receiver + len(a.kwonlyargs)
+            + (a.vararg is not None) + (a.kwarg is not None))
+
+
+def too_many_parameters(source: str, path: str) -> list[str]:
+    """``"path:line name (n parameters)"`` for each function of ``source`` over the limit."""
+    return [
+        f"{path}:{node.lineno} {node.name} ({_parameter_count(node)} parameters)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and _parameter_count(node) > MAX_PARAMETERS
+    ]
+
+
+def _kernel_sources():
+    return sorted(KERNELS.rglob("*.py"))
+
+
+def test_the_parameter_counter_sees_nested_and_keyword_only_parameters():
+    source = (
+        "def factory(DT):\n"
+        "    def kernel(a, b, c, d, e, *, f, g):\n"
+        "        pass\n"
+        "    return kernel\n"
+        "def fine(a, b, c, d, e, f):\n"
+        "    pass\n"
+        "class Spec:\n"
+        "    def build(cls, a, b, c, d, e, f):\n"
+        "        pass\n"
+        "    def method(this, a, b, c, d, e, f):\n"
+        "        pass\n"
+    )
+    assert too_many_parameters(source, "m.py") == ["m.py:2 kernel (7 parameters)",
+                                                   "m.py:10 method (7 parameters)"]
+
+
+def test_no_function_in_kernels_takes_more_than_six_parameters():
+    offenders = []
+    for path in _kernel_sources():
+        offenders += too_many_parameters(path.read_text(), str(path.relative_to(KERNELS.parent)))
+    assert not offenders, "functions over the limit:\n" + "\n".join(offenders)
+
+
+def test_no_kernel_reads_its_geometry_by_position():
+    pattern = re.compile(r"geom\[[0-9]")
+    hits = [
+        f"{path.relative_to(KERNELS.parent)}:{number}: {line.strip()}"
+        for path in _kernel_sources()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not hits, "positional geometry:\n" + "\n".join(hits)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", KERNEL_FUNCTIONS)
+def test_kernel_signature_follows_the_contract(backend, op):
+    function = getattr(kernel_module(backend), op)
+    names = list(inspect.signature(function).parameters)
+    assert names == CONTRACT[op], f"{backend}.{op}{tuple(names)}"
+
+
+def test_the_contract_table_covers_every_kernel_function():
+    assert sorted(CONTRACT) == sorted(KERNEL_FUNCTIONS)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ConvSpec.from_shapes((2, 4, 9, 7), (6, 2, 3, 2), (2, 1), (1, 0), (1, 2), 2),
+        PoolSpec.from_shape((2, 3, 9, 7), (3, 2), (2, 1), (1, 0), (1, 2), True).averaged(False, 5),
+        AdaptivePoolSpec.from_shape((2, 3, 9, 7), (4, 3)),
+    ],
+    ids=["ConvSpec", "PoolSpec", "AdaptivePoolSpec"],
+)
+def test_a_spec_is_one_homogeneous_numba_tuple_of_ints(spec):
+    numba = pytest.importorskip("numba")
+    assert all(type(v) is int for v in spec), spec
+    typ = numba.typeof(spec)
+    assert isinstance(typ, numba.types.NamedUniTuple) and typ.dtype == numba.types.int64, typ
+
+    @numba.njit
+    def read(s):
+        return s.H_out * 1000 + s.W_out
+
+    assert read(spec) == spec.H_out * 1000 + spec.W_out
+
+
+@given(
+    size=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    groups=st.sampled_from([1, 2]),
+)
+def test_conv_spec_sizes_are_torchs(size, kernel, stride, padding, dilation, groups):
+    for i in range(2):  # the dilated kernel must fit the padded input, as validated
+        if dilation[i] * (kernel[i] - 1) + 1 > size[i] + 2 * padding[i]:
+            return
+    spec = ConvSpec.from_shapes((1, 2 * groups) + size, (2 * groups, 2) + kernel, stride,
+                                padding, dilation, groups)
+    y = torch.nn.functional.conv2d(torch.zeros(spec.x_shape), torch.zeros(spec.weight_shape),
+                                   stride=stride, padding=padding, dilation=dilation,
+                                   groups=groups)
+    assert spec.y_shape == tuple(y.shape)
+    assert (spec.H_pad, spec.W_pad) == (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
+    macs = spec.N * spec.C_out * spec.H_out * spec.W_out * 2 * kernel[0] * kernel[1]
+    assert flops_conv2d(spec.y_shape, spec.weight_shape) == 2 * macs  # C_in // groups = 2
+
+
+@given(
+    size=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    ceil_mode=st.booleans(),
+)
+def test_pool_spec_sizes_are_torchs(size, kernel, stride, padding, dilation, ceil_mode):
+    for i in range(2):  # padding at most half the window; the window fits the padded input
+        reach = dilation[i] * (kernel[i] - 1) + 1
+        if padding[i] > kernel[i] // 2 or reach > size[i] + 2 * padding[i]:
+            return
+    spec = PoolSpec.from_shape((1, 2) + size, kernel, stride, padding, dilation, ceil_mode)
+    y = torch.nn.functional.max_pool2d(torch.zeros(spec.x_shape), kernel, stride, padding,
+                                       dilation, ceil_mode)
+    assert spec.y_shape == tuple(y.shape)
+    for axis, (k, s, p, d) in enumerate(zip(kernel, stride, padding, dilation, strict=True)):
+        last_window_end = ((spec.y_shape[2 + axis] - 1) * s + d * (k - 1) + 1)
+        padded = (spec.H_pad, spec.W_pad)[axis]
+        assert padded >= max(size[axis] + 2 * p, last_window_end)  # holds every window
+        assert padded == max(size[axis] + 2 * p, last_window_end)  # and no more
