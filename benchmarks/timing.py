@@ -107,6 +107,24 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx512_bf16", "amx_tile", "asimd", "sve")
+"""The /proc/cpuinfo flags that tell which vector instructions BLAS, oneDNN and LLVM can use."""
+
+
+def _simd_flags() -> list[str]:
+    """Those of :data:`SIMD_FLAGS` this CPU reports (empty where /proc/cpuinfo is absent)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in SIMD_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def _git_sha() -> str | None:
     root = Path(__file__).resolve().parent.parent
     try:
@@ -120,7 +138,8 @@ def _git_sha() -> str | None:
 
 
 def machine_info() -> dict[str, object]:
-    """Where the numbers came from: CPU, cores, platform, versions, git SHA, load average."""
+    """Where the numbers came from: CPU and its SIMD flags, cores, platform, versions, git SHA,
+    the OpenBLAS overrides in force, load average."""
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     for module in ("numba", "torch", "scipy"):
         try:
@@ -129,11 +148,15 @@ def machine_info() -> dict[str, object]:
             pass
     info: dict[str, object] = {
         "cpu_model": _cpu_model(),
+        "simd": _simd_flags(),
         "logical_cpus": os.cpu_count(),
         "platform": platform.platform(),
         "hostname": platform.node(),
         "versions": versions,
         "git_sha": _git_sha(),
+        # set on some machines of this workplace: OpenBLAS then runs the named core's kernels
+        "openblas_env": {k: v for k, v in os.environ.items()
+                         if k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
     }
     if hasattr(os, "getloadavg"):
         info["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
