@@ -76,3 +76,14 @@ def test_igemm_register_blocks_stay_in_registers(ptx_report):
     assert igemm
     spilled = [line for line in igemm if "uses .local" in line]
     assert not spilled, "register blocking fell back to local memory:\n" + "\n".join(spilled)
+
+
+def test_no_kernel_uses_local_memory(ptx_report):
+    """Every kernel, conv, pooling and training alike, keeps its per-thread state in registers.
+
+    Conv and pooling kernels take their problem as one ``ConvSpec`` / ``PoolSpec`` argument: a
+    record read by field must cost no more than the positional tuple it replaced.
+    """
+    kernels = [line for line in ptx_report[:-1] if line.strip()]
+    spilled = [line for line in kernels if "uses .local" in line]
+    assert not spilled, "kernels using local memory:\n" + "\n".join(spilled)
