@@ -2,17 +2,19 @@
 
 Read :mod:`.module` first (Parameter, Module, Sequential: the protocol), then the layers:
 :mod:`.linear`, :mod:`.activation`, :mod:`.conv` (over ``minitorch_cnn.functional``),
-:mod:`.regularization` (dropout, batch norm) and :mod:`.blocks` (residual, Inception).
+:mod:`.regularization` (dropout), :mod:`.normalization` (batch, layer and group norm) and
+:mod:`.blocks` (residual, Inception).
 The losses live in :mod:`minitorch_cnn.losses` and are re-exported here as PyTorch does.
 """
 
 from ..losses import CrossEntropyLoss, NLLLoss
-from .activation import LogSoftmax, ReLU, Sigmoid, Tanh
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .blocks import InceptionA, Residual, ResidualBlock
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .linear import Flatten, Linear
 from .module import Module, Parameter, Sequential
-from .regularization import BatchNorm2d, Dropout, Dropout2d
+from .normalization import BatchNorm2d, GroupNorm, LayerNorm
+from .regularization import Dropout, Dropout2d
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -22,8 +24,13 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
+    "ELU",
     "Flatten",
+    "GELU",
+    "GroupNorm",
     "InceptionA",
+    "LayerNorm",
+    "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "MaxPool2d",
@@ -35,5 +42,7 @@ __all__ = [
     "ResidualBlock",
     "Sequential",
     "Sigmoid",
+    "SiLU",
+    "Softmax",
     "Tanh",
 ]
