@@ -169,6 +169,19 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
+    def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on every child's subtree (children first, in order), then on self.
+
+        PyTorch's ``Module.apply``, d2l's way to initialise: ``net.apply(init_normal)``.
+        Returns self.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn: expected a callable taking a module, got {type(fn).__name__}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """``(name, Parameter)`` pairs in PyTorch's order and with PyTorch's names."""
         for prefix, module in self.named_modules():
