@@ -9,15 +9,37 @@
 
 ``train`` writes ``runs/<model>-<data>-<backend>-<time>/`` (checkpoint.npz, metrics.json,
 curves.png) and ends with a line giving the test accuracy and the images per second.
+
+Every path it takes (``--data KIND:DIR``, ``--out``, ``explain --checkpoint``, ...) may start
+with ``~`` and hold ``$VARIABLES``: :func:`minitorch_cnn.data.expand_path` expands them, as a
+shell would have if it could see them. ``minitorch-cnn --help`` shows examples; ``train
+--help`` lists every form of ``--data``, from :data:`minitorch_cnn.data.DATA_SOURCES`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from . import backend as _backend
+from . import data as _data
 from . import explain, models
+
+EXAMPLES = """\
+examples:
+  minitorch-cnn demo                   # LeNet-5 on the bundled digits (what `make demo` runs)
+  minitorch-cnn train --model lenet5 --epochs 10 --backend numba --data digits
+  minitorch-cnn train --model mnist_cnn --epochs 3 --data mnist:~/data/mnist --compare-torch
+  minitorch-cnn train --data fashion-mnist:$HOME/data/fashion --out ~/runs > train.log 2>&1
+  minitorch-cnn summary --model resnet18 --input 1 96 96
+  minitorch-cnn backends               # which kernel backends run here, and why not
+  minitorch-cnn explain sliding im2col --out docs/img
+  minitorch-cnn train --help           # every option, and every form of --data
+"""
+
+PATH_OPTIONS = ("out", "checkpoint", "results")
+"""The options (of any command) that name a file or folder; ``--data``'s DIR is the data's."""
 
 DEMO = dict(model="lenet5", data="digits", epochs=15, batch_size=32)
 """``make demo``: LeNet-5 on the bundled digits; the CLI picks the fastest CPU backend."""
@@ -27,11 +49,13 @@ def _add_train_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     parser.add_argument("--model", default=defaults.get("model", "lenet5"),
                         choices=sorted(models.MODELS))
     parser.add_argument("--data", default=defaults.get("data", "digits"),
-                        help="'digits' (bundled, no download) or 'mnist:DIR' (IDX files)")
+                        help=f"one of {', '.join(_data.data_forms())} (see 'data' below; "
+                             f"default {defaults.get('data', 'digits')})")
     parser.add_argument("--epochs", type=int, default=defaults.get("epochs", 10))
     parser.add_argument("--backend", default=None,
-                        help="naive, numpy, numba or cuda (default: numba if available, "
-                             "else numpy)")
+                        help=f"one of {', '.join(_backend.BACKEND_MODULES)} (default: numba "
+                             f"if available, else numpy); numba and cuda compile their "
+                             f"kernels on first use, about a minute on a cold cache")
     parser.add_argument("--batch-size", type=int, default=defaults.get("batch_size", 64))
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
                         help="default: the model's preset")
@@ -41,11 +65,14 @@ def _add_train_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     parser.add_argument("--init", choices=["default", "xavier"], default=None,
                         help="weight init (default: the model's preset)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs", help="output directory (default: runs/)")
+    parser.add_argument("--out", default="runs",
+                        help="output directory (default: runs/; ~ and $VARIABLES expanded)")
     parser.add_argument("--run-name", default=None)
     parser.add_argument("--compare-torch", action="store_true",
                         help="also train the PyTorch twin on the same batches")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress display (a bar on a terminal; one line per epoch "
+                             "in a log file or pipe)")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--no-checkpoint", action="store_true")
     parser.add_argument("--limit-train", type=int, default=None,
@@ -53,14 +80,40 @@ def _add_train_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     parser.add_argument("--limit-test", type=int, default=None)
 
 
+def data_help(width: int = 100) -> str:
+    """The ``data`` section of ``train --help``: one entry per row of ``DATA_SOURCES``."""
+    lines = ["data (--data; a DIR may start with ~ and hold $VARIABLES):"]
+    for source in _data.DATA_SOURCES.values():
+        lines.append(textwrap.fill(source.description, width=width,
+                                   initial_indent=f"  {source.form:<20} ",
+                                   subsequent_indent=" " * 23))
+    return "\n".join(lines)
+
+
+def _train_epilog(command: str) -> str:
+    examples = [line for line in EXAMPLES.splitlines()[1:]
+                if f" {command} " in line and "--help" not in line]
+    return data_help() + "\n\nexamples:\n" + "\n".join(examples) + "\n"
+
+
+def _subparser(sub, name: str, summary: str, **kwargs) -> argparse.ArgumentParser:
+    """A command whose help keeps its epilog's line breaks (the examples, the data table)."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minitorch-cnn",
-        description="Train the seed CNNs with hand-written kernels, no autograd.")
+        description="Train the CNNs of d2l and the PyTorch lectures with hand-written "
+                    "kernels, no autograd.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_train_options(sub.add_parser("train", help="train a model"), {})
-    _add_train_options(sub.add_parser("demo", help="a short LeNet-5 run on the bundled "
-                                                   "digits (what `make demo` runs)"), DEMO)
+    _add_train_options(_subparser(sub, "train", "train a model",
+                                  epilog=_train_epilog("train")), {})
+    _add_train_options(_subparser(sub, "demo", "a short LeNet-5 run on the bundled digits "
+                                               "(what `make demo` runs)",
+                                  epilog=_train_epilog("demo")), DEMO)
     summary = sub.add_parser("summary", help="layer-by-layer shapes, parameters and FLOPs")
     summary.add_argument("--model", default="lenet5", choices=sorted(models.MODELS))
     summary.add_argument("--input", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
@@ -84,9 +137,26 @@ def _config_from_args(args):
         limit_train=args.limit_train, limit_test=args.limit_test)
 
 
+def expand_path_options(args: argparse.Namespace) -> argparse.Namespace:
+    """Expand ``~`` and ``$VARIABLES`` in every option of :data:`PATH_OPTIONS` that is set.
+
+    Raises ``ValueError`` naming the option when a variable is not set.
+    """
+    for name in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, str(_data.expand_path(value, argument=f"--{name}")))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
+    try:
+        expand_path_options(args)
+    except ValueError as exc:
+        print(f"minitorch-cnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     if args.command == "backends":
         for name, status in _backend.backends(verbose=True).items():
             print(f"{name:<6} {status}")

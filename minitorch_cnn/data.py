@@ -13,16 +13,21 @@ and int64 labels ``(N,)``:
   border around the digit). The pixels are still 8x8 worth of information: this is an easy
   data set, about 20 times smaller than MNIST, and a seeded split keeps 20% for testing.
 
-``load_dataset("digits" | "mnist:DIR")`` picks one by name (the CLI's ``--data``).
+``load_dataset("digits" | "mnist:DIR" | ...)`` picks one by name (the CLI's ``--data``) from
+:data:`DATA_SOURCES`, the one table of the forms ``--data`` takes (``train --help`` prints it).
+A ``DIR`` may start with ``~`` and hold environment variables (``$HOME/data/mnist``): see
+:func:`expand_path`, which every path the CLI takes goes through.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
+import os
+import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -188,14 +193,81 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     return train_test_split(images, digits.target.astype(np.int64), test_fraction, seed)
 
 
+_VARIABLE = re.compile(r"\$(?:(\w+)|\{([^}]*)\})")  # $NAME or ${NAME}, as expandvars reads them
+
+
+def expand_path(path: str | os.PathLike, argument: str = "path") -> Path:
+    """``path`` with environment variables and a leading ``~`` expanded, as a shell would.
+
+    ``"$HOME/data/mnist"`` and ``"~/data/mnist"`` both become ``/home/<user>/data/mnist``.
+    The shell cannot do this for ``--data mnist:~/data`` (a ``~`` after ``:`` is not
+    expanded), nor for a path in a config, so every path the CLI takes comes through here.
+    Raises ``ValueError`` naming ``argument`` when a variable in the path is not set (a shell
+    would silently put nothing in its place).
+    """
+    text = os.fspath(path)
+    for variable in _VARIABLE.finditer(text):
+        name = variable.group(1) or variable.group(2)
+        if name not in os.environ:
+            raise ValueError(f"{argument}: environment variable {name} in {text!r} is not set")
+    return Path(os.path.expanduser(os.path.expandvars(text)))
+
+
+class DataSource(NamedTuple):
+    """One form of ``--data``: its syntax, what it is, and the function that loads it.
+
+    ``load(directory, seed)`` returns a :class:`Split`; ``directory`` is the expanded ``DIR``
+    of a ``kind:DIR`` form and ``None`` for a form without one.
+    """
+
+    form: str  # what the user types: "digits" or "mnist:DIR"
+    description: str
+    load: Callable[[Path | None, int], Split]
+
+    @property
+    def takes_dir(self) -> bool:
+        return self.form.endswith(":DIR")
+
+
+def _load_digits_source(directory: Path | None, seed: int) -> Split:
+    return load_digits(seed=seed)
+
+
+def _load_idx_source(directory: Path | None, seed: int) -> Split:
+    return load_mnist(directory)
+
+
+DATA_SOURCES: dict[str, DataSource] = {
+    "digits": DataSource("digits", "scikit-learn's bundled 8x8 digits, upsampled to 1x28x28; "
+                         "no download (a seeded 80/20 train/test split)", _load_digits_source),
+    "mnist": DataSource("mnist:DIR", "MNIST: the four IDX files in DIR (gzipped or not; also "
+                        "DIR/MNIST/raw as torchvision stores them)", _load_idx_source),
+    "fashion-mnist": DataSource("fashion-mnist:DIR", "Fashion-MNIST: its four IDX files in "
+                                "DIR, same layout as MNIST", _load_idx_source),
+    "idx": DataSource("idx:DIR", "any four IDX files with MNIST's names: uint8 images "
+                      "(N, H, W), uint8 labels 0..9", _load_idx_source),
+}
+"""The forms ``--data`` takes, keyed by the part before ``:``; ``train --help`` lists them."""
+
+
+def data_forms() -> list[str]:
+    """What ``--data`` accepts, in table order: ``["digits", "mnist:DIR", ...]``."""
+    return [source.form for source in DATA_SOURCES.values()]
+
+
 def load_dataset(spec: str, seed: int = 0) -> Split:
-    """``"digits"`` (bundled) or ``"mnist:DIR"`` / ``"fashion-mnist:DIR"`` (IDX files)."""
-    if spec == "digits":
-        return load_digits(seed=seed)
-    kind, sep, directory = spec.partition(":")
-    if sep and kind in ("mnist", "fashion-mnist", "idx") and directory:
-        return load_mnist(directory)
-    raise ValueError(f"data: expected 'digits' or 'mnist:DIR', got {spec!r}")
+    """The data set ``spec`` names: a form of :data:`DATA_SOURCES` (``"digits"``, ``"mnist:DIR"``).
+
+    ``DIR`` goes through :func:`expand_path` (``~`` and ``$VARIABLES``). Raises
+    ``ValueError`` listing the accepted forms for anything else.
+    """
+    kind, sep, directory = str(spec).partition(":")
+    source = DATA_SOURCES.get(kind)
+    if source is None or (source.takes_dir != bool(sep)) or (sep and not directory):
+        raise ValueError(f"data: expected one of {', '.join(map(repr, data_forms()))}; "
+                         f"got {spec!r}")
+    path = expand_path(directory, argument="data") if source.takes_dir else None
+    return source.load(path, seed)
 
 
 def normalization_stats(x: np.ndarray) -> tuple[float, float]:
@@ -241,8 +313,12 @@ class DataLoader:
 
 
 __all__ = [
+    "DATA_SOURCES",
     "DataLoader",
+    "DataSource",
     "Split",
+    "data_forms",
+    "expand_path",
     "load_dataset",
     "load_digits",
     "load_mnist",

@@ -8,14 +8,23 @@ One step, written out as a learner would::
     optimizer.step(); optimizer.zero_grad()
 
 :func:`train` adds what a real run needs: data loading and normalisation, a progress bar
-(tqdm, if installed), per-epoch loss and train/test accuracy, an ``.npz`` checkpoint after
-every epoch, ``metrics.json`` and a PNG of the curves, and, with ``compare_torch``, the
-PyTorch twin trained on the very same batches. Output goes to ``runs/<name>/``.
+(tqdm on a terminal; one plain line per epoch in a log file), per-epoch loss and train/test
+accuracy, an ``.npz`` checkpoint after every epoch, ``metrics.json`` and a PNG of the curves,
+and, with ``compare_torch``, the PyTorch twin trained on the very same batches. Output goes
+to ``runs/<name>/`` (``~`` and ``$VARIABLES`` in ``out`` and the data's ``DIR`` are expanded).
+
+Throughput counts only steps that ran already-compiled code. The Numba backends compile
+their kernels on first use (about a minute on a cold cache; ``cache=True`` keeps them on disk
+afterwards): :class:`CompileWatch` sees each compilation Numba starts, the run prints
+:data:`COMPILE_NOTICE` before the first, and a step during which kernels were compiled is
+reported as compile time, not training time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import json
 import sys
 import time
@@ -76,10 +85,12 @@ class EpochStats:
     train_loss: float
     train_accuracy: float
     test_accuracy: float
-    seconds: float  # training time of the epoch (forward, backward, step), not evaluation
-    images_per_second: float
+    seconds: float  # training time of the epoch (forward, backward, step), not evaluation,
+    # nor the steps that compiled kernels
+    images_per_second: float  # over the steps counted in ``seconds``; nan if there were none
     torch_train_loss: float | None = None
     torch_test_accuracy: float | None = None
+    compile_seconds: float = 0.0  # time of the steps during which kernels were compiled
 
 
 @dataclasses.dataclass
@@ -95,6 +106,7 @@ class TrainResult:
     plot_path: Path | None
     checkpoint_path: Path | None
     torch_test_accuracy: float | None = None
+    compile_seconds: float = 0.0  # all epochs' steps that compiled kernels (not in throughput)
 
 
 def fastest_cpu_backend() -> str:
@@ -136,15 +148,115 @@ def _torch_predict(twin, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _progress(iterable, enabled: bool, desc: str, total: int):
+COMPILE_NOTICE = "compiling kernels (once; cached afterwards)..."
+# package -> (its event module, the events it raises while it compiles, and only then)
+_JIT_EVENTS = {
+    "numba": ("numba.core.event", ("numba:compile",)),
+    # numba-cuda documents "numba-cuda:compile", but its CUDADispatcher.compile (0.30)
+    # raises none; every compiler pass it runs raises "numba-cuda:run_pass"
+    "numba.cuda": ("numba.cuda.core.event", ("numba-cuda:compile", "numba-cuda:run_pass")),
+}
+
+
+class CompileWatch:
+    """Counts the compile events Numba raises inside a ``with`` block.
+
+    Numba announces each compilation it really does through its event API
+    (``numba.core.event``; numba-cuda has its own copy of that module): ``"numba:compile"``
+    on a CPU cache miss, compiler passes on the GPU. A kernel loaded from the on-disk cache
+    (``@njit(cache=True)``) raises none, so ``count`` stays 0 on a warm cache and the first
+    event means a cold one. ``on_first()`` is called at that first event, before the
+    compilation runs. Only packages already imported are watched: a backend that has not
+    imported Numba cannot compile with it.
+    """
+
+    def __init__(self, on_first=None) -> None:
+        self.count = 0
+        self.on_first = on_first
+        self._listeners = contextlib.ExitStack()
+
+    def _compile_started(self) -> None:
+        self.count += 1
+        if self.count == 1 and self.on_first is not None:
+            self.on_first()
+
+    def __enter__(self) -> CompileWatch:
+        for package, (name, kinds) in _JIT_EVENTS.items():
+            if package in sys.modules:
+                event = importlib.import_module(name)
+                for kind in kinds:
+                    self._listeners.enter_context(
+                        event.install_listener(kind, _listener(event, self)))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._listeners.close()
+
+
+def _listener(event, watch: CompileWatch):
+    """A ``Listener`` of ``event`` (a module: Numba's or numba-cuda's) that tells ``watch``."""
+
+    class OnCompile(event.Listener):
+        def on_start(self, _event) -> None:
+            watch._compile_started()
+
+        def on_end(self, _event) -> None:
+            pass
+
+    return OnCompile()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
+def _progress(iterable, enabled: bool, desc: str, total: int, stream=None):
+    """The batches of one epoch, with a progress display on ``stream`` (default stderr).
+
+    A terminal gets a tqdm bar (if tqdm is installed); anything else (a log file, a pipe)
+    gets :class:`_EpochLine`, one plain line when the epoch ends, not hundreds of
+    carriage-return updates.
+    """
     if not enabled:
         return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False, file=sys.stderr,
-                dynamic_ncols=True)
+    stream = sys.stderr if stream is None else stream
+    if _is_terminal(stream):
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            pass
+        else:
+            return tqdm(iterable, desc=desc, total=total, leave=False, file=stream,
+                        dynamic_ncols=True)
+    return _EpochLine(iterable, desc, total, stream)
+
+
+class _EpochLine:
+    """The progress "bar" of a log file: ``epoch 2/5: 45/45 batches in 3.1 s, loss 0.2104``."""
+
+    def __init__(self, iterable, desc: str, total: int, stream) -> None:
+        self.iterable, self.desc, self.total, self.stream = iterable, desc, total, stream
+        self.postfix = ""
+
+    def __len__(self) -> int:
+        return self.total
+
+    def set_postfix(self, **values) -> None:
+        """Remember ``name=value`` pairs (as tqdm's) for the end-of-epoch line."""
+        self.postfix = ", ".join(f"{name} {value}" for name, value in values.items())
+
+    def __iter__(self):
+        start, done = time.perf_counter(), 0
+        for item in self.iterable:
+            yield item
+            done += 1
+        line = (f"{self.desc}: {done}/{self.total} batches in "
+                f"{time.perf_counter() - start:.1f} s")
+        print(line + (f", {self.postfix}" if self.postfix else ""), file=self.stream,
+              flush=True)
 
 
 def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
@@ -188,6 +300,72 @@ class _TorchTwin:
         loss.backward()
         self.opt.step()
         return float(loss.item())
+
+
+@dataclasses.dataclass
+class _EpochTally:
+    """Running sums over one epoch's steps."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0  # steps that compiled nothing
+    timed_images: int = 0  # the images of those steps
+    compile_seconds: float = 0.0  # steps during which kernels were compiled
+    torch_loss_sum: float = 0.0
+
+
+def _train_epoch(model, criterion, optimizer, batches, watch: CompileWatch, twin=None,
+                 lr: float = 0.0, epoch: int = 1) -> _EpochTally:
+    """One pass over ``batches``: forward, loss, backward, step; each step timed alone.
+
+    A step during which ``watch`` saw a compilation goes to ``compile_seconds``, the others
+    to ``seconds``: compile time never counts as training time.
+    """
+    tally = _EpochTally()
+    for xb, yb in batches:
+        compiles, start = watch.count, time.perf_counter()
+        logits = model(xb)
+        loss = criterion(logits, yb)
+        model.backward(criterion.backward())
+        optimizer.step()
+        optimizer.zero_grad()
+        elapsed = time.perf_counter() - start
+        if watch.count > compiles:
+            tally.compile_seconds += elapsed
+        else:
+            tally.seconds += elapsed
+            tally.timed_images += len(xb)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"epoch {epoch}: the loss became {loss}; lower the learning rate "
+                f"(--lr, now {lr})")
+        tally.loss_sum += loss * len(xb)
+        tally.correct += int((logits.argmax(axis=1) == yb).sum())
+        tally.seen += len(xb)
+        if twin is not None:
+            tally.torch_loss_sum += twin.step(xb, yb) * len(xb)
+        if hasattr(batches, "set_postfix"):
+            batches.set_postfix(loss=f"{loss:.4f}")
+    return tally
+
+
+def _rate(images: int, seconds: float) -> float:
+    """Images per second; nan when nothing was timed (every step compiled kernels)."""
+    return images / seconds if seconds > 0 else float("nan")
+
+
+def _epoch_line(stats: EpochStats, epochs: int) -> str:
+    line = (f"epoch {stats.epoch:>3}/{epochs}  loss {stats.train_loss:.4f}  "
+            f"train acc {stats.train_accuracy:.4f}  test acc {stats.test_accuracy:.4f}  "
+            f"({stats.seconds:.1f} s, {stats.images_per_second:,.0f} images/s")
+    if stats.compile_seconds:
+        line += f"; not counted: {stats.compile_seconds:.1f} s of steps compiling kernels"
+    line += ")"
+    if stats.torch_train_loss is not None:
+        line += (f"  | torch: loss {stats.torch_train_loss:.4f}  "
+                 f"test acc {stats.torch_test_accuracy:.4f}")
+    return line
 
 
 def train(config: TrainConfig, log=print) -> TrainResult:
@@ -234,7 +412,7 @@ def train(config: TrainConfig, log=print) -> TrainResult:
         run_name = config.run_name or (
             f"{config.model}-{config.data.split(':')[0]}-{backend}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir = Path(config.out) / run_name
+        run_dir = _data.expand_path(config.out, argument="out") / run_name
         run_dir.mkdir(parents=True, exist_ok=True)
         loader = _data.DataLoader(x_train, y_train, config.batch_size, shuffle=True,
                                   seed=config.seed)
@@ -245,46 +423,27 @@ def train(config: TrainConfig, log=print) -> TrainResult:
 
         history: list[EpochStats] = []
         checkpoint_path = run_dir / "checkpoint.npz" if config.checkpoint else None
-        total_images, total_seconds = 0, 0.0
+        watch = CompileWatch(on_first=lambda: log(COMPILE_NOTICE))
+        timed_images, timed_seconds = 0, 0.0  # over all epochs, compiling steps left out
         for epoch in range(1, config.epochs + 1):
             model.train()
-            loss_sum, correct, seen, seconds, torch_loss_sum = 0.0, 0, 0, 0.0, 0.0
             batches = _progress(loader, config.progress, f"epoch {epoch}/{config.epochs}",
                                 len(loader))
-            for xb, yb in batches:
-                start = time.perf_counter()
-                logits = model(xb)
-                loss = criterion(logits, yb)
-                model.backward(criterion.backward())
-                optimizer.step()
-                optimizer.zero_grad()
-                seconds += time.perf_counter() - start
-                if not np.isfinite(loss):
-                    raise FloatingPointError(
-                        f"epoch {epoch}: the loss became {loss}; lower the learning rate "
-                        f"(--lr, now {lr})")
-                loss_sum += loss * len(xb)
-                correct += int((logits.argmax(axis=1) == yb).sum())
-                seen += len(xb)
-                if twin is not None:
-                    torch_loss_sum += twin.step(xb, yb) * len(xb)
-                if hasattr(batches, "set_postfix"):
-                    batches.set_postfix(loss=f"{loss:.4f}")
-            total_images += seen
-            total_seconds += seconds
-            test_accuracy = float((predict(model, x_test) == y_test).mean())
-            stats = EpochStats(epoch, loss_sum / seen, correct / seen, test_accuracy, seconds,
-                               seen / seconds if seconds > 0 else float("inf"))
-            line = (f"epoch {epoch:>3}/{config.epochs}  loss {stats.train_loss:.4f}  "
-                    f"train acc {stats.train_accuracy:.4f}  test acc {test_accuracy:.4f}  "
-                    f"({seconds:.1f} s, {stats.images_per_second:,.0f} images/s)")
+            with watch:
+                tally = _train_epoch(model, criterion, optimizer, batches, watch, twin, lr,
+                                     epoch)
+                test_accuracy = float((predict(model, x_test) == y_test).mean())
+            timed_images, timed_seconds = (timed_images + tally.timed_images,
+                                           timed_seconds + tally.seconds)
+            stats = EpochStats(epoch, tally.loss_sum / tally.seen, tally.correct / tally.seen,
+                               test_accuracy, tally.seconds,
+                               _rate(tally.timed_images, tally.seconds),
+                               compile_seconds=tally.compile_seconds)
             if twin is not None:
-                stats.torch_train_loss = torch_loss_sum / seen
+                stats.torch_train_loss = tally.torch_loss_sum / tally.seen
                 stats.torch_test_accuracy = float(
                     (_torch_predict(twin.model, x_test) == y_test).mean())
-                line += (f"  | torch: loss {stats.torch_train_loss:.4f}  "
-                         f"test acc {stats.torch_test_accuracy:.4f}")
-            log(line)
+            log(_epoch_line(stats, config.epochs))
             history.append(stats)
             if checkpoint_path is not None:
                 io.save(model, checkpoint_path, meta=dict(
@@ -293,19 +452,20 @@ def train(config: TrainConfig, log=print) -> TrainResult:
                     normalize_std=std))
 
     test_correct = int(round(history[-1].test_accuracy * len(x_test)))
-    images_per_second = total_images / total_seconds if total_seconds > 0 else float("inf")
+    images_per_second = _rate(timed_images, timed_seconds)
+    compile_seconds = sum(h.compile_seconds for h in history)
     io.write_text(run_dir / "metrics.json", json.dumps(dict(
         config=dataclasses.asdict(config), backend=backend, optimizer=optimizer_name, lr=lr,
         momentum=momentum,
         init=init_name, normalize_mean=mean, normalize_std=std,
         history=[dataclasses.asdict(h) for h in history],
-        images_per_second=images_per_second), indent=2))
+        images_per_second=images_per_second, compile_seconds=compile_seconds), indent=2))
     plot_path = plot_curves(history, run_dir / "curves.png",
                             title=f"{config.model} on {config.data} ({backend})") \
         if config.plot else None
     return TrainResult(config, backend, history, history[-1].test_accuracy, test_correct,
                        len(x_test), images_per_second, run_dir, plot_path, checkpoint_path,
-                       history[-1].torch_test_accuracy)
+                       history[-1].torch_test_accuracy, compile_seconds)
 
 
 def plot_curves(history: list[EpochStats], path: Path, title: str = "") -> Path | None:
@@ -349,10 +509,13 @@ def final_line(result: TrainResult) -> str:
     line = (f"final test accuracy {result.test_accuracy:.4f} ({result.test_correct}/"
             f"{result.test_total}), {result.images_per_second:,.0f} images/s training "
             f"(backend {result.backend})")
+    if result.compile_seconds:
+        line += f", not counting {result.compile_seconds:.1f} s of steps compiling kernels"
     if result.torch_test_accuracy is not None:
         line += f"; torch twin: test accuracy {result.torch_test_accuracy:.4f}"
     return line
 
 
-__all__ = ["PRESETS", "EpochStats", "TrainConfig", "TrainResult", "fastest_cpu_backend",
-           "final_line", "plot_curves", "predict", "train", "xavier_init_"]
+__all__ = ["COMPILE_NOTICE", "PRESETS", "CompileWatch", "EpochStats", "TrainConfig",
+           "TrainResult", "fastest_cpu_backend", "final_line", "plot_curves", "predict", "train",
+           "xavier_init_"]

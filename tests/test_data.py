@@ -198,3 +198,43 @@ def test_normalize_uses_given_stats():
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-5
     with pytest.raises(ValueError, match="std"):
         data.normalize(x, 0.0, 0.0)
+
+
+def test_expand_path_expands_tilde_and_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MINITORCH_TEST_DIR", "sub")
+    assert data.expand_path("~/data/mnist") == tmp_path / "data" / "mnist"
+    assert data.expand_path("$HOME/$MINITORCH_TEST_DIR") == tmp_path / "sub"
+    assert data.expand_path("${HOME}/x") == tmp_path / "x"
+    assert data.expand_path(tmp_path / "plain") == tmp_path / "plain"  # a PathLike too
+    assert data.expand_path("relative/dir") == data.Path("relative/dir")
+    monkeypatch.setenv("MINITORCH_TEST_DIR", "a$b")  # a value may hold a "$": kept as it is
+    assert data.expand_path("~/$MINITORCH_TEST_DIR") == tmp_path / "a$b"
+
+
+@pytest.mark.parametrize("path", ["$MINITORCH_TEST_UNSET/mnist", "~/${MINITORCH_TEST_UNSET}"])
+def test_expand_path_names_an_unset_variable(path, monkeypatch):
+    monkeypatch.delenv("MINITORCH_TEST_UNSET", raising=False)
+    with pytest.raises(ValueError, match="out: environment variable MINITORCH_TEST_UNSET in"):
+        data.expand_path(path, argument="out")
+
+
+def test_load_dataset_expands_its_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_mnist(tmp_path / "data" / "fashion")
+    assert len(data.load_dataset("fashion-mnist:~/data/fashion").x_train) == 12
+    assert len(data.load_dataset("idx:$HOME/data/fashion").x_test) == 5
+
+
+@pytest.mark.parametrize("spec", ["mnist", "mnist:", "digits:somewhere", "cifar", ""])
+def test_load_dataset_rejects_malformed_specs_listing_the_forms(spec):
+    with pytest.raises(ValueError, match="data: expected one of 'digits', 'mnist:DIR', "
+                                         "'fashion-mnist:DIR'.*; got"):
+        data.load_dataset(spec)
+
+
+def test_data_forms_follow_the_table():
+    assert data.data_forms()[:4] == ["digits", "mnist:DIR", "fashion-mnist:DIR", "idx:DIR"]
+    for kind, source in data.DATA_SOURCES.items():
+        assert source.form.split(":")[0] == kind and source.description
+        assert source.takes_dir == source.form.endswith(":DIR")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io as std_io
 import json
+import math
 
 import pytest
 
 from minitorch_cnn import cli, io, models
+from minitorch_cnn import train as train_module
 from minitorch_cnn.summary import count_parameters, summary, trace
-from minitorch_cnn.train import TrainConfig, train
+from minitorch_cnn.train import CompileWatch, TrainConfig, train
 
 from .test_data import write_mnist
 
@@ -114,3 +118,63 @@ def test_config_rejects_bad_values(tmp_path):
         train(TrainConfig(model="vgg", out=str(tmp_path)))
     with pytest.raises(ValueError, match="epochs"):
         train(TrainConfig(epochs=0, out=str(tmp_path)))
+
+
+JITTED = """from numba import njit
+
+
+@njit(cache=True)
+def twice(v):
+    return 2 * v
+"""
+
+
+def _fresh_import(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compile_watch_sees_a_cold_cache_and_not_a_warm_one(tmp_path):
+    pytest.importorskip("numba")
+    source = tmp_path / "jitted.py"
+    source.write_text(JITTED)
+    notices = []
+    with CompileWatch(on_first=lambda: notices.append("cold")) as cold:
+        assert _fresh_import(source, "jitted_cold").twice(3) == 6  # compiles, fills the cache
+    assert cold.count >= 1 and notices == ["cold"]
+    with CompileWatch(on_first=lambda: notices.append("warm")) as warm:
+        assert _fresh_import(source, "jitted_warm").twice(4) == 8  # loads from __pycache__
+    assert warm.count == 0 and notices == ["cold"]
+    after = cold.count
+    assert _fresh_import(source, "jitted_after").twice.py_func(1) == 2
+    _fresh_import(tmp_path / "jitted.py", "jitted_other").twice(2.5)  # a new signature
+    assert cold.count == after  # outside its with block a watch hears nothing
+
+
+def test_compile_notice_is_the_issues_text():
+    assert train_module.COMPILE_NOTICE == "compiling kernels (once; cached afterwards)..."
+
+
+def test_epoch_line_progress_writes_once_at_the_end():
+    stream = std_io.StringIO()
+    batches = train_module._progress(range(4), True, "epoch 3/7", 4, stream=stream)
+    seen = []
+    for item in batches:
+        seen.append(item)
+        batches.set_postfix(loss="0.1234")
+        assert stream.getvalue() == ""  # nothing while the epoch runs
+    assert seen == [0, 1, 2, 3] and len(batches) == 4
+    line = stream.getvalue()
+    assert line.startswith("epoch 3/7: 4/4 batches in ") and line.endswith(", loss 0.1234\n")
+    assert line.count("\n") == 1 and "\r" not in line
+
+
+def test_final_line_and_rate_with_compile_time(tmp_path):
+    result = train_module.TrainResult(
+        TrainConfig(), "numba", [], 0.5, 5, 10, 1234.0, tmp_path, None, None,
+        compile_seconds=54.25)
+    line = train_module.final_line(result)
+    assert "1,234 images/s" in line and "not counting 54.2 s of steps compiling kernels" in line
+    assert math.isnan(train_module._rate(64, 0.0)) and train_module._rate(64, 2.0) == 32
