@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="layer-by-layer shapes, parameters and FLOPs")
     summary.add_argument("--model", default="lenet5", choices=sorted(models.MODELS))
     summary.add_argument("--input", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
-                         help="input shape (default 1 28 28; resnet18 1 96 96)")
+                         help="input shape (default: the model's, models.INPUT_SHAPES: 1 28 28; "
+                              "resnet18 1 96 96; the CIFAR-2 nets 3 32 32)")
     sub.add_parser("backends", help="which kernel backends run here")
     explain.add_arguments(sub.add_parser(
         "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder)"))
@@ -166,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         from .summary import summary
 
-        shape = tuple(args.input) if args.input else (
-            (1, 96, 96) if args.model == "resnet18" else (1, 28, 28))
+        shape = tuple(args.input) if args.input else models.INPUT_SHAPES[args.model]
         summary(models.get_model(args.model), shape)
         return 0
 

@@ -71,9 +71,16 @@ PRESETS = {
     "mnist_cnn": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
     "mnist_cnn3": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
     "residual_net": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
+    "residual_net_constant_scaling": dict(optimizer="sgd", lr=0.01, momentum=0.9,
+                                          init="default"),
+    "residual_net_conv_shortcut": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
     "inception_net": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
     "simple_cnn": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
     "resnet18": dict(optimizer="sgd", lr=0.01, momentum=0.9, init="default"),
+    # "Deep Learning with PyTorch", chapter 8: plain SGD, lr 1e-2, as the book trains them
+    "dlwpt_net": dict(optimizer="sgd", lr=0.01, momentum=0.0, init="default"),
+    "dlwpt_net_5x5": dict(optimizer="sgd", lr=0.01, momentum=0.0, init="default"),
+    "dlwpt_netres": dict(optimizer="sgd", lr=0.01, momentum=0.0, init="default"),
 }
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}  # when --optimizer differs from the preset's

@@ -19,9 +19,14 @@ from . import checks
 torch = pytest.importorskip("torch")
 ref_models = pytest.importorskip("reference.models")
 
+# SimpleCNN's dropout2 is a Dropout2d on (N, 128): warned about, as torch warns (tested in
+# tests/test_lecture_models.py)
+pytestmark = pytest.mark.filterwarnings("ignore:dropout2d:UserWarning")
+
 TOL = 1e-8
-INPUT_SHAPES = {name: (3, 1, 28, 28) for name in models.MODELS}
+INPUT_SHAPES = {name: (3, *shape) for name, shape in models.INPUT_SHAPES.items()}
 INPUT_SHAPES["resnet18"] = (2, 1, 48, 48)  # its last stage then sees 2x2 maps
+INPUT_SHAPES.update({name: (3, 3, 32, 32) for name in models.CIFAR2_MODELS})  # CIFAR-2
 
 
 @pytest.fixture(autouse=True)
@@ -80,13 +85,14 @@ def compare_grads(model, twin):
 def test_model_logits_and_gradients_match_torch(name):
     model, twin = make_pair(name)
     x = np.random.default_rng(0).standard_normal(INPUT_SHAPES[name])
-    target = np.arange(x.shape[0]) % 10
+    classes = models.NUM_CLASSES[name]
+    target = np.arange(x.shape[0]) % classes
     crit, tcrit = criteria(name)
 
     y = model(x)
     tx = torch.from_numpy(x).requires_grad_(True)
     ty = twin(tx)
-    assert y.shape == (x.shape[0], 10)
+    assert y.shape == (x.shape[0], classes)
     assert_close(y, ty.detach().numpy(), "logits")
     loss = crit(y, target)
     grad_x = model.backward(crit.backward())
@@ -107,7 +113,7 @@ def test_model_parameters_after_5_sgd_steps_match_torch(name):
     data = np.random.default_rng(1)
     for _ in range(5):
         x = data.standard_normal(INPUT_SHAPES[name])
-        target = data.integers(0, 10, x.shape[0])
+        target = data.integers(0, models.NUM_CLASSES[name], x.shape[0])
         opt.zero_grad()
         topt.zero_grad()
         crit(model(x), target)
@@ -124,6 +130,7 @@ def test_model_parameters_after_5_sgd_steps_match_torch(name):
 def test_every_model_is_checked_and_has_a_twin():
     assert set(models.MODELS) == set(ref_models.MODELS)
     assert set(INPUT_SHAPES) == set(models.MODELS)
+    assert set(models.INPUT_SHAPES) == set(models.NUM_CLASSES) == set(models.MODELS)
 
 
 def test_lenet5_is_exactly_the_design():
