@@ -2,10 +2,12 @@
 
     minitorch-cnn train --model lenet5 --epochs 10 --backend numba --data digits
     minitorch-cnn train --model mnist_cnn --epochs 3 --data mnist:~/data/mnist --compare-torch
+    minitorch-cnn train --model dlwpt_net --epochs 5 --data cifar2:~/data/cifar-10
     minitorch-cnn demo                # LeNet-5 on the bundled digits, fastest CPU backend
     minitorch-cnn summary --model resnet18 --input 1 96 96
     minitorch-cnn backends
     minitorch-cnn explain [WHAT ...] [--out docs/img]   # the pictures of docs/
+    minitorch-cnn explain samples --data cifar10:~/data/cifar-10 --n 16
 
 ``train`` writes ``runs/<model>-<data>-<backend>-<time>/`` (checkpoint.npz, metrics.json,
 curves.png) and ends with a line giving the test accuracy and the images per second.
@@ -32,9 +34,12 @@ examples:
   minitorch-cnn train --model lenet5 --epochs 10 --backend numba --data digits
   minitorch-cnn train --model mnist_cnn --epochs 3 --data mnist:~/data/mnist --compare-torch
   minitorch-cnn train --data fashion-mnist:$HOME/data/fashion --out ~/runs > train.log 2>&1
+  minitorch-cnn train --model dlwpt_net --epochs 5 --data cifar2:~/data/cifar-10
+  minitorch-cnn train --model dlwpt_net --data imagefolder:~/data/birds-vs-planes --resize 32
   minitorch-cnn summary --model resnet18 --input 1 96 96
   minitorch-cnn backends               # which kernel backends run here, and why not
   minitorch-cnn explain sliding im2col --out docs/img
+  minitorch-cnn explain samples --data cifar10:~/data/cifar-10 --n 16 --out /tmp
   minitorch-cnn train --help           # every option, and every form of --data
 """
 
@@ -51,6 +56,9 @@ def _add_train_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     parser.add_argument("--data", default=defaults.get("data", "digits"),
                         help=f"one of {', '.join(_data.data_forms())} (see 'data' below; "
                              f"default {defaults.get('data', 'digits')})")
+    parser.add_argument("--resize", type=int, default=None, metavar="N",
+                        help="resize every image to N x N (bilinear, antialiased when "
+                             "shrinking: PIL's BILINEAR; default: the data's own size)")
     parser.add_argument("--epochs", type=int, default=defaults.get("epochs", 10))
     parser.add_argument("--backend", default=None,
                         help=f"one of {', '.join(_backend.BACKEND_MODULES)} (default: numba "
@@ -121,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "resnet18 1 96 96; the CIFAR-2 nets 3 32 32)")
     sub.add_parser("backends", help="which kernel backends run here")
     explain.add_arguments(sub.add_parser(
-        "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder)"))
+        "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder), or "
+                        "a data set's first images (samples --data SPEC)"))
     return parser
 
 
@@ -135,7 +144,7 @@ def _config_from_args(args):
         seed=args.seed, out=args.out, run_name=args.run_name,
         progress=not args.no_progress, plot=not args.no_plot,
         checkpoint=not args.no_checkpoint, compare_torch=args.compare_torch,
-        limit_train=args.limit_train, limit_test=args.limit_test)
+        limit_train=args.limit_train, limit_test=args.limit_test, resize=args.resize)
 
 
 def expand_path_options(args: argparse.Namespace) -> argparse.Namespace:

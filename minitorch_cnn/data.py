@@ -1,17 +1,29 @@
-"""Data: the IDX reader for MNIST-format files, the bundled digits, a loader, normalisation.
+"""Data from local files, never downloaded: IDX (MNIST), CIFAR-10 binary, image folders.
 
-Two sources, both giving a :class:`Split` of float32 images ``(N, 1, 28, 28)`` in [0, 1]
-and int64 labels ``(N,)``:
+Every source gives a :class:`Split` of float32 images ``(N, C, H, W)`` in [0, 1] and int64
+labels ``(N,)``:
 
 - ``load_mnist(directory)``: the four IDX files of MNIST or Fashion-MNIST in a local
   directory (``train-images-idx3-ubyte`` etc., gzipped or not; also found under
-  ``directory/MNIST/raw`` as torchvision stores them). Nothing is downloaded.
+  ``directory/MNIST/raw`` as torchvision stores them): ``(N, 1, 28, 28)``.
 - ``load_digits()``: scikit-learn's bundled handwritten digits (1,797 images of 8x8 pixels
   with values 0..16, no download), made MNIST-like: scaled to [0, 1], upsampled bilinearly
   by exactly 3 to 24x24 (PyTorch's ``interpolate(mode="bilinear", align_corners=False)``
   rule), then zero-padded by 2 pixels on every side to 28x28 (MNIST, too, keeps a blank
   border around the digit). The pixels are still 8x8 worth of information: this is an easy
   data set, about 20 times smaller than MNIST, and a seeded split keeps 20% for testing.
+- ``load_cifar10(directory)`` / ``load_cifar2(directory)``: the *binary* version of CIFAR-10
+  (``data_batch_1.bin`` .. ``data_batch_5.bin``, ``test_batch.bin``; records of 1 label byte
+  and 3072 pixel bytes, the R, G and B planes of 32x32): ``(N, 3, 32, 32)``. Never the pickled
+  Python version: unpickling a file runs code from it. CIFAR-2 is the airplane-vs-bird subset
+  of "Deep Learning with PyTorch", chapter 7: labels 0 (airplane) and 2 (bird), remapped to 0
+  and 1 by the book's ``label_map = {0: 0, 2: 1}``.
+- ``load_image_folder(directory)``: one sub-folder per class, as torchvision's
+  ``ImageFolder`` (class index = position in the sorted folder names), images read with
+  Pillow as RGB: ``(N, 3, H, W)``, split 80/20 with a seed.
+
+``resize=N`` (``--resize N``) brings any of them to ``N x N`` with :func:`resize_bilinear`
+(PIL's BILINEAR filter, which is PyTorch's ``interpolate(mode="bilinear", antialias=True)``).
 
 ``load_dataset("digits" | "mnist:DIR" | ...)`` picks one by name (the CLI's ``--data``) from
 :data:`DATA_SOURCES`, the one table of the forms ``--data`` takes (``train --help`` prints it).
@@ -85,7 +97,7 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 class Split(NamedTuple):
-    """Train and test arrays: images (N, 1, H, W) float32, labels (N,) int64."""
+    """Train and test arrays: images (N, C, H, W) float32 in [0, 1], labels (N,) int64."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -193,6 +205,243 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     return train_test_split(images, digits.target.astype(np.int64), test_fraction, seed)
 
 
+# --------------------------------------------------------------------------- resizing
+
+
+def _bilinear_weights(in_size: int, out_size: int) -> np.ndarray:
+    """The ``(out_size, in_size)`` matrix of PIL's BILINEAR filter along one axis.
+
+    Output pixel ``i`` is centred at input coordinate ``c = (i + 0.5) * s``, ``s = in / out``.
+    It blends input pixel ``j`` (centred at ``j + 0.5``) with the triangle
+    ``max(0, 1 - |t|)``, ``t = (j + 0.5 - c) / max(s, 1)``, the weights normalised to sum 1.
+    Enlarging (``s <= 1``) that is plain bilinear interpolation at ``c - 0.5``, the edge pixel
+    repeated (:func:`upsample_bilinear`); shrinking, the triangle widens by ``s`` so that every
+    input pixel counts (antialiasing) where plain bilinear would read two pixels in ``s``.
+    """
+    scale = in_size / out_size
+    stretch = max(scale, 1.0)
+    centre = (np.arange(out_size) + 0.5) * scale  # (out,)
+    t = (np.arange(in_size)[None, :] + 0.5 - centre[:, None]) / stretch  # (out, in)
+    weights = np.maximum(0.0, 1.0 - np.abs(t))
+    return weights / weights.sum(axis=1, keepdims=True)  # rows cut at an edge renormalised
+
+
+def resize_bilinear(images: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Resize ``images : (..., H, W)`` to ``(..., out_h, out_w)`` with PIL's BILINEAR filter.
+
+    The filter of ``PIL.Image.resize(..., Image.BILINEAR)`` and of PyTorch's
+    ``interpolate(mode="bilinear", align_corners=False, antialias=True)`` (torchvision's
+    ``Resize`` on tensors): separable, one weight matrix per axis (:func:`_bilinear_weights`).
+    Enlarging, the same as :func:`upsample_bilinear`; shrinking, an average over each output
+    pixel's footprint, not a sample of two pixels. Floats keep their dtype; ints become
+    float32. (Equal to Pillow's float ``"F"`` mode to rounding; PyTorch 2.x departs from the
+    filter along H when ``out_w == 1``.)
+    """
+    images = np.asarray(images)
+    dtype = images.dtype if images.dtype.kind == "f" else np.dtype(np.float32)
+    H, W = images.shape[-2:]
+    rows = _bilinear_weights(H, out_h).astype(dtype)  # (out_h, H)
+    cols = _bilinear_weights(W, out_w).astype(dtype)  # (out_w, W)
+    return (rows @ images.astype(dtype, copy=False)) @ cols.T  # (..., out_h, out_w)
+
+
+def _check_resize(resize) -> int | None:
+    if resize is None:
+        return None
+    if isinstance(resize, bool) or not isinstance(resize, (int, np.integer)):
+        raise TypeError(f"resize: expected a positive int (the side of the square images) or "
+                        f"None, got {type(resize).__name__}")
+    if resize < 1:
+        raise ValueError(f"resize: expected a positive int (the side of the square images) "
+                         f"or None, got {resize}")
+    return int(resize)
+
+
+def resize_split(split: Split, resize: int | None) -> Split:
+    """``split`` with its images resized to ``resize x resize`` (unchanged for ``None``)."""
+    resize = _check_resize(resize)
+    if resize is None:
+        return split
+    return Split(resize_bilinear(split.x_train, resize, resize), split.y_train,
+                 resize_bilinear(split.x_test, resize, resize), split.y_test)
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+CIFAR2_LABEL_MAP = {0: 0, 2: 1}
+"""CIFAR-2 as "Deep Learning with PyTorch" builds it: ``label_map = {0: 0, 2: 1}``."""
+CIFAR2_CLASSES = ("airplane", "bird")
+CIFAR_RECORD = 1 + 3 * 32 * 32  # 3073 bytes: the label, then the R, G, B planes, row-major
+CIFAR_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+               "test": ("test_batch.bin",)}
+
+
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One file of the CIFAR-10 binary version: images ``(N, 3, 32, 32)`` and labels ``(N,)``.
+
+    Both uint8. Raises ``ValueError`` naming the file when it is empty, its length is not a
+    whole number of 3073-byte records (a truncated file, the pickled Python version, or
+    CIFAR-100's 3074-byte records), or a label byte is above 9.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if len(raw) == 0 or len(raw) % CIFAR_RECORD:
+        hint = ("; this looks like the pickled Python version: use the binary version "
+                "(cifar-10-binary.tar.gz)" if raw[:1] == b"\x80" else "")
+        raise ValueError(f"{path}: not a CIFAR-10 binary batch: {len(raw)} bytes is not a "
+                         f"whole, nonzero number of {CIFAR_RECORD}-byte records (1 label byte "
+                         f"+ 3072 pixel bytes){hint}")
+    records = np.frombuffer(raw, np.uint8).reshape(-1, CIFAR_RECORD)  # (N, 3073)
+    labels = records[:, 0]
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise ValueError(f"{path}: record {bad} has label byte {labels[bad]}; CIFAR-10 labels "
+                         f"are 0..9 (CIFAR-100 is not supported)")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels  # (N, 3, 32, 32), (N,)
+
+
+def _cifar_folder(directory: Path) -> Path:
+    """``directory`` or ``directory/cifar-10-batches-bin``: the one holding all six files."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: not a directory")
+    names = [name for part in CIFAR_FILES.values() for name in part]
+    for folder in (directory, directory / "cifar-10-batches-bin"):
+        if all((folder / name).is_file() for name in names):
+            return folder
+    pickled = any((folder / "data_batch_1").is_file()
+                  for folder in (directory, directory / "cifar-10-batches-py"))
+    hint = ("; found the pickled Python version (data_batch_1, no .bin), which is not read "
+            "because unpickling runs code" if pickled else "")
+    raise FileNotFoundError(
+        f"{directory}: no CIFAR-10 binary version (looked in {directory} and "
+        f"{directory}/cifar-10-batches-bin for {', '.join(names)}){hint}; extract "
+        f"cifar-10-binary.tar.gz there")
+
+
+def load_cifar10(directory: str | Path) -> Split:
+    """CIFAR-10 from the binary version in ``directory``: float32 ``(N, 3, 32, 32)`` in [0, 1].
+
+    The five ``data_batch_*.bin`` files are the training set (50,000 images), ``test_batch.bin``
+    the test set (10,000); labels int64 0..9 (:data:`CIFAR10_CLASSES`).
+    """
+    folder = _cifar_folder(Path(directory))
+    arrays = []
+    for part in ("train", "test"):
+        batches = [read_cifar_batch(folder / name) for name in CIFAR_FILES[part]]
+        images = np.concatenate([x for x, _ in batches])  # (N, 3, 32, 32) uint8
+        labels = np.concatenate([y for _, y in batches])  # (N,) uint8
+        arrays += [images.astype(np.float32) / np.float32(255), labels.astype(np.int64)]
+    return Split(*arrays)
+
+
+def load_cifar2(directory: str | Path) -> Split:
+    """CIFAR-2, airplanes (label 0) and birds (label 1) of CIFAR-10, as in the book's chapter 7.
+
+    "Deep Learning with PyTorch" keeps CIFAR-10's labels 0 and 2 and renames them with
+    ``label_map = {0: 0, 2: 1}`` (:data:`CIFAR2_LABEL_MAP`), in the files' order:
+    10,000 training and 2,000 test images.
+    """
+    split = load_cifar10(directory)
+    remap = np.full(10, -1, np.int64)
+    for old, new in CIFAR2_LABEL_MAP.items():
+        remap[old] = new
+    arrays = []
+    for x, y in ((split.x_train, split.y_train), (split.x_test, split.y_test)):
+        keep = remap[y] >= 0
+        arrays += [x[keep], remap[y[keep]]]
+    return Split(*arrays)
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def image_folder_classes(directory: str | Path) -> list[str]:
+    """The class names of an image folder: its sub-folders' names, sorted (hidden ones skipped).
+
+    torchvision's ``ImageFolder.find_classes`` rule; class ``k`` is the ``k``-th name.
+    Raises ``FileNotFoundError`` when ``directory`` is not one, ``ValueError`` when it holds
+    no sub-folder.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: not a directory")
+    classes = sorted(entry.name for entry in os.scandir(directory)
+                     if entry.is_dir() and not entry.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{directory}: no class folders; an image folder holds one "
+                         f"sub-folder of images per class (cat/, dog/, ...)")
+    return classes
+
+
+def _class_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under ``folder``, in torchvision's order (sorted walk)."""
+    files = []
+    for root, dirs, names in sorted(os.walk(folder, followlinks=True)):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(root) / name for name in sorted(names) if not name.startswith(".")]
+    return files
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One image file as RGB uint8 ``(3, H, W)``, read with Pillow (torchvision's ``pil_loader``).
+
+    Raises ``ValueError`` naming the file when Pillow cannot read it (not an image, or a
+    truncated or corrupt one).
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise ImportError("imagefolder: reading images needs Pillow "
+                          "(pip install -e '.[data]')") from None
+    try:
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB"))  # (H, W, 3)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{path}: not an image Pillow can read ({exc}); a class folder "
+                         f"must hold only images (hidden files are skipped)") from None
+    return rgb.transpose(2, 0, 1)  # (3, H, W)
+
+
+def load_image_folder(directory: str | Path, resize: int | None = None,
+                      test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """An image folder (``DIR/<class>/<image>``) as float32 RGB ``(N, 3, H, W)`` in [0, 1].
+
+    Classes as :func:`image_folder_classes`; within a class, files in sorted order. Every
+    non-hidden file must be an image (torchvision silently skips files without an image
+    extension; here they are an error, so a stray file is seen). With ``resize=N`` each image
+    is resized to ``N x N`` (:func:`resize_bilinear`); without, all must have one size, and
+    the first that differs raises ``ValueError`` naming both files and sizes. The images are
+    split with :func:`train_test_split` (``test_fraction``, ``seed``).
+    """
+    directory = Path(directory)
+    resize = _check_resize(resize)
+    images, labels, first = [], [], None
+    for label, name in enumerate(image_folder_classes(directory)):
+        files = _class_files(directory / name)
+        if not files:
+            raise ValueError(f"{directory / name}: empty class folder (no image files)")
+        for path in files:
+            image = read_image(path).astype(np.float32) / np.float32(255)  # (3, H, W)
+            if resize is not None:
+                image = resize_bilinear(image, resize, resize)  # (3, N, N)
+            elif first is None:
+                first = (path, image.shape[1:])
+            elif image.shape[1:] != first[1]:
+                raise ValueError(
+                    f"{path}: {image.shape[1]}x{image.shape[2]} pixels (H x W) but "
+                    f"{first[0]}: {first[1][0]}x{first[1][1]}; images of different sizes "
+                    f"need --resize N (resize=N)")
+            images.append(image)
+            labels.append(label)
+    split = train_test_split(np.stack(images), np.array(labels, np.int64), test_fraction, seed)
+    if len(split.x_train) == 0 or len(split.x_test) == 0:
+        raise ValueError(f"{directory}: {len(images)} images are too few for a train/test "
+                         f"split with test_fraction {test_fraction}")
+    return split
+
+
 _VARIABLE = re.compile(r"\$(?:(\w+)|\{([^}]*)\})")  # $NAME or ${NAME}, as expandvars reads them
 
 
@@ -214,27 +463,46 @@ def expand_path(path: str | os.PathLike, argument: str = "path") -> Path:
 
 
 class DataSource(NamedTuple):
-    """One form of ``--data``: its syntax, what it is, and the function that loads it.
+    """One form of ``--data``: its syntax, what it is, the function that loads it, its classes.
 
-    ``load(directory, seed)`` returns a :class:`Split`; ``directory`` is the expanded ``DIR``
-    of a ``kind:DIR`` form and ``None`` for a form without one.
+    ``load(directory, seed, resize)`` returns a :class:`Split`; ``directory`` is the expanded
+    ``DIR`` of a ``kind:DIR`` form and ``None`` for a form without one; ``resize`` is ``None``
+    or the side ``N`` of the ``N x N`` images wanted. ``classes(directory)`` gives the class
+    names (``None``: the labels are their own names).
     """
 
     form: str  # what the user types: "digits" or "mnist:DIR"
     description: str
-    load: Callable[[Path | None, int], Split]
+    load: Callable[[Path | None, int, int | None], Split]
+    classes: Callable[[Path | None], list[str]] | None = None
 
     @property
     def takes_dir(self) -> bool:
         return self.form.endswith(":DIR")
 
 
-def _load_digits_source(directory: Path | None, seed: int) -> Split:
-    return load_digits(seed=seed)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
-def _load_idx_source(directory: Path | None, seed: int) -> Split:
-    return load_mnist(directory)
+def _load_digits_source(directory: Path | None, seed: int, resize: int | None) -> Split:
+    return resize_split(load_digits(seed=seed), resize)
+
+
+def _load_idx_source(directory: Path | None, seed: int, resize: int | None) -> Split:
+    return resize_split(load_mnist(directory), resize)
+
+
+def _load_cifar10_source(directory: Path | None, seed: int, resize: int | None) -> Split:
+    return resize_split(load_cifar10(directory), resize)
+
+
+def _load_cifar2_source(directory: Path | None, seed: int, resize: int | None) -> Split:
+    return resize_split(load_cifar2(directory), resize)
+
+
+def _load_image_folder_source(directory: Path | None, seed: int, resize: int | None) -> Split:
+    return load_image_folder(directory, resize=resize, seed=seed)  # resized image by image
 
 
 DATA_SOURCES: dict[str, DataSource] = {
@@ -243,9 +511,21 @@ DATA_SOURCES: dict[str, DataSource] = {
     "mnist": DataSource("mnist:DIR", "MNIST: the four IDX files in DIR (gzipped or not; also "
                         "DIR/MNIST/raw as torchvision stores them)", _load_idx_source),
     "fashion-mnist": DataSource("fashion-mnist:DIR", "Fashion-MNIST: its four IDX files in "
-                                "DIR, same layout as MNIST", _load_idx_source),
+                                "DIR, same layout as MNIST", _load_idx_source,
+                                lambda directory: list(FASHION_MNIST_CLASSES)),
     "idx": DataSource("idx:DIR", "any four IDX files with MNIST's names: uint8 images "
                       "(N, H, W), uint8 labels 0..9", _load_idx_source),
+    "cifar10": DataSource("cifar10:DIR", "CIFAR-10, 3x32x32, 10 classes: the binary version "
+                          "(data_batch_1.bin .. data_batch_5.bin, test_batch.bin) in DIR or "
+                          "DIR/cifar-10-batches-bin; never the pickled Python version",
+                          _load_cifar10_source, lambda directory: list(CIFAR10_CLASSES)),
+    "cifar2": DataSource("cifar2:DIR", "CIFAR-2 of \"Deep Learning with PyTorch\": the "
+                         "airplanes (0) and birds (1) of cifar10:DIR", _load_cifar2_source,
+                         lambda directory: list(CIFAR2_CLASSES)),
+    "imagefolder": DataSource("imagefolder:DIR", "one sub-folder of images per class "
+                              "(DIR/cat/*.jpg, DIR/dog/*.jpg; classes in sorted order), RGB, "
+                              "read with Pillow; one size, or --resize N; a seeded 80/20 split",
+                              _load_image_folder_source, image_folder_classes),
 }
 """The forms ``--data`` takes, keyed by the part before ``:``; ``train --help`` lists them."""
 
@@ -255,19 +535,32 @@ def data_forms() -> list[str]:
     return [source.form for source in DATA_SOURCES.values()]
 
 
-def load_dataset(spec: str, seed: int = 0) -> Split:
-    """The data set ``spec`` names: a form of :data:`DATA_SOURCES` (``"digits"``, ``"mnist:DIR"``).
-
-    ``DIR`` goes through :func:`expand_path` (``~`` and ``$VARIABLES``). Raises
-    ``ValueError`` listing the accepted forms for anything else.
-    """
+def _parse_spec(spec: str) -> tuple[DataSource, Path | None]:
+    """The row of :data:`DATA_SOURCES` that ``spec`` names, and its expanded ``DIR``."""
     kind, sep, directory = str(spec).partition(":")
     source = DATA_SOURCES.get(kind)
     if source is None or (source.takes_dir != bool(sep)) or (sep and not directory):
         raise ValueError(f"data: expected one of {', '.join(map(repr, data_forms()))}; "
                          f"got {spec!r}")
-    path = expand_path(directory, argument="data") if source.takes_dir else None
-    return source.load(path, seed)
+    return source, (expand_path(directory, argument="data") if source.takes_dir else None)
+
+
+def load_dataset(spec: str, seed: int = 0, resize: int | None = None) -> Split:
+    """The data set ``spec`` names: a form of :data:`DATA_SOURCES` (``"digits"``, ``"mnist:DIR"``).
+
+    ``DIR`` goes through :func:`expand_path` (``~`` and ``$VARIABLES``). ``resize=N`` gives
+    ``N x N`` images (:func:`resize_bilinear`). Raises ``ValueError`` listing the accepted
+    forms for anything else.
+    """
+    resize = _check_resize(resize)
+    source, directory = _parse_spec(spec)
+    return source.load(directory, seed, resize)
+
+
+def class_names(spec: str) -> list[str] | None:
+    """The names of the classes of the data set ``spec`` (``None``: label ``k`` is "k")."""
+    source, directory = _parse_spec(spec)
+    return None if source.classes is None else source.classes(directory)
 
 
 def normalization_stats(x: np.ndarray) -> tuple[float, float]:
@@ -313,18 +606,31 @@ class DataLoader:
 
 
 __all__ = [
+    "CIFAR10_CLASSES",
+    "CIFAR2_CLASSES",
+    "CIFAR2_LABEL_MAP",
     "DATA_SOURCES",
+    "FASHION_MNIST_CLASSES",
     "DataLoader",
     "DataSource",
     "Split",
+    "class_names",
     "data_forms",
     "expand_path",
+    "image_folder_classes",
+    "load_cifar10",
+    "load_cifar2",
     "load_dataset",
     "load_digits",
+    "load_image_folder",
     "load_mnist",
     "normalization_stats",
     "normalize",
+    "read_cifar_batch",
     "read_idx",
+    "read_image",
+    "resize_bilinear",
+    "resize_split",
     "train_test_split",
     "upsample_bilinear",
 ]

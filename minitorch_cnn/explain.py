@@ -3,6 +3,7 @@
     minitorch-cnn explain                          # every picture, into docs/img/
     minitorch-cnn explain sliding im2col --out /tmp/img
     minitorch-cnn explain lenet --checkpoint runs/lenet5-digits-numpy-.../checkpoint.npz
+    minitorch-cnn explain samples --data cifar2:~/data/cifar-10 --n 16 --out /tmp/img
     python -m minitorch_cnn.explain ladder         # the same, without the console script
 
 ==========  ===============================  ==================================================
@@ -19,6 +20,9 @@ lenet       lenet_filters.png,               LeNet-5 trained briefly on the bund
 ladder      ladder.png                       GFLOP/s of every conv layer per backend, from
                                              ``benchmarks/results/cpu_ops.json``, and the GPU
                                              rungs from ``gpu_ops_*.json`` when one exists
+samples     samples.png                      on request only (not in the default set): the
+                                             first ``--n`` training images of ``--data``
+                                             (after ``--resize``), each with its label
 ==========  ===============================  ==================================================
 
 Every number in a picture is computed when it is drawn (by the ``naive`` backend, or read
@@ -41,7 +45,10 @@ import numpy as np
 from .io import save_figure
 
 PICTURES = ("sliding", "im2col", "lenet", "ladder")
-"""What ``explain`` can draw, in the order it draws them."""
+"""What ``explain`` draws by default, in the order it draws them."""
+
+ON_REQUEST = ("samples",)
+"""What ``explain`` draws only when named (it depends on ``--data``, not on the code)."""
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 """Where the benchmarks write their JSON (the ``ladder`` picture reads it)."""
@@ -364,13 +371,57 @@ def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Pa
     return [path]
 
 
+# --------------------------------------------------------------------------- samples
+
+
+def draw_samples(out_dir: Path, data: str = "digits", n: int = 16,
+                 resize: int | None = None, seed: int = 0) -> list[Path]:
+    """``samples.png``: the first ``n`` training images of the data set ``data``, labelled.
+
+    ``data`` is a ``--data`` form (``"cifar2:~/data/cifar-10"``); the images are shown as the
+    model sees them before normalisation: after ``resize``, pixel values in [0, 1], one
+    channel in grey, three as RGB. Each title is the label and, where the data set names
+    its classes (:func:`minitorch_cnn.data.class_names`), the class name.
+    """
+    from . import data as _data
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive int (how many images), got {n!r}")
+    plt = _pyplot()
+    split = _data.load_dataset(data, seed=seed, resize=resize)
+    names = _data.class_names(data)
+    images, labels = split.x_train[:n], split.y_train[:n]  # (n, C, H, W), (n,)
+    cols = min(len(images), 8)
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows + 0.5),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, label in zip(axes.ravel(), images, labels, strict=False):
+        if image.shape[0] == 1:
+            ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+        else:
+            ax.imshow(np.clip(image.transpose(1, 2, 0), 0, 1))  # (H, W, 3)
+        name = f" {names[label]}" if names is not None and 0 <= label < len(names) else ""
+        ax.set_title(f"{label}{name}", fontsize=9)
+    C, H, W = images.shape[1:]
+    fig.suptitle(f"{data}: the first {len(images)} training images ({C}x{H}x{W}) and labels",
+                 fontsize=10)
+    fig.tight_layout()
+    path = Path(out_dir) / "samples.png"
+    save_figure(fig, path, dpi=100)
+    plt.close(fig)
+    return [path]
+
+
 # --------------------------------------------------------------------------- command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``minitorch-cnn explain`` (shared with ``python -m``)."""
     parser.add_argument("what", nargs="*", metavar="WHAT",
-                        help=f"pictures to draw: {', '.join(PICTURES)} (default: all)")
+                        help=f"pictures to draw: {', '.join(PICTURES)} (default: these "
+                             f"four), or samples (a data set's first images: --data, --n)")
     parser.add_argument("--out", default="docs/img", help="output folder (default docs/img)")
     parser.add_argument("--checkpoint", default=None,
                         help="lenet: draw this LeNet-5 checkpoint instead of training one")
@@ -382,15 +433,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lenet: train on the first N images only")
     parser.add_argument("--results", default=str(RESULTS_DIR),
                         help="ladder: the folder of the benchmark JSON files")
+    parser.add_argument("--data", default="digits",
+                        help="samples: the data set, a form of train's --data (default digits)")
+    parser.add_argument("--n", type=int, default=16,
+                        help="samples: how many images (default 16)")
+    parser.add_argument("--resize", type=int, default=None, metavar="N",
+                        help="samples: show the images resized to N x N, as train --resize")
 
 
 def run(args: argparse.Namespace) -> int:
     """Draw what ``args`` asks for; print one line per file written. Returns the exit status."""
     what = list(dict.fromkeys(args.what)) or list(PICTURES)
-    unknown = [name for name in what if name not in PICTURES]
+    unknown = [name for name in what if name not in PICTURES + ON_REQUEST]
     if unknown:
         print(f"minitorch-cnn explain: error: unknown picture {unknown[0]!r}; expected some "
-              f"of {', '.join(PICTURES)}", file=sys.stderr)
+              f"of {', '.join(PICTURES + ON_REQUEST)}", file=sys.stderr)
         return 2
     try:
         _pyplot()
@@ -406,6 +463,7 @@ def run(args: argparse.Namespace) -> int:
         "lenet": lambda: draw_lenet(out, args.checkpoint, args.epochs, args.backend,
                                     args.limit_train),
         "ladder": lambda: draw_ladder(out, args.results),
+        "samples": lambda: draw_samples(out, args.data, args.n, args.resize),
     }
     for name in what:
         start = time.perf_counter()
@@ -427,8 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-__all__ = ["PICTURES", "add_arguments", "draw_im2col", "draw_ladder", "draw_lenet",
-           "draw_sliding", "main", "run"]
+__all__ = ["ON_REQUEST", "PICTURES", "add_arguments", "draw_im2col", "draw_ladder",
+           "draw_lenet", "draw_samples", "draw_sliding", "main", "run"]
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class TrainConfig:
     compare_torch: bool = False
     limit_train: int | None = None  # use only the first N training / test images
     limit_test: int | None = None
+    resize: int | None = None  # None: the data's own size; N: every image resized to N x N
 
 
 # Settings that train each model in a few epochs. The ReLU nets learn with SGD + momentum.
@@ -394,7 +395,7 @@ def train(config: TrainConfig, log=print) -> TrainResult:
     init_name = config.init or preset["init"]
 
     with _backend.use_backend(backend):
-        split = _data.load_dataset(config.data, seed=config.seed)
+        split = _data.load_dataset(config.data, seed=config.seed, resize=config.resize)
         x_train, y_train, x_test, y_test = split
         if config.limit_train:
             x_train, y_train = x_train[:config.limit_train], y_train[:config.limit_train]
@@ -424,7 +425,8 @@ def train(config: TrainConfig, log=print) -> TrainResult:
         loader = _data.DataLoader(x_train, y_train, config.batch_size, shuffle=True,
                                   seed=config.seed)
         log(f"training {config.model} on {config.data} ({len(x_train)} train / {len(x_test)} "
-            f"test images) with backend {backend}: {optimizer_name} lr={lr} "
+            f"test images of {'x'.join(map(str, x_train.shape[1:]))}) with backend {backend}: "
+            f"{optimizer_name} lr={lr} "
             f"momentum={momentum} weight_decay={config.weight_decay} "
             f"batch_size={config.batch_size} init={init_name}, {config.epochs} epochs")
 

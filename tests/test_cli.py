@@ -166,10 +166,27 @@ def test_train_help_lists_every_data_form_of_the_code(capsys):
 def test_train_help_is_derived_from_the_data_table(capsys, monkeypatch):
     sources = dict(data_module.DATA_SOURCES)
     sources["shapes"] = data_module.DataSource(
-        "shapes:DIR", "a made-up source of this test", lambda directory, seed: None)
+        "shapes:DIR", "a made-up source of this test", lambda directory, seed, resize: None)
     monkeypatch.setattr(data_module, "DATA_SOURCES", sources)
     text = help_text(capsys, "train")
     assert "shapes:DIR" in text and "a made-up source of this test" in text
+
+
+@pytest.mark.parametrize("command", ["train", "demo"])
+def test_train_and_demo_take_resize(command, capsys):
+    text = help_text(capsys, command)
+    for form in ("cifar10:DIR", "cifar2:DIR", "imagefolder:DIR"):
+        assert f"  {form} " in text, form
+    assert "--resize N" in text and "PIL's BILINEAR" in text
+    args = cli.build_parser().parse_args([command, "--resize", "96"])
+    assert cli._config_from_args(args).resize == 96
+    assert cli._config_from_args(cli.build_parser().parse_args([command])).resize is None
+
+
+def test_explain_help_offers_samples(capsys):
+    text = help_text(capsys, "explain")
+    assert "samples" in text and "--data" in text and "--n" in text
+    assert "cifar2:~/data/cifar-10" in help_text(capsys, "train")  # an example of the form
 
 
 def test_every_form_in_the_help_is_one_the_loader_takes(tmp_path):
