@@ -69,6 +69,13 @@ def _add_train_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
                         help="default: the model's preset")
     parser.add_argument("--lr", type=float, default=None, help="default: the model's preset")
     parser.add_argument("--momentum", type=float, default=None)
+    from .train import LR_SCHEDULES
+
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="none",
+                        help="step: x0.1 after each third of the epochs; cosine: to 0 over the "
+                             "epochs; warmup-cosine: a linear warm-up from lr/10 over the first "
+                             "fifth, then cosine; onecycle: up to lr and down, per batch "
+                             "(default: none, a constant lr)")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--init", choices=["default", "xavier"], default=None,
                         help="weight init (default: the model's preset)")
@@ -144,7 +151,8 @@ def _config_from_args(args):
         seed=args.seed, out=args.out, run_name=args.run_name,
         progress=not args.no_progress, plot=not args.no_plot,
         checkpoint=not args.no_checkpoint, compare_torch=args.compare_torch,
-        limit_train=args.limit_train, limit_test=args.limit_test, resize=args.resize)
+        limit_train=args.limit_train, limit_test=args.limit_test, resize=args.resize,
+        lr_schedule=args.lr_schedule)
 
 
 def expand_path_options(args: argparse.Namespace) -> argparse.Namespace:

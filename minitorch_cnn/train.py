@@ -61,6 +61,7 @@ class TrainConfig:
     limit_train: int | None = None  # use only the first N training / test images
     limit_test: int | None = None
     resize: int | None = None  # None: the data's own size; N: every image resized to N x N
+    lr_schedule: str = "none"  # one of LR_SCHEDULES (make_scheduler says what each does)
 
 
 # Settings that train each model in a few epochs. The ReLU nets learn with SGD + momentum.
@@ -86,6 +87,42 @@ PRESETS = {
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}  # when --optimizer differs from the preset's
 
+LR_SCHEDULES = ("none", "step", "cosine", "warmup-cosine", "onecycle")
+"""The values of ``--lr-schedule``; :func:`make_scheduler` builds each."""
+
+
+def make_scheduler(lr_scheduler, name: str, optimizer, epochs: int, steps_per_epoch: int):
+    """``(scheduler, per_batch)`` for ``--lr-schedule name``; ``(None, False)`` for "none".
+
+    ``lr_scheduler`` is ours (``minitorch_cnn.optim.lr_scheduler``) or
+    ``torch.optim.lr_scheduler``: the same classes and arguments build both, so a
+    ``--compare-torch`` twin follows the same schedule. Epoch schedules step once per epoch;
+    ``per_batch`` (one-cycle) steps after every batch.
+
+    - ``step``: StepLR, the rate times 0.1 after each third of the epochs (step decay);
+    - ``cosine``: CosineAnnealingLR from the rate to 0 over the epochs (the ResNet chapter's);
+    - ``warmup-cosine``: LinearLR from a tenth of the rate over the first fifth of the epochs
+      (at least one), then cosine over the rest (SequentialLR);
+    - ``onecycle``: OneCycleLR up to the rate and down again, per batch.
+    """
+    if name not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule: expected one of {LR_SCHEDULES}, got {name!r}")
+    if name == "none":
+        return None, False
+    if name == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), False
+    if name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), False
+    if name == "warmup-cosine":
+        warmup = max(1, epochs // 5)
+        return lr_scheduler.SequentialLR(optimizer, [
+            lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=warmup),
+            lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs - warmup)),
+        ], milestones=[warmup]), False
+    max_lr = optimizer.param_groups[0]["lr"]
+    return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, epochs=epochs,
+                                   steps_per_epoch=steps_per_epoch), True
+
 
 @dataclasses.dataclass
 class EpochStats:
@@ -99,6 +136,7 @@ class EpochStats:
     torch_train_loss: float | None = None
     torch_test_accuracy: float | None = None
     compile_seconds: float = 0.0  # time of the steps during which kernels were compiled
+    lr: float | None = None  # the first parameter group's learning rate during this epoch
 
 
 @dataclasses.dataclass
@@ -301,6 +339,7 @@ class _TorchTwin:
                                         weight_decay=config.weight_decay)
         self.loss_fn = (torch.nn.NLLLoss() if config.model in models.OUTPUTS_LOG_PROBS
                         else torch.nn.CrossEntropyLoss())
+        self.scheduler = None  # set by train() with the same schedule as ours
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         self.opt.zero_grad()
@@ -324,12 +363,14 @@ class _EpochTally:
 
 
 def _train_epoch(model, criterion, optimizer, batches, watch: CompileWatch, twin=None,
-                 lr: float = 0.0, epoch: int = 1) -> _EpochTally:
+                 epoch: int = 1, batch_scheduler=None) -> _EpochTally:
     """One pass over ``batches``: forward, loss, backward, step; each step timed alone.
 
     A step during which ``watch`` saw a compilation goes to ``compile_seconds``, the others
-    to ``seconds``: compile time never counts as training time.
+    to ``seconds``: compile time never counts as training time. ``batch_scheduler`` (and the
+    twin's) steps after every batch (one-cycle).
     """
+    lr = optimizer.param_groups[0]["lr"]
     tally = _EpochTally()
     for xb, yb in batches:
         compiles, start = watch.count, time.perf_counter()
@@ -353,6 +394,10 @@ def _train_epoch(model, criterion, optimizer, batches, watch: CompileWatch, twin
         tally.seen += len(xb)
         if twin is not None:
             tally.torch_loss_sum += twin.step(xb, yb) * len(xb)
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+            if twin is not None:
+                twin.scheduler.step()
         if hasattr(batches, "set_postfix"):
             batches.set_postfix(loss=f"{loss:.4f}")
     return tally
@@ -364,7 +409,9 @@ def _rate(images: int, seconds: float) -> float:
 
 
 def _epoch_line(stats: EpochStats, epochs: int) -> str:
-    line = (f"epoch {stats.epoch:>3}/{epochs}  loss {stats.train_loss:.4f}  "
+    line = (f"epoch {stats.epoch:>3}/{epochs}  "
+            + (f"lr {stats.lr:.4g}  " if stats.lr is not None else "")
+            + f"loss {stats.train_loss:.4f}  "
             f"train acc {stats.train_accuracy:.4f}  test acc {stats.test_accuracy:.4f}  "
             f"({stats.seconds:.1f} s, {stats.images_per_second:,.0f} images/s")
     if stats.compile_seconds:
@@ -383,6 +430,9 @@ def train(config: TrainConfig, log=print) -> TrainResult:
                          f"{sorted(models.MODELS)}")
     if config.epochs < 1:
         raise ValueError(f"epochs: expected a positive int, got {config.epochs}")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule: expected one of {LR_SCHEDULES}, got "
+                         f"{config.lr_schedule!r}")
     backend = config.backend or fastest_cpu_backend()
     preset = PRESETS[config.model]
     optimizer_name = config.optimizer or preset["optimizer"]
@@ -416,19 +466,25 @@ def train(config: TrainConfig, log=print) -> TrainResult:
                                     config.weight_decay)
         twin = (_TorchTwin(config, model, optimizer_name, lr, momentum)
                 if config.compare_torch else None)
+        loader = _data.DataLoader(x_train, y_train, config.batch_size, shuffle=True,
+                                  seed=config.seed)
+        scheduler, per_batch = make_scheduler(optim.lr_scheduler, config.lr_schedule,
+                                              optimizer, config.epochs, len(loader))
+        if twin is not None and scheduler is not None:
+            twin.scheduler = make_scheduler(twin.torch.optim.lr_scheduler, config.lr_schedule,
+                                            twin.opt, config.epochs, len(loader))[0]
 
         run_name = config.run_name or (
             f"{config.model}-{config.data.split(':')[0]}-{backend}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
         run_dir = _data.expand_path(config.out, argument="out") / run_name
         run_dir.mkdir(parents=True, exist_ok=True)
-        loader = _data.DataLoader(x_train, y_train, config.batch_size, shuffle=True,
-                                  seed=config.seed)
         log(f"training {config.model} on {config.data} ({len(x_train)} train / {len(x_test)} "
             f"test images of {'x'.join(map(str, x_train.shape[1:]))}) with backend {backend}: "
             f"{optimizer_name} lr={lr} "
             f"momentum={momentum} weight_decay={config.weight_decay} "
-            f"batch_size={config.batch_size} init={init_name}, {config.epochs} epochs")
+            f"batch_size={config.batch_size} init={init_name} "
+            f"lr_schedule={config.lr_schedule}, {config.epochs} epochs")
 
         history: list[EpochStats] = []
         checkpoint_path = run_dir / "checkpoint.npz" if config.checkpoint else None
@@ -438,16 +494,21 @@ def train(config: TrainConfig, log=print) -> TrainResult:
             model.train()
             batches = _progress(loader, config.progress, f"epoch {epoch}/{config.epochs}",
                                 len(loader))
+            epoch_lr = optimizer.param_groups[0]["lr"]
             with watch:
-                tally = _train_epoch(model, criterion, optimizer, batches, watch, twin, lr,
-                                     epoch)
+                tally = _train_epoch(model, criterion, optimizer, batches, watch, twin, epoch,
+                                     scheduler if per_batch else None)
                 test_accuracy = float((predict(model, x_test) == y_test).mean())
             timed_images, timed_seconds = (timed_images + tally.timed_images,
                                            timed_seconds + tally.seconds)
             stats = EpochStats(epoch, tally.loss_sum / tally.seen, tally.correct / tally.seen,
                                test_accuracy, tally.seconds,
                                _rate(tally.timed_images, tally.seconds),
-                               compile_seconds=tally.compile_seconds)
+                               compile_seconds=tally.compile_seconds, lr=epoch_lr)
+            if scheduler is not None and not per_batch:
+                scheduler.step()
+                if twin is not None:
+                    twin.scheduler.step()
             if twin is not None:
                 stats.torch_train_loss = tally.torch_loss_sum / tally.seen
                 stats.torch_test_accuracy = float(

@@ -178,3 +178,43 @@ def test_final_line_and_rate_with_compile_time(tmp_path):
     line = train_module.final_line(result)
     assert "1,234 images/s" in line and "not counting 54.2 s of steps compiling kernels" in line
     assert math.isnan(train_module._rate(64, 0.0)) and train_module._rate(64, 2.0) == 32
+
+
+@pytest.mark.parametrize("schedule", ["none", "step", "cosine", "warmup-cosine", "onecycle"])
+def test_lr_schedule_is_torchs_and_the_torch_twin_follows_it(tmp_path, schedule):
+    """Each epoch's rate equals torch's scheduler's; the twin trained on it stays close."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    epochs, batches = 4, 3  # 96 images in batches of 32
+    result = train(TrainConfig(
+        model="mnist_cnn", data="digits", epochs=epochs, backend="numpy", batch_size=32,
+        out=str(tmp_path), progress=False, plot=False, checkpoint=False, limit_train=96,
+        limit_test=32, compare_torch=True, lr_schedule=schedule), log=lambda line: None)
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.01, momentum=0.9)  # mnist_cnn's preset
+    sched, per_batch = train_module.make_scheduler(torch.optim.lr_scheduler, schedule, opt,
+                                                   epochs, batches)
+    expected = []
+    for _ in range(epochs):
+        expected.append(opt.param_groups[0]["lr"])
+        for _ in range(batches if per_batch else 1 if sched is not None else 0):
+            opt.step()
+            sched.step()
+    assert [h.lr for h in result.history] == pytest.approx(expected, rel=1e-12, abs=0)
+    if schedule == "cosine":  # the closed form, as a check on the check
+        assert expected == pytest.approx(
+            [0.005 * (1 + math.cos(math.pi * e / epochs)) for e in range(epochs)], rel=1e-12)
+    if schedule == "step":
+        assert expected == pytest.approx([1e-2, 1e-3, 1e-4, 1e-5], rel=1e-12)
+    for h in result.history:  # float32 on both sides, the same batches and schedule
+        assert abs(h.torch_train_loss - h.train_loss) < 1e-3 * result.history[0].train_loss
+
+
+def test_lr_schedule_cli_option_and_bad_value(tmp_path, capsys):
+    args = cli.build_parser().parse_args(["train", "--lr-schedule", "warmup-cosine"])
+    assert cli._config_from_args(args).lr_schedule == "warmup-cosine"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--lr-schedule", "exponential"])
+    assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        train(TrainConfig(lr_schedule="cyclic", out=str(tmp_path), backend="numpy"))
