@@ -21,6 +21,8 @@ kernel function (every backend)                 returns
 ``avg_pool2d_backward(grad_y, spec)``           ``grad_x spec.x_shape``
 ``adaptive_avg_pool2d(x, spec)``                ``y spec.y_shape``
 ``adaptive_avg_pool2d_backward(grad_y, spec)``  ``grad_x spec.x_shape``
+``pad(x, value, spec)``                         ``y spec.y_shape``
+``pad_backward(grad_y, spec)``                  ``grad_x spec.x_shape``
 ==============================================  =========================================
 
 The records (NamedTuples of ints, so one Numba argument on the CPU and on the GPU; a kernel
@@ -35,6 +37,10 @@ reads ``spec.C_out // spec.groups``, never a position):
   (flags are 0/1; ``divisor_override`` 0 means PyTorch's None; ``H_pad``, ``W_pad`` hold
   every window, ceil mode included). Average pooling has ``dil_h = dil_w = 1``.
 - :class:`kernels.common.AdaptivePoolSpec`: ``N, C, H, W, H_out, W_out``.
+- :class:`kernels.common.PadSpec`: ``N, C, H, W, pad_left, pad_right, pad_top, pad_bottom,
+  mode, H_out, W_out`` (``mode`` is one of the codes ``PAD_CONSTANT``, ``PAD_REFLECT``,
+  ``PAD_REPLICATE``, ``PAD_CIRCULAR``; a negative pad crops). The fill value of constant
+  padding is a float argument of its own, ``pad(x, value, spec)``.
 
 Each output-size formula lives in :mod:`kernels.common` and runs in the record's
 constructor; a kernel never recomputes a size. Quantities a kernel derives (GEMM sizes, the
@@ -48,6 +54,9 @@ What a kernel may assume (the functional layer guarantees it):
   ``spec.x_shape``; ``weight``, ``bias`` (``None`` or ``(C_out,)``), ``grad_y`` have its
   dtype and the spec's shapes; outputs have the input's dtype;
 - ``spec.N > 0`` (an empty batch is answered by the functional layer, on the input's device);
+  for ``pad`` every size of ``x`` and of ``y`` is positive, and the pads are within
+  PyTorch's limits for the mode (reflect: each pad < the size; circular: each positive pad
+  <= the size the negative pads leave);
 - ``max_pool2d(..., return_indices=True)`` returns ``(y, indices)`` with ``indices`` int64
   ``spec.y_shape``: the flat ``h*W + w`` of each window's maximum in its input plane, as
   PyTorch's, and ``-1`` for a window with no cell inside the input (PyTorch returns an
@@ -86,4 +95,6 @@ KERNEL_FUNCTIONS = (
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "pad",
+    "pad_backward",
 )

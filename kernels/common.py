@@ -267,6 +267,65 @@ class AdaptivePoolSpec(NamedTuple):
         return (self.N, self.C, self.H_out, self.W_out)
 
 
+PAD_CONSTANT = 0
+"""``PadSpec.mode`` of ``F.pad(..., mode="constant")``: cells outside the input get ``value``."""
+PAD_REFLECT = 1
+"""``mode="reflect"``: mirrored about the first / last cell, which is not repeated."""
+PAD_REPLICATE = 2
+"""``mode="replicate"``: the first / last cell repeated."""
+PAD_CIRCULAR = 3
+"""``mode="circular"``: the input wrapped around (after cropping by negative pads)."""
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+"""PyTorch's mode names, each at the position of its code: ``PAD_MODES[PAD_REFLECT]``."""
+
+
+class PadSpec(NamedTuple):
+    """One padding problem (``F.pad`` of a 4-D input), named: every pad kernel takes this.
+
+    Built by :meth:`PadSpec.from_shape` after validation; all fields are ints (the mode is
+    one of the codes :data:`PAD_CONSTANT` ... :data:`PAD_CIRCULAR`), so Numba takes a spec as
+    one kernel argument. A pad may be negative: it then crops that many cells off that side.
+    The fill value of constant padding is not part of the spec; it is a kernel argument.
+    """
+
+    N: int  # batch size
+    C: int  # channels (each padded on its own)
+    H: int  # input height
+    W: int  # input width
+    pad_left: int  # columns added before column 0 (negative: columns cropped there)
+    pad_right: int  # columns added after column W - 1 (negative: cropped)
+    pad_top: int  # rows added before row 0 (negative: cropped)
+    pad_bottom: int  # rows added after row H - 1 (negative: cropped)
+    mode: int  # PAD_CONSTANT, PAD_REFLECT, PAD_REPLICATE or PAD_CIRCULAR
+    H_out: int  # output height: H + pad_top + pad_bottom
+    W_out: int  # output width: W + pad_left + pad_right
+
+    @classmethod
+    def from_shape(
+        cls, x_shape: tuple[int, int, int, int], pad: tuple[int, int, int, int], mode: str
+    ) -> PadSpec:
+        """The spec of ``F.pad(x, pad, mode)``, x_shape : (N, C, H, W).
+
+        ``pad`` is ``(left, right, top, bottom)`` (already validated), ``mode`` a name of
+        :data:`PAD_MODES`.
+        """
+        N, C, H, W = (int(v) for v in x_shape)
+        left, right, top, bottom = (int(v) for v in pad)
+        return cls(N=N, C=C, H=H, W=W, pad_left=left, pad_right=right, pad_top=top,
+                   pad_bottom=bottom, mode=PAD_MODES.index(mode),
+                   H_out=H + top + bottom, W_out=W + left + right)
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H, W)``: the input's (and grad_x's) shape."""
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H_out, W_out)``: the output's (and grad_y's) shape."""
+        return (self.N, self.C, self.H_out, self.W_out)
+
+
 class ConvGrads(NamedTuple):
     """What ``conv2d_backward`` returns; unpacks like the tuple of the public API.
 
@@ -295,6 +354,12 @@ __all__ = [
     "AdaptivePoolSpec",
     "ConvGrads",
     "ConvSpec",
+    "PAD_CIRCULAR",
+    "PAD_CONSTANT",
+    "PAD_MODES",
+    "PAD_REFLECT",
+    "PAD_REPLICATE",
+    "PadSpec",
     "PoolSpec",
     "adaptive_bounds",
     "adaptive_max_window",

@@ -13,15 +13,16 @@ convolutions, then adds what PyTorch's ``conv2d`` and pooling layers do on top:
 7. :func:`max_pool2d`, :func:`max_pool2d_backward` -- PyTorch's max pooling, ties and NaN.
 8. :func:`avg_pool2d`, :func:`avg_pool2d_backward` -- average pooling and its divisor.
 9. :func:`adaptive_avg_pool2d`, :func:`adaptive_avg_pool2d_backward` -- pool to a fixed size.
+10. :func:`pad`, :func:`pad_backward` -- ``F.pad``: constant, reflect, replicate, circular.
 
 Loops run over every output element and do one small NumPy operation each, so this backend
 is for reading and for checking, not for speed. Arrays are NCHW, weights OIHW; outputs have
 the input's dtype (float32 in, float32 out). Arguments arrive validated by
 ``minitorch_cnn.functional``, which describes each problem in one named record of
 :mod:`kernels.common` (:class:`~kernels.common.ConvSpec`, :class:`~kernels.common.PoolSpec`,
-:class:`~kernels.common.AdaptivePoolSpec`): the layer's arguments as named fields
-(``spec.stride_h``, ``spec.pad_w``, ...) and the output size ``spec.H_out, spec.W_out``,
-computed once by the formula when the spec was built.
+:class:`~kernels.common.AdaptivePoolSpec`, :class:`~kernels.common.PadSpec`): the layer's
+arguments as named fields (``spec.stride_h``, ``spec.pad_w``, ...) and the output size
+``spec.H_out, spec.W_out``, computed once by the formula when the spec was built.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ from typing import NamedTuple
 import numpy as np
 
 from kernels.common import (
+    PAD_CONSTANT,
+    PAD_REFLECT,
+    PAD_REPLICATE,
     AdaptivePoolSpec,
     ConvGrads,
     ConvSpec,
+    PadSpec,
     PoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
@@ -566,6 +571,109 @@ def adaptive_avg_pool2d_backward(grad_y: np.ndarray, spec: AdaptivePoolSpec) -> 
     return grad_x
 
 
+# --------------------------------------------------------------------------- 10. pad
+
+
+def _source_index(i: int, size: int, before: int, after: int, mode: int) -> int:
+    """Which input index output index ``i`` of one axis reads; ``-1`` for a padding cell.
+
+    The axis has ``size`` input cells and ``before`` / ``after`` padding cells on its two
+    sides (a negative pad crops). Output ``i`` lies at ``k = i - before`` in input
+    coordinates, and each mode maps a ``k`` outside ``[0, size)`` back inside (``size = 4``,
+    ``before = after = 2``, the output reads)::
+
+        constant   -  -  0  1  2  3  -  -     (-: the fill value)
+        reflect    2  1  0  1  2  3  2  1     mirrored about cells 0 and size - 1
+        replicate  0  0  0  1  2  3  3  3     clamped to [0, size - 1]
+        circular   2  3  0  1  2  3  0  1     wrapped around
+
+    Circular padding wraps around the input *after* the negative pads have cropped it, as
+    PyTorch does: the kept cells are ``[start, start + kept)`` and output ``i`` reads kept
+    cell ``(i - max(before, 0)) mod kept``. (Reflect and replicate mirror and clamp about the
+    uncropped input, also as PyTorch does.)
+    """
+    k = i - before
+    if mode == PAD_CONSTANT:
+        return k if 0 <= k < size else -1
+    if mode == PAD_REFLECT:
+        return size - 1 - abs(size - 1 - abs(k))
+    if mode == PAD_REPLICATE:
+        return min(max(k, 0), size - 1)
+    start = max(-before, 0)  # PAD_CIRCULAR
+    kept = size + min(before, 0) + min(after, 0)
+    return start + (i - max(before, 0)) % kept
+
+
+def _row_source(i: int, spec: PadSpec) -> int:
+    """:func:`_source_index` of output row ``i``."""
+    return _source_index(i, spec.H, spec.pad_top, spec.pad_bottom, spec.mode)
+
+
+def _col_source(j: int, spec: PadSpec) -> int:
+    """:func:`_source_index` of output column ``j``."""
+    return _source_index(j, spec.W, spec.pad_left, spec.pad_right, spec.mode)
+
+
+def pad(x: np.ndarray, value: float, spec: PadSpec) -> np.ndarray:
+    """Pad (or crop) the last two axes, PyTorch's ``F.pad`` with ``(left, right, top, bottom)``.
+
+    ``y[n, c, i, j] = x[n, c, h, w]`` where ``h``, ``w`` are the input row and column that
+    output row ``i`` and column ``j`` read (:func:`_source_index`), or ``value`` where either
+    of them is a constant-padding cell. Every output cell is a copy of one input cell or the
+    fill value: padding computes nothing, it only chooses what to copy.
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    value : float
+        The fill value of ``mode="constant"`` (unused by the other modes).
+    spec : PadSpec
+        ``pad_left, pad_right, pad_top, pad_bottom``, ``mode`` and ``H_out, W_out``:
+        ``H_out = H + pad_top + pad_bottom``, ``W_out = W + pad_left + pad_right``.
+
+    Returns
+    -------
+    y : (N, C, H_out, W_out)
+    """
+    y = np.empty(spec.y_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
+    for i in range(spec.H_out):
+        h = _row_source(i, spec)
+        for j in range(spec.W_out):
+            w = _col_source(j, spec)
+            y[:, :, i, j] = value if h < 0 or w < 0 else x[:, :, h, w]
+    return y
+
+
+def pad_backward(grad_y: np.ndarray, spec: PadSpec) -> np.ndarray:
+    """Gradient of :func:`pad`: each output cell's gradient goes back to the cell it copied.
+
+    ``y[n, c, i, j] = x[n, c, h, w]``, so ``grad_x[n, c, h, w]`` is the sum of ``grad_y`` over
+    every output cell that reads ``(h, w)``: one for a cell in the middle, several for a cell
+    that reflect, replicate or circular padding copies into the border (replicate's corner
+    cell receives a whole corner block of gradients). Constant-padding cells copy no input,
+    and input cells cropped by a negative pad are read by no output: their gradient is 0.
+
+    Parameters
+    ----------
+    grad_y : (N, C, H_out, W_out)
+    spec : PadSpec
+        The forward's problem; ``x`` is not needed, the spec has its shape.
+
+    Returns
+    -------
+    grad_x : (N, C, H, W)
+        ``spec.x_shape``, in ``grad_y``'s dtype.
+    """
+    grad_x = np.zeros(spec.x_shape, dtype=grad_y.dtype)  # (N, C, H, W)
+    for i in range(spec.H_out):
+        h = _row_source(i, spec)
+        for j in range(spec.W_out):
+            w = _col_source(j, spec)
+            if h >= 0 and w >= 0:
+                grad_x[:, :, h, w] += grad_y[:, :, i, j]
+    return grad_x
+
+
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
@@ -579,4 +687,6 @@ __all__ = [
     "corr2d_multi_in_out_1x1",
     "max_pool2d",
     "max_pool2d_backward",
+    "pad",
+    "pad_backward",
 ]

@@ -32,6 +32,9 @@ results as :mod:`kernels.naive` (read that first). What changes, and why:
    ``(val > maxval) or isnan(val)`` update, so ties and NaNs resolve exactly as in naive.
 7. Adaptive average pooling sums each window's columns, then its rows, through small gather
    tables (not pooling matrices, whose ``0 * inf = NaN`` would spread one inf everywhere).
+8. Padding (``F.pad``) is separable: naive's per-cell "which input cell does this output
+   cell read" becomes one index array per axis (:func:`_pad_sources`), the forward two
+   ``np.take`` gathers, the backward two ``np.add.at`` scatter-adds (one per axis).
 
 Every size comes from the spec (``spec.H_out``, ``spec.H_pad``, ...): no helper here
 recomputes one. The helpers take the spec too, so the same :func:`_pad`,
@@ -46,9 +49,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .common import (
+    PAD_CONSTANT,
+    PAD_REFLECT,
+    PAD_REPLICATE,
     AdaptivePoolSpec,
     ConvGrads,
     ConvSpec,
+    PadSpec,
     PoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
@@ -551,3 +558,61 @@ def adaptive_avg_pool2d_backward(grad_y, spec: AdaptivePoolSpec):
     grad_window = grad_y / _window_areas(row_ok, col_ok, grad_y.dtype)  # (N, C, H_out, W_out)
     grad = _gather_sum(grad_window, 3, *_windows_containing(W, W_out))  # (N, C, H_out, W)
     return _gather_sum(grad, 2, *_windows_containing(H, H_out))  # (N, C, H, W)
+
+
+# --------------------------------------------------------------------------- pad
+
+
+def _pad_sources(size, before, after, mode):
+    """Naive's ``_source_index`` for a whole axis: which input index each output index reads.
+
+    Returns ``index : (size + before + after,)`` and ``inside`` (same shape, bool): ``False``
+    marks a constant-padding cell, whose ``index`` is 0 (any valid index; the cell is then
+    overwritten with the fill value, or skipped in the backward). Circular padding wraps
+    around the cells the negative pads keep, as PyTorch does.
+    """
+    out = np.arange(size + before + after)  # (out,)
+    k = out - before  # (out,) input coordinates
+    inside = np.ones(out.shape, bool)  # (out,)
+    if mode == PAD_CONSTANT:
+        inside = (k >= 0) & (k < size)
+        index = np.where(inside, k, 0)
+    elif mode == PAD_REFLECT:
+        index = size - 1 - np.abs(size - 1 - np.abs(k))
+    elif mode == PAD_REPLICATE:
+        index = np.clip(k, 0, size - 1)
+    else:  # PAD_CIRCULAR
+        kept = size + min(before, 0) + min(after, 0)
+        index = max(-before, 0) + (out - max(before, 0)) % kept
+    return index, inside
+
+
+def pad(x, value, spec: PadSpec):
+    """``F.pad`` as two gathers: x (N, C, H, W) -> y (N, C, H_out, W_out).
+
+    ``y = x[:, :, rows][:, :, :, cols]`` with the index arrays of :func:`_pad_sources`; in
+    constant mode the rows and columns outside the input are then set to ``value``.
+    """
+    rows, row_in = _pad_sources(spec.H, spec.pad_top, spec.pad_bottom, spec.mode)
+    cols, col_in = _pad_sources(spec.W, spec.pad_left, spec.pad_right, spec.mode)
+    y = np.take(np.take(x, rows, axis=2), cols, axis=3)  # (N, C, H_out, W_out)
+    y[:, :, ~row_in, :] = value
+    y[:, :, :, ~col_in] = value
+    return y
+
+
+def pad_backward(grad_y, spec: PadSpec):
+    """grad_x of :func:`pad`: scatter-add each axis back onto its source indices.
+
+    grad_y : (N, C, H_out, W_out) -> grad_x : (N, C, H, W), ``spec.x_shape``, in ``grad_y``'s
+    dtype. ``np.add.at`` adds repeated indices (the cells reflect, replicate and circular
+    copy several times) instead of keeping only the last write as ``a[index] += b`` would.
+    """
+    rows, row_in = _pad_sources(spec.H, spec.pad_top, spec.pad_bottom, spec.mode)
+    cols, col_in = _pad_sources(spec.W, spec.pad_left, spec.pad_right, spec.mode)
+    by_col = np.zeros((spec.N, spec.C, spec.H_out, spec.W), grad_y.dtype)  # (N, C, H_out, W)
+    np.add.at(by_col, (slice(None), slice(None), slice(None), cols[col_in]),
+              grad_y[:, :, :, col_in])
+    grad_x = np.zeros(spec.x_shape, grad_y.dtype)  # (N, C, H, W)
+    np.add.at(grad_x, (slice(None), slice(None), rows[row_in]), by_col[:, :, row_in])
+    return grad_x

@@ -94,3 +94,15 @@ def adaptive_avg_pool2d_backward(grad_y, x, output_size, *, backend=None):
     tx = _t(x, True)
     out = tF.adaptive_avg_pool2d(tx, output_size)
     return _backward(out, grad_y, tx)[0]
+
+
+def pad(x, pad, mode="constant", value=0.0, *, backend=None):
+    """``torch.nn.functional.pad`` on NumPy arrays, ``pad = (left, right[, top, bottom])``."""
+    return _np(tF.pad(_t(x), tuple(pad), mode=mode, value=value))
+
+
+def pad_backward(grad_y, x, pad, mode="constant", value=0.0, *, backend=None):
+    """grad_x of pad by autograd."""
+    tx = _t(x, True)
+    out = tF.pad(tx, tuple(pad), mode=mode, value=value)
+    return _backward(out, grad_y, tx)[0]

@@ -39,6 +39,8 @@ CONTRACT = {  # op -> its parameters, in order (kernels/__init__.py)
     "avg_pool2d_backward": ["grad_y", "spec"],
     "adaptive_avg_pool2d": ["x", "spec"],
     "adaptive_avg_pool2d_backward": ["grad_y", "spec"],
+    "pad": ["x", "value", "spec"],
+    "pad_backward": ["grad_y", "spec"],
 }
 
 

@@ -8,6 +8,7 @@ Read the modules in this order:
    blocking, coalesced loads and prefetch; the production path, also used for backward;
 4. ``conv_backward`` - grad_input / grad_weight (split reduction) / grad_bias, all gathers;
 5. ``pool``         - max / avg / adaptive-avg pooling, forward and gather backward;
+   ``pad``          - ``F.pad``'s four modes, one thread per output / gather backward;
 6. ``train``        - what training adds (sigmoid, Linear as a GEMM or a 1x1 conv, softmax
    cross-entropy, SGD), so that ``minitorch_cnn.gpu_train`` trains LeNet-5 on the device.
 
@@ -39,6 +40,7 @@ from kernels import KERNEL_FUNCTIONS
 from kernels.common import ConvGrads, ConvSpec
 
 from . import conv_backward, conv_direct, conv_igemm, conv_tiled, pool
+from . import pad as pad_kernels
 from ._arrays import (
     SIMULATOR,
     blocks,
@@ -231,6 +233,24 @@ def adaptive_avg_pool2d_backward(grad_y, spec):
     return finish(pool.adaptive_avg_pool2d_backward(dgy, spec), not is_device_array(grad_y))
 
 
+# --------------------------------------------------------------------------- pad
+
+
+def pad(x, value, spec):
+    """``F.pad``: x (N, C, H, W) -> y (N, C, H_out, W_out), where x lives.
+
+    ``value`` fills constant mode; ``spec`` is the :class:`kernels.common.PadSpec` of the call.
+    """
+    (dx,) = _device(x)
+    return finish(pad_kernels.pad(dx, value, spec), not is_device_array(x))
+
+
+def pad_backward(grad_y, spec):
+    """grad_y (N, C, H_out, W_out) -> grad_x (N, C, H, W) (``spec.x_shape``), where grad_y lives."""
+    (dgy,) = _device(grad_y)
+    return finish(pad_kernels.pad_backward(dgy, spec), not is_device_array(grad_y))
+
+
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
@@ -247,6 +267,8 @@ __all__ = [
     "get_conv_algorithm",
     "max_pool2d",
     "max_pool2d_backward",
+    "pad",
+    "pad_backward",
     "pad_bottom_right",
     "set_conv_algorithm",
     "unavailable_reason",

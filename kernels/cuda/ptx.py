@@ -30,9 +30,11 @@ def kernel_signatures():
     import numba
     from numba import types
 
-    from kernels.common import AdaptivePoolSpec, ConvSpec, PoolSpec
+    from kernels.common import AdaptivePoolSpec, ConvSpec, PadSpec, PoolSpec
 
     from . import _arrays, conv_backward, conv_direct, conv_igemm, conv_tiled, pool, train
+    from .pad import backward_kernel as pad_backward_kernel
+    from .pad import forward_kernel as pad_forward_kernel
 
     # one example of each record: Numba types a NamedTuple of ints by its class and length
     conv_spec = numba.typeof(ConvSpec.from_shapes((1, 1, 3, 3), (1, 1, 2, 2), (1, 1), (0, 0),
@@ -40,6 +42,7 @@ def kernel_signatures():
     gemm = numba.typeof(conv_igemm.unsplit(M=1, R=4, COLS=4))  # Gemm with a nested Phase
     pool_spec = numba.typeof(PoolSpec.from_shape((1, 1, 2, 2), (2, 2), (2, 2), (0, 0)))
     adaptive_spec = numba.typeof(AdaptivePoolSpec.from_shape((1, 1, 2, 2), (1, 1)))
+    pad_spec = numba.typeof(PadSpec.from_shape((1, 1, 2, 2), (1, 1, 1, 1), "reflect"))
     index4 = types.Array(types.int64, 4, "C")
     out = []
     for DT in (numba.float32, numba.float64):
@@ -71,6 +74,8 @@ def kernel_signatures():
         add("adaptive_avg_pool2d_backward", pool.adaptive_backward_kernel(DT), a(4), a(4),
             adaptive_spec)
         add("pad_bottom_right", _arrays.pad_kernel(DT), a(4), a(4))
+        add("pad_forward", pad_forward_kernel(DT), a(4), a(4), types.float64, pad_spec)
+        add("pad_backward", pad_backward_kernel(DT), a(4), a(4), pad_spec)
     return out + train.kernel_signatures()  # what training adds (both dtypes)
 
 

@@ -61,7 +61,8 @@ Read the modules in this order (each header names its naive twin):
 3. ``conv_direct``: the ``"direct"`` path, forward and backward, with wide rows;
 4. ``conv_gemm``: im2col and col2im, the ``"gemm"`` and ``"1x1"`` paths forward and
    backward, and the switch that keeps BLAS single-threaded inside a lane (item 4);
-5. ``pool``: max, average and adaptive average pooling, forward and backward (item 5).
+5. ``pool``: max, average and adaptive average pooling, forward and backward (item 5);
+6. ``pad``: ``F.pad``'s four modes, forward and backward, one ``prange`` over planes.
 
 Threads: ``prange`` loops use ``numba.get_num_threads()`` threads, set by the environment
 variable ``NUMBA_NUM_THREADS`` before import or by ``numba.set_num_threads(n)`` at run time.
@@ -106,6 +107,7 @@ from .conv_gemm import (
     _conv2d_gemm,
     _single_threaded_blas,
 )
+from .pad import pad, pad_backward
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -277,4 +279,6 @@ __all__ = [
     "corr2d",
     "max_pool2d",
     "max_pool2d_backward",
+    "pad",
+    "pad_backward",
 ]
