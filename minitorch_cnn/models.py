@@ -33,9 +33,9 @@ up to a global average pool, so it takes other input sizes too; at 28x28 or 32x3
 stage sees a 1x1 map, which batch norm in training accepts only for batches of more than one.
 
 The sources reuse one ``MaxPool2d`` object at several positions and call ``F.relu`` /
-``torch.tanh``; here every position has its own module (a module caches its input for
-backward), which changes no state-dict key because pooling and activations hold no
-parameters.
+``torch.tanh``; here every position has its own module, as it reads more plainly in a
+``Sequential`` (a module may also be used twice: its caches form a stack). This changes no
+state-dict key because pooling and activations hold no parameters.
 """
 
 from __future__ import annotations

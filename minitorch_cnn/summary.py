@@ -60,9 +60,7 @@ def trace(model, input_shape: tuple[int, ...], dtype=np.float32) -> list[LayerRo
         _module._recorders.pop()
         for m, mode in zip(model.modules(), was_training, strict=True):
             object.__setattr__(m, "training", mode)
-        for m in model.modules():
-            if "_cache" in m.__dict__:
-                m._cache = None
+        model._free_caches()  # the trace is never differentiated: drop what backward would need
     return rows
 
 

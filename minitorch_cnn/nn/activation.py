@@ -43,15 +43,13 @@ class ReLU(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: InputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._cache = InputCache(x)
+        self._save(InputCache(x))
         return np.maximum(x, 0)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        self._cache = None
+        x = self._restore().x
         return np.where(x > 0, grad_y, 0).astype(grad_y.dtype, copy=False)
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -69,16 +67,14 @@ class Sigmoid(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: OutputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = sigmoid(x)
-        self._cache = OutputCache(y)
+        self._save(OutputCache(y))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        y = self._need_cache(self._cache).y
-        self._cache = None
+        y = self._restore().y
         return grad_y * y * (1 - y)
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -90,16 +86,14 @@ class Tanh(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: OutputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.tanh(x)
-        self._cache = OutputCache(y)
+        self._save(OutputCache(y))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        y = self._need_cache(self._cache).y
-        self._cache = None
+        y = self._restore().y
         return grad_y * (1 - y * y)
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -115,15 +109,13 @@ class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = _real("negative_slope", negative_slope)
-        self._cache: InputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._cache = InputCache(x)
+        self._save(InputCache(x))
         return np.where(x > 0, x, x * self.negative_slope)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        self._cache = None
+        x = self._restore().x
         return np.where(x > 0, grad_y, grad_y * self.negative_slope)
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -143,15 +135,13 @@ class ELU(Module):
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = _real("alpha", alpha)
-        self._cache: InputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._cache = InputCache(x)
+        self._save(InputCache(x))
         return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        self._cache = None
+        x = self._restore().x
         return np.where(x > 0, grad_y, grad_y * self.alpha * np.exp(np.minimum(x, 0)))
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -194,7 +184,6 @@ class GELU(Module):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self._cache: GateCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.approximate == "none":
@@ -202,12 +191,11 @@ class GELU(Module):
         else:
             cdf = 0.5 * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x**3)))
         cdf = cdf.astype(x.dtype, copy=False)
-        self._cache = GateCache(x, cdf)
+        self._save(GateCache(x, cdf))
         return x * cdf
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x, cdf = self._need_cache(self._cache)
-        self._cache = None
+        x, cdf = self._restore()
         if self.approximate == "none":
             slope = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)  # phi(x)
         else:
@@ -229,16 +217,14 @@ class SiLU(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: GateCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         s = sigmoid(x)
-        self._cache = GateCache(x, s)
+        self._save(GateCache(x, s))
         return x * s
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x, s = self._need_cache(self._cache)
-        self._cache = None
+        x, s = self._restore()
         return grad_y * s * (1 + x * (1 - s))
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -287,19 +273,17 @@ class Softmax(Module):
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = _softmax_dim(dim, "Softmax")
-        self._cache: OutputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         dim = _forward_dim(self.dim, x, "softmax")
         _check_dim_fits(x, dim, "Softmax")
         e = np.exp(x - x.max(axis=dim, keepdims=True))  # every exponent <= 0: no overflow
         y = e / e.sum(axis=dim, keepdims=True)
-        self._cache = OutputCache(y)
+        self._save(OutputCache(y))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        y = self._need_cache(self._cache).y
-        self._cache = None
+        y = self._restore().y
         dim = _implicit_dim(y.ndim) if self.dim is None else self.dim
         return y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True))
 
@@ -320,18 +304,16 @@ class LogSoftmax(Module):
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = _softmax_dim(dim, "LogSoftmax")
-        self._cache: OutputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         dim = _forward_dim(self.dim, x, "log_softmax")
         _check_dim_fits(x, dim, "LogSoftmax")
         y = log_softmax(x, dim)
-        self._cache = OutputCache(y)
+        self._save(OutputCache(y))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        y = self._need_cache(self._cache).y
-        self._cache = None
+        y = self._restore().y
         dim = _implicit_dim(y.ndim) if self.dim is None else self.dim
         return grad_y - np.exp(y) * grad_y.sum(axis=dim, keepdims=True)
 

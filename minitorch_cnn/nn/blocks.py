@@ -109,7 +109,6 @@ class InceptionA(Module):
         self.branch3x3dbl_3 = Conv2d(24, 24, kernel_size=3, padding=1)
         self.branch_pool = Conv2d(in_channels, 24, kernel_size=1)
         self.pool = AvgPool2d(kernel_size=3, stride=1, padding=1)
-        self._cache: ConcatCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         b1 = self.branch1x1(x)
@@ -117,12 +116,11 @@ class InceptionA(Module):
         b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
         bp = self.branch_pool(self.pool(x))
         outputs = [b1, b5, b3, bp]
-        self._cache = ConcatCache(tuple(o.shape[1] for o in outputs))
+        self._save(ConcatCache(tuple(o.shape[1] for o in outputs)))
         return np.concatenate(outputs, axis=1)  # (N, 16 + 24 + 24 + 24, H, W)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        channels = self._need_cache(self._cache).channels
-        self._cache = None
+        channels = self._restore().channels
         bounds = np.cumsum(channels)[:-1]
         g1, g5, g3, gp = np.split(grad_y, bounds, axis=1)  # each (N, C_branch, H, W)
         grad_x = self.branch1x1.backward(np.ascontiguousarray(g1))

@@ -30,6 +30,35 @@ class InputCache(NamedTuple):
     x: np.ndarray
 
 
+class PaddedInputCache(NamedTuple):
+    """What a conv with ``padding_mode != "zeros"`` needs: x and x after ``F.pad``."""
+
+    x: np.ndarray  # (N, C_in, H, W)
+    x_padded: np.ndarray  # (N, C_in, H + top + bottom, W + left + right)
+
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+"""``Conv2d``'s ``padding_mode`` values, as PyTorch's."""
+
+
+def _reversed_padding_repeated_twice(padding, kernel_size, dilation) -> tuple[int, ...]:
+    """PyTorch's ``(left, right, top, bottom)`` for ``F.pad`` from a conv's ``padding``.
+
+    An int pair ``(ph, pw)`` gives ``(pw, pw, ph, ph)``; ``"valid"`` no padding; ``"same"``
+    the total ``dilation*(kernel - 1)`` per axis, its larger half at the right / bottom.
+    """
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    pads: list[int] = []
+    for axis in (1, 0):  # W first, as F.pad counts from the last axis
+        if padding == "same":
+            total = dilation[axis] * (kernel_size[axis] - 1)
+            pads += [total // 2, total - total // 2]
+        else:
+            pads += [padding[axis], padding[axis]]
+    return tuple(pads)
+
+
 class MaxPoolCache(NamedTuple):
     """What max pooling's backward needs: the input x and where each maximum is."""
 
@@ -43,11 +72,20 @@ class Conv2d(Module):
     weight : (out_channels, in_channels // groups, kH, kW); bias : (out_channels,) or absent.
     x : (N, in_channels, H, W) -> y : (N, out_channels, H_out, W_out), with
     ``H_out = 1 + (H + 2*padding - dilation*(kH - 1) - 1) // stride``.
+
+    ``padding_mode`` ``"reflect"``, ``"replicate"`` or ``"circular"`` fills the padding from
+    the input instead of with zeros, as PyTorch applies it: ``F.pad`` by
+    ``_reversed_padding_repeated_twice`` ``(left, right, top, bottom)``, then a convolution
+    with no padding; the backward runs through ``F.pad_backward``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True) -> None:
+                 dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros") -> None:
         super().__init__()
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode: expected one of {PADDING_MODES}, got "
+                             f"{padding_mode!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"groups: expected a divisor of in_channels={in_channels} and "
@@ -58,6 +96,9 @@ class Conv2d(Module):
         self.stride, self.dilation = _pair(stride), _pair(dilation)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.groups = groups
+        self.padding_mode = padding_mode
+        self._reversed_padding_repeated_twice = _reversed_padding_repeated_twice(
+            self.padding, self.kernel_size, self.dilation)
         kH, kW = self.kernel_size
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, kH, kW),
                                          np.float32))
@@ -66,24 +107,37 @@ class Conv2d(Module):
         else:
             self.register_parameter("bias", None)
         init.default_weight_and_bias_(self.weight, self.bias)
-        self._cache: InputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         bias = None if self.bias is None else self.bias.data
+        if self.padding_mode != "zeros":
+            x_padded = F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode)
+            y = F.conv2d(x_padded, self.weight.data, bias, self.stride, 0, self.dilation,
+                         self.groups)
+            self._save(PaddedInputCache(x, x_padded))
+            return y
         y = F.conv2d(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
                      self.groups)
-        self._cache = InputCache(x)
+        self._save(InputCache(x))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        grad_x, grad_weight, grad_bias = F.conv2d_backward(
-            grad_y, x, self.weight.data, self.stride, self.padding, self.dilation, self.groups
-        )
+        cache = self._restore()
+        if self.padding_mode != "zeros":
+            grad_x_padded, grad_weight, grad_bias = F.conv2d_backward(
+                grad_y, cache.x_padded, self.weight.data, self.stride, 0, self.dilation,
+                self.groups
+            )
+            grad_x = F.pad_backward(grad_x_padded, cache.x,
+                                    self._reversed_padding_repeated_twice, self.padding_mode)
+        else:
+            grad_x, grad_weight, grad_bias = F.conv2d_backward(
+                grad_y, cache.x, self.weight.data, self.stride, self.padding, self.dilation,
+                self.groups
+            )
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
             self.bias.accumulate_grad(grad_bias)
-        self._cache = None
         return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -101,6 +155,8 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -113,7 +169,6 @@ class MaxPool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
-        self._cache: MaxPoolCache | None = None
 
     def _args(self) -> tuple:
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
@@ -121,13 +176,12 @@ class MaxPool2d(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Pool, and keep where each maximum is (as PyTorch's autograd does)."""
         y, indices = F.max_pool2d(x, *self._args(), return_indices=True)
-        self._cache = MaxPoolCache(x, indices)
+        self._save(MaxPoolCache(x, indices))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         """Send each gradient to its window's maximum, found by the forward pass."""
-        x, indices = self._need_cache(self._cache)
-        self._cache = None
+        x, indices = self._restore()
         return F.max_pool2d_backward(grad_y, x, *self._args(), indices=indices)
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -149,7 +203,6 @@ class AvgPool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
-        self._cache: InputCache | None = None
 
     def _args(self) -> tuple:
         return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
@@ -157,12 +210,11 @@ class AvgPool2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = F.avg_pool2d(x, *self._args())
-        self._cache = InputCache(x)
+        self._save(InputCache(x))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        self._cache = None
+        x = self._restore().x
         return F.avg_pool2d_backward(grad_y, x, *self._args())
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -179,16 +231,14 @@ class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size) -> None:
         super().__init__()
         self.output_size = output_size
-        self._cache: InputCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = F.adaptive_avg_pool2d(x, self.output_size)
-        self._cache = InputCache(x)
+        self._save(InputCache(x))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        self._cache = None
+        x = self._restore().x
         return F.adaptive_avg_pool2d_backward(grad_y, x, self.output_size)
 
     def forward_flops(self, x_shape, y_shape) -> int:

@@ -32,7 +32,6 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
         init.default_weight_and_bias_(self.weight, self.bias)
-        self._cache: LinearCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -47,12 +46,11 @@ class Linear(Module):
         y = x @ self.weight.data.T  # (N, in) @ (in, out) -> (N, out)
         if self.bias is not None:
             y += self.bias.data
-        self._cache = LinearCache(x)
+        self._save(LinearCache(x))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._need_cache(self._cache).x
-        self._cache = None
+        x = self._restore().x
         self.weight.accumulate_grad(grad_y.T @ x)  # (out, N) @ (N, in) -> (out, in)
         if self.bias is not None:
             self.bias.accumulate_grad(grad_y.sum(axis=0))
@@ -81,16 +79,14 @@ class Flatten(Module):
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
-        self._cache: FlattenCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
         shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
-        self._cache = FlattenCache(x.shape)
+        self._save(FlattenCache(x.shape))
         return x.reshape(shape)  # (N, C, H, W) -> (N, C*H*W) for the defaults
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_shape = self._need_cache(self._cache).x_shape
-        self._cache = None
+        x_shape = self._restore().x_shape
         return grad_y.reshape(x_shape)  # (N, C*H*W) -> (N, C, H, W)

@@ -2,16 +2,31 @@
 
 There is no autograd here. Every layer writes its own ``backward``:
 
-- ``forward(x)`` computes ``y`` and keeps, in a named cache, exactly what ``backward`` needs
-  (for a conv that is ``x``; for a sigmoid it is ``y``);
-- ``backward(grad_y)`` reads the cache, adds the gradient of every parameter into
-  ``param.grad`` (accumulating, as PyTorch does) and returns ``grad_x``.
+- ``forward(x)`` computes ``y`` and saves, in a named cache, exactly what ``backward`` needs
+  (for a conv that is ``x``; for a sigmoid it is ``y``): ``self._save(cache)``;
+- ``backward(grad_y)`` takes that cache back, ``cache = self._restore()``, adds the gradient
+  of every parameter into ``param.grad`` (accumulating, as PyTorch does) and returns
+  ``grad_x``.
 
 A composite module (``Sequential``, a residual block, a model) calls its children's
 ``forward`` in order and their ``backward`` in the reverse order, so a learner can read the
-chain rule off the code. A module that appears twice in one forward pass would overwrite its
-cache, so models use one instance per position (pooling and activations have no parameters,
-so this changes no state-dict key).
+chain rule off the code.
+
+Shared modules. One module may appear several times in a forward pass (d2l's tied layer:
+``shared = nn.Linear(8, 8)`` twice in one ``Sequential``), so its caches form a *stack*:
+each forward pushes one, each backward pops the newest. Backward runs the uses in the reverse
+order of forward, so each pop meets the matching push, and the gradients of all uses add up
+in ``param.grad``. ``parameters()``, ``named_parameters()`` and ``modules()`` yield a shared
+object once (the first name wins); ``state_dict()`` keeps it under every name, as PyTorch.
+
+When caches are freed. PyTorch frees a graph nobody differentiates; here the rule is: a
+*top-level* call (``model(x)`` while no other module call is running in this thread) first
+empties the cache stacks of the whole tree below ``model``. So a forward that is never
+followed by backward (evaluation, ``predict``, ``summary``) holds its caches only until the
+next ``model(x)``, and backward must come before the next top-level call (as a training step
+does it): ``y = f(f(x))`` inside one forward can be differentiated, ``a = f(x); b = f(a)`` as
+two top-level calls cannot (the second frees the first's cache; its backward then raises).
+Call the model, not ``model.forward(x)``, at the top: the rule counts calls of the module.
 
 Parameter names, buffer names and ``state_dict()`` keys follow PyTorch exactly
 (``"0.weight"`` in a ``Sequential``, ``"conv1.bias"`` for an attribute, ``running_mean``,
@@ -21,6 +36,7 @@ model here and its PyTorch twin both ways.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -86,6 +102,7 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_caches", [])  # one per forward not yet differentiated
 
     # ----------------------------------------------------------------- registration
 
@@ -133,7 +150,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = self.forward(x)
+        """``forward(x)``; a top-level call first frees the tree's cache stacks (module doc)."""
+        running = getattr(_calls, "running", 0)
+        if running == 0:
+            self._free_caches()
+        _calls.running = running + 1
+        try:
+            y = self.forward(x)
+        finally:
+            _calls.running = running
         if _recorders:
             _recorders[-1](self, x, y)
         return y
@@ -142,28 +167,66 @@ class Module:
         """Floating-point operations of one forward call (used by ``summary``); 0 if unknown."""
         return 0
 
-    def _need_cache(self, cache: object) -> object:
-        if cache is None:
+    def _save(self, cache: object) -> None:
+        """Push what this forward's backward needs (a NamedTuple) on the module's stack."""
+        self._caches.append(cache)
+
+    def _restore(self) -> object:
+        """Pop the cache of the newest forward not yet differentiated.
+
+        Raises RuntimeError when there is none (backward without forward, or once more than
+        there were forwards).
+        """
+        if not self._caches:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: no forward pass to differentiate; call "
-                f"forward (or the module) first (each backward consumes its forward's cache)"
+                f"forward (or the module) first (each backward consumes one forward's cache)"
             )
-        return cache
+        return self._caches.pop()
+
+    @property
+    def _cache(self) -> object:
+        """The newest saved cache, the one the next backward pops (None if none): to inspect."""
+        return self._caches[-1] if self._caches else None
+
+    def _free_caches(self) -> None:
+        """Empty the cache stack of this module and of every module below it."""
+        for module in self.modules():
+            module._caches.clear()
 
     # ----------------------------------------------------------------- traversal
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        yield from self._modules.items()
+        """``(name, child)`` of the direct children, each child once (its first name)."""
+        seen: set[int] = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
 
     def children(self) -> Iterator[Module]:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """Every module of the tree, pre-order, with dotted names ('' for this one)."""
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """Every module of the tree, pre-order, with dotted names ('' for this one).
+
+        A module reachable under several names is yielded once, under the first
+        (``remove_duplicate=False``: under each). ``memo`` is the set of modules already
+        yielded, as PyTorch's.
+        """
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                               remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -182,21 +245,43 @@ class Module:
         fn(self)
         return self
 
-    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """``(name, Parameter)`` pairs in PyTorch's order and with PyTorch's names."""
-        for prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                if param is not None:
-                    yield (f"{prefix}.{name}" if prefix else name), param
+    def _named_members(self, table: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool) -> Iterator[tuple[str, object]]:
+        """Entries of ``_parameters`` or ``_buffers`` over the tree, each object once."""
+        if recurse:
+            modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+        else:
+            modules = [(prefix, self)]
+        seen: set[int] = set()
+        for module_prefix, module in modules:
+            for name, member in getattr(module, table).items():
+                if member is None or (remove_duplicate and id(member) in seen):
+                    continue
+                seen.add(id(member))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), member
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, param in self.named_parameters():
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(name, Parameter)`` pairs in PyTorch's order and with PyTorch's names.
+
+        A Parameter shared by several modules (or a module used twice) comes once, under its
+        first name, so an optimizer steps it once. ``recurse=False``: this module's own only.
+        """
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every Parameter once, in ``named_parameters()`` order."""
+        for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
-        for prefix, module in self.named_modules():
-            for name, buf in module._buffers.items():
-                yield (f"{prefix}.{name}" if prefix else name), buf
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, buffer)`` pairs (running statistics), each module's buffers once."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        for _, buf in self.named_buffers(recurse=recurse):
+            yield buf
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``grad = None``, PyTorch's default)."""
@@ -253,9 +338,13 @@ class Module:
             child._collect_state(out, f"{prefix}{name}.")
 
     def _state_slots(self) -> dict[str, tuple[Module, str, bool]]:
-        """Every state entry as ``name -> (owning module, attribute, is_parameter)``."""
+        """Every state entry as ``name -> (owning module, attribute, is_parameter)``.
+
+        A shared module or Parameter has a slot under each of its names, as in
+        ``state_dict()``; loading writes it once per name (the last one wins, as PyTorch).
+        """
         slots: dict[str, tuple[Module, str, bool]] = {}
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules(remove_duplicate=False):
             dot = f"{prefix}." if prefix else ""
             for name, param in module._parameters.items():
                 if param is not None:
@@ -327,6 +416,10 @@ class Module:
 
 # A stack of callbacks ``(module, x, y)`` that ``summary`` pushes while it traces a model.
 _recorders: list = []
+
+# ``_calls.running``: how many ``Module.__call__`` are running in this thread; 0 means the
+# next call is a top-level one.
+_calls = threading.local()
 
 
 class Sequential(Module):

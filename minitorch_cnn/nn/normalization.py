@@ -104,7 +104,6 @@ class BatchNorm2d(Module):
         self.register_buffer("running_mean", np.zeros(num_features, np.float32))
         self.register_buffer("running_var", np.ones(num_features, np.float32))
         self.register_buffer("num_batches_tracked", np.array(0, np.int64))
-        self._cache: BatchNormCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 4 or x.shape[1] != self.num_features:
@@ -126,7 +125,7 @@ class BatchNorm2d(Module):
             mean, var = self.running_mean, self.running_var
         inv_std = 1.0 / np.sqrt(var + self.eps)  # (C,)
         x_hat = (x - mean.reshape(1, C, 1, 1)) * inv_std.reshape(1, C, 1, 1)  # (N, C, H, W)
-        self._cache = BatchNormCache(x_hat, inv_std, self.training)
+        self._save(BatchNormCache(x_hat, inv_std, self.training))
         return x_hat * self.weight.data.reshape(1, C, 1, 1) + self.bias.data.reshape(1, C, 1, 1)
 
     def _update_running(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
@@ -140,8 +139,7 @@ class BatchNorm2d(Module):
         self.running_var = ((1 - factor) * rv + factor * unbiased_var).astype(rv.dtype)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_hat, inv_std, training = self._need_cache(self._cache)
-        self._cache = None
+        x_hat, inv_std, training = self._restore()
         C = self.num_features
         self.weight.accumulate_grad((grad_y * x_hat).sum(axis=(0, 2, 3)))
         self.bias.accumulate_grad(grad_y.sum(axis=(0, 2, 3)))
@@ -195,7 +193,6 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         _affine_parameters(self, self.normalized_shape, elementwise_affine, bias)
-        self._cache: NormCache | None = None
 
     def _axes(self, x: np.ndarray) -> tuple[int, ...]:
         D = len(self.normalized_shape)
@@ -212,15 +209,14 @@ class LayerNorm(Module):
         var = x.var(axis=axes, keepdims=True)  # biased
         inv_std = 1.0 / np.sqrt(var + self.eps)
         x_hat = (x - mean) * inv_std  # (*, *normalized_shape)
-        self._cache = NormCache(x_hat, inv_std)
+        self._save(NormCache(x_hat, inv_std))
         if self.weight is None:
             return x_hat
         y = x_hat * self.weight.data  # weight broadcasts over the leading dims
         return y if self.bias is None else y + self.bias.data
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_hat, inv_std = self._need_cache(self._cache)
-        self._cache = None
+        x_hat, inv_std = self._restore()
         if self.weight is None:
             return normalize_backward(grad_y, x_hat, inv_std, self._axes(x_hat))
         leading = tuple(range(x_hat.ndim - len(self.normalized_shape)))  # summed out
@@ -264,7 +260,6 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         _affine_parameters(self, (self.num_channels,), affine, bias)
-        self._cache: NormCache | None = None
 
     def _channel_shape(self, x: np.ndarray) -> tuple[int, ...]:
         """(1, C, 1, ..., 1): a per-channel array broadcast against x."""
@@ -286,15 +281,14 @@ class GroupNorm(Module):
         var = groups.var(axis=2, keepdims=True)  # (N, G, 1), biased
         inv_std = 1.0 / np.sqrt(var + self.eps)
         x_hat = ((groups - mean) * inv_std).reshape(x.shape)  # (N, C, *)
-        self._cache = NormCache(x_hat, inv_std)
+        self._save(NormCache(x_hat, inv_std))
         if self.weight is None:
             return x_hat
         y = x_hat * self.weight.data.reshape(self._channel_shape(x))
         return y if self.bias is None else y + self.bias.data.reshape(self._channel_shape(x))
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_hat, inv_std = self._need_cache(self._cache)
-        self._cache = None
+        x_hat, inv_std = self._restore()
         N, G = x_hat.shape[0], self.num_groups
         g_hat = grad_y
         if self.weight is not None:

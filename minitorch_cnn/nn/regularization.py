@@ -35,7 +35,6 @@ class Dropout(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p: expected a probability in [0, 1], got {p}")
         self.p = p
-        self._cache: DropoutCache | None = None
 
     def _check_input(self, x: np.ndarray) -> None:
         """Checks (or warnings) on ``x`` made in every mode; Dropout accepts any shape."""
@@ -46,19 +45,18 @@ class Dropout(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         if not self.training or self.p == 0.0:
-            self._cache = DropoutCache(None)
+            self._save(DropoutCache(None))
             return x
         if self.p == 1.0:
             mask = np.zeros(x.shape, x.dtype)
         else:
             keep = init.get_generator().random(self._mask_shape(x)) >= self.p
             mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
-        self._cache = DropoutCache(mask)
+        self._save(DropoutCache(mask))
         return x * mask
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        mask = self._need_cache(self._cache).mask
-        self._cache = None
+        mask = self._restore().mask
         return grad_y if mask is None else grad_y * mask
 
     def extra_repr(self) -> str:
