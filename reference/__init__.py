@@ -10,11 +10,15 @@ from .functional import (
     adaptive_avg_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
+    conv1d,
+    conv1d_backward,
     conv2d,
     conv2d_backward,
     corr2d,
     max_pool2d,
     max_pool2d_backward,
+    pad,
+    pad_backward,
 )
 
 __all__ = [
@@ -22,9 +26,13 @@ __all__ = [
     "adaptive_avg_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "conv1d",
+    "conv1d_backward",
     "conv2d",
     "conv2d_backward",
     "corr2d",
     "max_pool2d",
     "max_pool2d_backward",
+    "pad",
+    "pad_backward",
 ]

@@ -106,3 +106,19 @@ def pad_backward(grad_y, x, pad, mode="constant", value=0.0, *, backend=None):
     tx = _t(x, True)
     out = tF.pad(tx, tuple(pad), mode=mode, value=value)
     return _backward(out, grad_y, tx)[0]
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, backend=None):
+    """``torch.nn.functional.conv1d`` on NumPy arrays."""
+    b = None if bias is None else _t(bias)
+    return _np(tF.conv1d(_t(x), _t(weight), b, stride, padding, dilation, groups))
+
+
+def conv1d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    backend=None):
+    """(grad_x, grad_weight, grad_bias) of conv1d by autograd."""
+    tx, tw = _t(x, True), _t(weight, True)
+    tb = torch.zeros(weight.shape[0], dtype=tw.dtype, requires_grad=True)
+    out = tF.conv1d(tx, tw, tb, stride, padding, dilation, groups)
+    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
+    return gx, gw, gb

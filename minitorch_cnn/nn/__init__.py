@@ -10,7 +10,7 @@ The losses live in :mod:`minitorch_cnn.losses` and are re-exported here as PyTor
 from ..losses import CrossEntropyLoss, NLLLoss
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .blocks import InceptionA, Residual, ResidualBlock
-from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .linear import Flatten, Linear
 from .module import Module, Parameter, Sequential
 from .normalization import BatchNorm2d, GroupNorm, LayerNorm
@@ -20,6 +20,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",

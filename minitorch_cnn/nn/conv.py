@@ -160,6 +160,127 @@ class Conv2d(Module):
         return s
 
 
+class PaddedRowCache(NamedTuple):
+    """What a Conv1d with ``padding_mode != "zeros"`` needs: x as one row, and x padded."""
+
+    x_rows: np.ndarray  # (N, C_in, 1, L), the view F.pad took
+    x_padded: np.ndarray  # (N, C_in, L + left + right)
+
+
+def _single(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+class Conv1d(Module):
+    """1-D convolution (cross-correlation) with PyTorch's parameters and initialisation.
+
+    weight : (out_channels, in_channels // groups, k); bias : (out_channels,) or absent.
+    x : (N, in_channels, L) -> y : (N, out_channels, L_out), with
+    ``L_out = 1 + (L + 2*padding - dilation*(k - 1) - 1) // stride``.
+
+    A thin view over the 2-D kernels: :func:`minitorch_cnn.functional.conv1d` runs the
+    convolution as conv2d on a one-row image (N, C, 1, L) with a (1, k) kernel, and its
+    backward as conv2d's. ``padding_mode`` other than ``"zeros"`` is applied as PyTorch
+    applies it: ``F.pad`` of that one-row view by ``(left, right, 0, 0)``, then a convolution
+    with no padding; the backward runs through ``F.pad_backward``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros") -> None:
+        super().__init__()
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode: expected one of {PADDING_MODES}, got "
+                             f"{padding_mode!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"groups: expected a divisor of in_channels={in_channels} and "
+                f"out_channels={out_channels}, got {groups}"
+            )
+        self.stride, self.dilation = _single(stride), _single(dilation)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding: expected an int, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and self.stride != (1,):
+                raise ValueError(f"padding: 'same' is not supported for strided convolutions "
+                                 f"(as in PyTorch), got stride {self.stride}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _single(kernel_size)
+        self.padding = padding if isinstance(padding, str) else _single(padding)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self._reversed_padding_repeated_twice = _reversed_padding_repeated_twice(
+            self.padding if isinstance(padding, str) else (0,) + self.padding,
+            (1,) + self.kernel_size, (1,) + self.dilation)[:2]  # (left, right)
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups)
+                                         + self.kernel_size, np.float32))
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, np.float32))
+        else:
+            self.register_parameter("bias", None)
+        init.default_weight_and_bias_(self.weight, self.bias)
+
+    def _row_pad(self) -> tuple[int, int, int, int]:
+        """``F.pad``'s ``(left, right, top, bottom)`` for the (N, C, 1, L) view."""
+        return self._reversed_padding_repeated_twice + (0, 0)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        bias = None if self.bias is None else self.bias.data
+        if self.padding_mode != "zeros":
+            x_rows = F._row_view(x, "x", "(N, C_in, L)", None)  # (N, C_in, 1, L)
+            x_padded = F.pad(x_rows, self._row_pad(), self.padding_mode)[:, :, 0, :]
+            y = F.conv1d(x_padded, self.weight.data, bias, self.stride, 0, self.dilation,
+                         self.groups)
+            self._save(PaddedRowCache(x_rows, x_padded))
+            return y
+        y = F.conv1d(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
+                     self.groups)
+        self._save(InputCache(x))
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        cache = self._restore()
+        if self.padding_mode != "zeros":
+            grad_x_padded, grad_weight, grad_bias = F.conv1d_backward(
+                grad_y, cache.x_padded, self.weight.data, self.stride, 0, self.dilation,
+                self.groups
+            )  # grad_x_padded : (N, C_in, L + left + right)
+            grad_rows = F._row_view(grad_x_padded, "grad_x", "(N, C_in, L)", None)
+            grad_x = F.pad_backward(grad_rows, cache.x_rows, self._row_pad(),
+                                    self.padding_mode)[:, :, 0, :]  # (N, C_in, L)
+        else:
+            grad_x, grad_weight, grad_bias = F.conv1d_backward(
+                grad_y, cache.x, self.weight.data, self.stride, self.padding, self.dilation,
+                self.groups
+            )
+        self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        return grad_x
+
+    def forward_flops(self, x_shape, y_shape) -> int:
+        N, C_out, L_out = y_shape
+        flops = flops_conv2d((N, C_out, 1, L_out), (C_out, self.in_channels // self.groups, 1)
+                             + self.kernel_size)
+        return flops + (math.prod(y_shape) if self.bias is not None else 0)
+
+    def extra_repr(self) -> str:
+        """As PyTorch's: tuples ``(k,)``; padding, dilation, groups, bias only when not default."""
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
 class MaxPool2d(Module):
     """Max pooling: x : (N, C, H, W) -> (N, C, H_out, W_out); gradient to the first maximum."""
 
