@@ -1,4 +1,5 @@
-"""The blocks of the seed networks: residual blocks and an Inception block.
+"""The blocks of the CNN (advanced) lecture of "PyTorch Deep Learning Practice": residual
+blocks and an Inception block.
 
 Their backward passes show the two rules every multi-branch network needs:
 
@@ -20,7 +21,7 @@ from .regularization import BatchNorm2d
 
 
 class ResidualBlock(Module):
-    """The seed's residual block: identity shortcut, no batch norm, shape-preserving.
+    """The lecture's residual block: identity shortcut, no batch norm, shape-preserving.
 
     ``y = relu(x + conv2(relu(conv1(x))))``, both convs ``channels -> channels``, 3x3,
     padding 1. x : (N, channels, H, W) -> y : (N, channels, H, W).
@@ -91,7 +92,7 @@ class ConcatCache(NamedTuple):
 
 
 class InceptionA(Module):
-    """The seed's Inception block: four parallel branches concatenated, 88 output channels.
+    """The lecture's Inception block (InceptionA): four branches concatenated, 88 channels out.
 
     branch1x1: 1x1 conv -> 16; branch5x5: 1x1 -> 16, 5x5 (pad 2) -> 24;
     branch3x3dbl: 1x1 -> 16, 3x3 (pad 1) -> 24, 3x3 (pad 1) -> 24;
