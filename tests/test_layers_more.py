@@ -105,6 +105,24 @@ def test_activation_at_kink_and_extremes_matches_torch(name):
         match_torch(ours(), theirs(), x)
 
 
+ELEMENTWISE = {
+    **ACTIVATIONS,
+    "ReLU()": (lambda: nn.ReLU(), lambda: tnn.ReLU()),
+    "Sigmoid()": (lambda: nn.Sigmoid(), lambda: tnn.Sigmoid()),
+    "Tanh()": (lambda: nn.Tanh(), lambda: tnn.Tanh()),
+}
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_activation_nan_and_inf_values_and_gradients_match_torch(name):
+    """A NaN input gives what PyTorch gives, forward and backward (ReLU and ELU pass a
+    NaN's gradient through: PyTorch's test is ``x <= 0``, false for NaN)."""
+    ours, theirs = ELEMENTWISE[name]
+    x = np.array([[np.nan, np.inf, -np.inf, 0.0, 2.0, -2.0]])
+    with np.errstate(all="ignore"):
+        match_torch(ours(), theirs(), x)
+
+
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_activation_float32_stays_float32(name):
     ours, theirs = ACTIVATIONS[name]

@@ -39,7 +39,10 @@ class OutputCache(NamedTuple):
 
 
 class ReLU(Module):
-    """``y = max(x, 0)``; ``dy/dx = 1 where x > 0, else 0`` (0 at x == 0, as PyTorch)."""
+    """``y = max(x, 0)``; ``dy/dx = 0 where x <= 0, else 1`` (0 at x == 0, as PyTorch).
+
+    The test is PyTorch's ``x <= 0``, not ``x > 0``: a NaN input passes its gradient through.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,7 +53,7 @@ class ReLU(Module):
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         x = self._restore().x
-        return np.where(x > 0, grad_y, 0).astype(grad_y.dtype, copy=False)
+        return np.where(x <= 0, 0, grad_y).astype(grad_y.dtype, copy=False)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return int(np.prod(y_shape))
@@ -128,8 +131,9 @@ class LeakyReLU(Module):
 class ELU(Module):
     """``y = x if x > 0 else alpha * (exp(x) - 1)``; ``dy/dx = 1 if x > 0 else alpha * exp(x)``.
 
-    At ``x == 0`` the derivative is ``alpha``, as PyTorch's. ``exp`` only ever sees
-    ``min(x, 0)``, so a large positive x cannot overflow. x : any shape.
+    At ``x == 0`` the derivative is ``alpha``, as PyTorch's; at a NaN input it is 1, as
+    PyTorch's (its test is ``x <= 0``). ``exp`` only ever sees ``min(x, 0)``, so a large
+    positive x cannot overflow. x : any shape.
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -142,7 +146,7 @@ class ELU(Module):
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         x = self._restore().x
-        return np.where(x > 0, grad_y, grad_y * self.alpha * np.exp(np.minimum(x, 0)))
+        return np.where(x <= 0, grad_y * self.alpha * np.exp(np.minimum(x, 0)), grad_y)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 4 * int(np.prod(y_shape))
