@@ -305,6 +305,34 @@ class _EpochLine:
               flush=True)
 
 
+def check_model_fits_data(model, name: str, x: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse, before any training, a data set whose images or labels ``model`` cannot take.
+
+    One image goes through the model in eval mode on the numpy backend (shapes do not depend
+    on the backend, and numpy compiles nothing), so a model built for 3x32x32 images meets a
+    1x28x28 data set here, with a message naming both, rather than inside a layer in step 1.
+    x : (N, C, H, W); labels : (N,) ints from 0.
+    """
+    shape = "x".join(map(str, x.shape[1:]))
+    expected = "x".join(map(str, models.INPUT_SHAPES[name]))
+    model.eval()
+    try:
+        with _backend.use_backend("numpy"):
+            logits = model(x[:1])
+    except ValueError as exc:
+        raise ValueError(
+            f"data: --model {name} takes {expected} images (models.INPUT_SHAPES), the data "
+            f"set's are {shape}; choose a data set of that shape (--resize N sets H and W, "
+            f"not C) (the layer said: {exc})") from exc
+    finally:
+        model.train()
+    classes = logits.shape[-1]
+    if labels.size and int(labels.max()) >= classes:
+        raise ValueError(
+            f"data: --model {name} has {classes} outputs, the data set has labels up to "
+            f"{int(labels.max())}; choose a data set of at most {classes} classes")
+
+
 def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -460,6 +488,7 @@ def train(config: TrainConfig, log=print) -> TrainResult:
             xavier_init_(model)
         elif init_name != "default":
             raise ValueError(f"init: expected 'default' or 'xavier', got {init_name!r}")
+        check_model_fits_data(model, config.model, x_train, y_train)
         criterion = (losses.NLLLoss() if config.model in models.OUTPUTS_LOG_PROBS
                      else losses.CrossEntropyLoss())
         optimizer = _make_optimizer(optimizer_name, model.parameters(), lr, momentum,

@@ -218,3 +218,25 @@ def test_lr_schedule_cli_option_and_bad_value(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
     with pytest.raises(ValueError, match="lr_schedule: expected one of"):
         train(TrainConfig(lr_schedule="cyclic", out=str(tmp_path), backend="numpy"))
+
+
+def test_train_refuses_images_the_model_cannot_take_before_training(tmp_path, capsys):
+    """dlwpt_net takes 3x32x32 CIFAR images: digits (1x28x28) are refused up front, naming both
+    shapes, and nothing is written (the error comes before the run folder)."""
+    argv = ["train", "--model", "dlwpt_net", "--data", "digits", "--epochs", "1",
+            "--out", str(tmp_path), "--no-plot"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--model dlwpt_net takes 3x32x32 images" in err and "are 1x28x28" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_refuses_labels_beyond_the_models_outputs():
+    import numpy as np
+
+    model = models.get_model("dlwpt_net")  # 2 outputs (CIFAR-2)
+    x = np.zeros((4, 3, 32, 32), dtype=np.float32)
+    train_module.check_model_fits_data(model, "dlwpt_net", x, np.array([0, 1, 1, 0]))
+    with pytest.raises(ValueError, match="has 2 outputs, the data set has labels up to 9"):
+        train_module.check_model_fits_data(model, "dlwpt_net", x, np.array([0, 9, 1, 0]))
+    assert model.training  # the probe leaves the model in training mode
