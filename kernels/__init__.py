@@ -23,6 +23,8 @@ kernel function (every backend)                 returns
 ``adaptive_avg_pool2d_backward(grad_y, spec)``  ``grad_x spec.x_shape``
 ``pad(x, value, spec)``                         ``y spec.y_shape``
 ``pad_backward(grad_y, spec)``                  ``grad_x spec.x_shape``
+``relu(x)``                                     ``y x.shape`` (element-wise: no record)
+``relu_backward(grad_y, x)``                    ``grad_x x.shape``
 ==============================================  =========================================
 
 The records (NamedTuples of ints, so one Numba argument on the CPU and on the GPU; a kernel
@@ -97,4 +99,6 @@ KERNEL_FUNCTIONS = (
     "adaptive_avg_pool2d_backward",
     "pad",
     "pad_backward",
+    "relu",
+    "relu_backward",
 )

@@ -674,6 +674,31 @@ def pad_backward(grad_y: np.ndarray, spec: PadSpec) -> np.ndarray:
     return grad_x
 
 
+# --------------------------------------------------------------------------- relu
+
+
+def relu(x):
+    """``y = max(x, 0)``, one element at a time. x : any shape -> y : that shape and dtype.
+
+    The test is PyTorch's ``x <= 0``: a NaN is not ``<= 0``, so it passes through as NaN.
+    """
+    y = np.empty_like(x)
+    for index, v in np.ndenumerate(x):
+        y[index] = 0.0 if v <= 0 else v
+    return y
+
+
+def relu_backward(grad_y, x):
+    """grad_x of :func:`relu`: ``grad_y`` where ``x > 0`` (or NaN), else 0 (0 at ``x == 0``).
+
+    grad_y, x : one shape -> grad_x : that shape, in ``grad_y``'s dtype.
+    """
+    grad_x = np.empty_like(grad_y)
+    for index, v in np.ndenumerate(x):
+        grad_x[index] = 0.0 if v <= 0 else grad_y[index]
+    return grad_x
+
+
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
@@ -689,4 +714,6 @@ __all__ = [
     "max_pool2d_backward",
     "pad",
     "pad_backward",
+    "relu",
+    "relu_backward",
 ]

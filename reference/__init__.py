@@ -19,6 +19,8 @@ from .functional import (
     max_pool2d_backward,
     pad,
     pad_backward,
+    relu,
+    relu_backward,
 )
 
 __all__ = [
@@ -35,4 +37,6 @@ __all__ = [
     "max_pool2d_backward",
     "pad",
     "pad_backward",
+    "relu",
+    "relu_backward",
 ]

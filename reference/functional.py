@@ -122,3 +122,13 @@ def conv1d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
     out = tF.conv1d(tx, tw, tb, stride, padding, dilation, groups)
     gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
     return gx, gw, gb
+
+def relu(x, *, backend=None):
+    """``torch.relu`` on NumPy arrays."""
+    return _np(torch.relu(_t(x)))
+
+
+def relu_backward(grad_y, x, *, backend=None):
+    """grad_x of relu by autograd."""
+    tx = _t(x, True)
+    return _backward(torch.relu(tx), grad_y, tx)[0]

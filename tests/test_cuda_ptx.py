@@ -49,6 +49,8 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
         "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
         "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "pad_bottom_right",
         "pad_forward", "pad_backward",
+        # kernels/cuda/elementwise.py
+        "relu_forward", "relu_backward",
         # kernels/cuda/train.py: what LeNet-5 training on the device adds
         "sigmoid_forward", "sigmoid_backward", "linear_forward", "linear_grad_input",
         "linear_grad_weight", "linear_grad_bias", "cross_entropy_rows", "mean",

@@ -41,6 +41,8 @@ CONTRACT = {  # op -> its parameters, in order (kernels/__init__.py)
     "adaptive_avg_pool2d_backward": ["grad_y", "spec"],
     "pad": ["x", "value", "spec"],
     "pad_backward": ["grad_y", "spec"],
+    "relu": ["x"],
+    "relu_backward": ["grad_y", "x"],
 }
 
 

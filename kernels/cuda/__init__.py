@@ -39,7 +39,7 @@ from numba import cuda
 from kernels import KERNEL_FUNCTIONS
 from kernels.common import ConvGrads, ConvSpec
 
-from . import conv_backward, conv_direct, conv_igemm, conv_tiled, pool
+from . import conv_backward, conv_direct, conv_igemm, conv_tiled, elementwise, pool
 from . import pad as pad_kernels
 from ._arrays import (
     SIMULATOR,
@@ -251,6 +251,21 @@ def pad_backward(grad_y, spec):
     return finish(pad_kernels.pad_backward(dgy, spec), not is_device_array(grad_y))
 
 
+# --------------------------------------------------------------------------- relu
+
+
+def relu(x):
+    """ReLU of x (any shape) -> y of that shape, where x lives."""
+    (dx,) = _device(x.reshape(-1))  # flat: a 0-d array becomes (1,) on its way to the device
+    return finish(elementwise.relu(dx), not is_device_array(x)).reshape(x.shape)
+
+
+def relu_backward(grad_y, x):
+    """grad_x of ReLU (grad_y, x : one shape) -> grad_x of that shape, where x lives."""
+    dgy, dx = _device(grad_y.reshape(-1), x.reshape(-1))  # flat, as in relu
+    return finish(elementwise.relu_backward(dgy, dx), not is_device_array(x)).reshape(x.shape)
+
+
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
@@ -270,6 +285,8 @@ __all__ = [
     "pad",
     "pad_backward",
     "pad_bottom_right",
+    "relu",
+    "relu_backward",
     "set_conv_algorithm",
     "unavailable_reason",
 ]

@@ -32,7 +32,16 @@ def kernel_signatures():
 
     from kernels.common import AdaptivePoolSpec, ConvSpec, PadSpec, PoolSpec
 
-    from . import _arrays, conv_backward, conv_direct, conv_igemm, conv_tiled, pool, train
+    from . import (
+        _arrays,
+        conv_backward,
+        conv_direct,
+        conv_igemm,
+        conv_tiled,
+        elementwise,
+        pool,
+        train,
+    )
     from .pad import backward_kernel as pad_backward_kernel
     from .pad import forward_kernel as pad_forward_kernel
 
@@ -76,7 +85,8 @@ def kernel_signatures():
         add("pad_bottom_right", _arrays.pad_kernel(DT), a(4), a(4))
         add("pad_forward", pad_forward_kernel(DT), a(4), a(4), types.float64, pad_spec)
         add("pad_backward", pad_backward_kernel(DT), a(4), a(4), pad_spec)
-    return out + train.kernel_signatures()  # what training adds (both dtypes)
+    # what training adds, and the element-wise ops (both dtypes)
+    return out + train.kernel_signatures() + elementwise.kernel_signatures()
 
 
 def compile_all(cc=(9, 0), out_dir=None, verbose=True):

@@ -107,6 +107,7 @@ from .conv_gemm import (
     _conv2d_gemm,
     _single_threaded_blas,
 )
+from .elementwise import relu, relu_backward
 from .pad import pad, pad_backward
 from .pool import (
     adaptive_avg_pool2d,
@@ -281,4 +282,6 @@ __all__ = [
     "max_pool2d_backward",
     "pad",
     "pad_backward",
+    "relu",
+    "relu_backward",
 ]

@@ -37,6 +37,7 @@ from ._checks import (  # the private helpers are re-exported for nn.Conv1d and 
     _human,  # noqa: F401
     _memory_limit_bytes,  # noqa: F401
 )
+from .activation import relu, relu_backward
 from .conv import (
     _row_view,  # noqa: F401
     conv1d,
@@ -82,4 +83,6 @@ __all__ = [
     "max_pool2d_backward",
     "pad",
     "pad_backward",
+    "relu",
+    "relu_backward",
 ]

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import functional as F
 from ..losses import log_softmax
 from .module import Module
 
@@ -49,11 +50,10 @@ class ReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._save(InputCache(x))
-        return np.maximum(x, 0)
+        return F.relu(x)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._restore().x
-        return np.where(x <= 0, 0, grad_y).astype(grad_y.dtype, copy=False)
+        return F.relu_backward(grad_y, self._restore().x)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return int(np.prod(y_shape))
