@@ -6,11 +6,15 @@ The layer suite of ``benchmarks/suite.py`` (LeNet-5, the MNIST CNN, ResNet-18; `
 the small layers and two ResNet layers), float32, arrays resident on the device (torch CUDA
 tensors handed to our kernels through ``__cuda_array_interface__``, so nothing is copied):
 
-- conv forward, each rung of the ladder (``direct``, ``tiled``, ``igemm``), against
-  ``torch.nn.functional.conv2d`` with ``torch.backends.cudnn.allow_tf32 = False`` (FP32
-  against FP32) and again with TF32 allowed (what PyTorch users get by default);
-- conv backward (grad_x, grad_weight, grad_bias; rungs ``direct`` and ``igemm``) against
-  ``torch.ops.aten.convolution_backward``, the op autograd calls, with the same two settings;
+- conv forward, each rung of the ladder (:data:`CONV_RUNGS`, rungs 1 to 8 of
+  ``docs/07-gpu-ladder.md``), against ``torch.nn.functional.conv2d`` with
+  ``torch.backends.cudnn.allow_tf32 = False`` (FP32 against FP32) and again with TF32
+  allowed (what PyTorch users get by default);
+- conv backward (grad_x, grad_weight, grad_bias; every rung but ``tiled``, which runs
+  igemm's backward) against ``torch.ops.aten.convolution_backward``, the op autograd calls,
+  with the same two settings;
+- the production rung's free parameter, swept: igemm's forward with each tile of
+  ``conv_igemm.CONFIGS`` (rows ``igemm[64x64]`` ...), as llm.c sweeps block sizes;
 - pooling forward and backward against torch's CUDA pooling.
 
 ``torch.backends.cudnn.benchmark = True`` (cuDNN picks its fastest algorithm per shape).
@@ -22,8 +26,11 @@ and report the median and the min. A rung whose warm-up call takes longer than
 TFLOP/s counts ``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW`` for a forward and twice that
 for a backward (grad_x + grad_weight); "% peak" divides by the GPU's FP32 (non-tensor) peak
 from :data:`FP32_PEAK_TFLOPS` ("unknown" for a GPU not in the table). "vs cuDNN" is
-``torch_ms / ours_ms``: 1.0 is parity, 0.5 half as fast. Pooling reports GB/s (bytes read and
-written once) instead of TFLOP/s.
+``torch_ms / ours_ms``: 1.0 is parity, 0.5 half as fast. "model" is the rung's roofline
+bound from the speed model of :mod:`kernels.cuda.resources` (H100 SXM: FP32 67 TFLOP/s, HBM3
+3.35 TB/s; a model, whatever GPU runs) and "of model" the achieved fraction of it,
+``bound_ms / ours_ms``. Pooling reports GB/s (bytes read and written once) instead of
+TFLOP/s.
 
 Writes ``benchmarks/results/gpu_ops_<device>.json`` and a PNG beside it; prints a
 fixed-width table and the geometric means the issue asks about (igemm forward+backward vs
@@ -74,8 +81,10 @@ FP32_PEAK_TFLOPS = {  # (name pattern, FP32 non-tensor TFLOP/s), first match win
     "L4": 30.3,
     "A10": 31.2,
 }
-CONV_RUNGS = ("direct", "tiled", "igemm")
-BACKWARD_RUNGS = ("direct", "igemm")
+CONV_RUNGS = ("naive", "direct", "tiled", "igemm_smem", "igemm_1d", "igemm_2d", "igemm_nodiv",
+              "igemm")  # kernels.cuda.ALGORITHMS, rung 1 to rung 8
+BACKWARD_RUNGS = tuple(r for r in CONV_RUNGS if r != "tiled")  # tiled runs igemm's backward
+SWEPT_TILES = ("16x256", "64x64", "128x128")  # conv_igemm.CONFIGS: igemm's free parameter
 
 
 def peak_tflops(device_name: str) -> float | None:
@@ -135,6 +144,9 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
 
     import kernels.cuda as kc
     from kernels.common import ConvSpec
+    from kernels.cuda import conv_igemm
+    from kernels.cuda._arrays import to_device
+    from kernels.cuda.resources import model
 
     gen = device.generator(0)
     x = device.randn(case.x_shape, gen)
@@ -147,14 +159,16 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
     flops = case.flops
     rows = []
 
-    def row(op, impl, m, work_flops, ref_ms=None, err=None):
+    def row(op, impl, m, work_flops, ref_ms=None, err=None, rung=None):
         tflops = work_flops / (m["median_ms"] * 1e-3) / 1e12
+        bound = None if rung is None else model(rung, spec, op).bound_ms
         rows.append({
             "layer": case.name, "op": op, "impl": impl, "shape": case._asdict(),
             "dtype": "float32", **m, "tflops": tflops,
             "pct_peak": None if peak is None else 100.0 * tflops / peak,
             "vs_cudnn_fp32": None if ref_ms is None else ref_ms / m["median_ms"],
-            "max_rel_error": err,
+            "max_rel_error": err, "model_bound_ms": bound,
+            "of_model_bound": None if bound is None else bound / m["median_ms"],
         })
 
     def torch_fwd():
@@ -189,7 +203,15 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
             err = _checked(f"{case.name} forward [{rung}]", fwd(), y_ref, device)
             m = measure(fwd, device.time_ours, device, args.warmup, args.repeats,
                         args.max_call_s)
-        row("forward", rung, m, flops, ref_ms["forward"], err)
+        row("forward", rung, m, flops, ref_ms["forward"], err, rung)
+    dx_o, dw_o = to_device(x_o), to_device(w_o)
+    for tile in SWEPT_TILES:
+        def fwd_tile(tile=tile):
+            return conv_igemm.conv2d(dx_o, dw_o, None, spec, tile=tile)
+        err = _checked(f"{case.name} forward [igemm {tile}]", fwd_tile(), y_ref, device)
+        m = measure(fwd_tile, device.time_ours, device, args.warmup, args.repeats,
+                    args.max_call_s)
+        row("forward", f"igemm[{tile}]", m, flops, ref_ms["forward"], err, "igemm")
     for rung in BACKWARD_RUNGS:
         with kc.conv_algorithm(rung):
             def bwd():
@@ -200,7 +222,7 @@ def bench_conv(case: ConvCase, args, peak: float | None, device: Gpu) -> list[di
                       _checked(f"{case.name} grad_bias [{rung}]", gb, gb_ref, device))
             m = measure(bwd, device.time_ours, device, args.warmup, args.repeats,
                         args.max_call_s)
-        row("backward", rung, m, 2 * flops, ref_ms["backward"], err)
+        row("backward", rung, m, 2 * flops, ref_ms["backward"], err, rung)
     return rows
 
 
@@ -286,13 +308,15 @@ def _fmt(value, spec, width):
 def format_table(conv_rows: list[dict], pool_rows: list[dict]) -> str:
     """The fixed-width table printed at the end (one line per layer, op and implementation)."""
     lines = [f"{'layer':44s} {'op':9s} {'impl':11s} {'median ms':>10s} {'min ms':>9s} "
-             f"{'TFLOP/s':>8s} {'% peak':>7s} {'vs cuDNN':>9s}"]
+             f"{'TFLOP/s':>8s} {'% peak':>7s} {'vs cuDNN':>9s} {'model ms':>9s} "
+             f"{'of model':>8s}"]
     lines.append("-" * len(lines[0]))
     for r in conv_rows:
         lines.append(
             f"{r['layer'][:44]:44s} {r['op']:9s} {r['impl']:11s} {r['median_ms']:10.3f} "
             f"{r['min_ms']:9.3f} {r['tflops']:8.2f} {_fmt(r['pct_peak'], '.1f', 7)} "
-            f"{_fmt(r['vs_cudnn_fp32'], '.2f', 9)}")
+            f"{_fmt(r['vs_cudnn_fp32'], '.2f', 9)} {_fmt(r['model_bound_ms'], '.3f', 9)} "
+            f"{_fmt(r['of_model_bound'], '.2f', 8)}")
     if pool_rows:
         lines.append("")
         lines.append(f"{'layer':44s} {'op':20s} {'impl':6s} {'median ms':>10s} {'min ms':>9s} "
@@ -311,18 +335,31 @@ def _geomean(values) -> float | None:
 
 
 def summary(conv_rows: list[dict], pool_rows: list[dict]) -> dict:
-    """The issue's targets: igemm fwd+bwd vs cuDNN FP32 over ResNet-18; pooling vs torch."""
+    """The issue's targets: igemm fwd+bwd vs cuDNN FP32 over ResNet-18; pooling vs torch.
+
+    Also each rung's forward+backward geomean vs cuDNN FP32 (``tiled``: its forward with
+    igemm's backward), to check that every rung beats the one before.
+    """
     resnet = {c.name for c in RESNET18_CONV}
     by = {(r["layer"], r["op"], r["impl"]): r for r in conv_rows}
-    ratios = []
-    for layer in sorted({r["layer"] for r in conv_rows} & resnet):
-        ours = [by.get((layer, op, "igemm")) for op in ("forward", "backward")]
-        ref = [by.get((layer, op, "cudnn_fp32")) for op in ("forward", "backward")]
-        if all(ours) and all(ref):
-            ratios.append(sum(r["median_ms"] for r in ref) / sum(r["median_ms"] for r in ours))
+
+    def ratios_of(rung):
+        ratios = []
+        for layer in sorted({r["layer"] for r in conv_rows} & resnet):
+            ours = [by.get((layer, "forward", rung)),
+                    by.get((layer, "backward", "igemm" if rung == "tiled" else rung))]
+            ref = [by.get((layer, op, "cudnn_fp32")) for op in ("forward", "backward")]
+            if all(ours) and all(ref):
+                ratios.append(sum(r["median_ms"] for r in ref)
+                              / sum(r["median_ms"] for r in ours))
+        return ratios
+
+    ratios = ratios_of("igemm")
     pool = [r["vs_torch"] for r in pool_rows if r["impl"] == "cuda"]
     return {
         "igemm_fwd_bwd_vs_cudnn_fp32_geomean_resnet18": _geomean(ratios),
+        "rung_fwd_bwd_vs_cudnn_fp32_geomean_resnet18": {
+            rung: _geomean(ratios_of(rung)) for rung in CONV_RUNGS},
         "resnet18_layers": len(ratios),
         "pool_vs_torch_geomean": _geomean(pool),
         "targets": {"igemm_fwd_bwd_vs_cudnn_fp32": 0.5, "pool_vs_torch": 0.8},
@@ -388,12 +425,13 @@ def rehearsal_cases() -> tuple[list[ConvCase], list[PoolCase]]:
     """Tiny twins of some layers of the suite (same names) for ``--rehearse``.
 
     Two convs (LeNet-5's padded 5x5, a ResNet 3x3) and three pooling layers (avg, max 3x3
-    stride 2 padded, adaptive), at batch 2 on at most 4 channels and 9x9 pixels: every
-    kernel of every rung runs, on partial tiles, in the simulator in under a minute.
+    stride 2 padded, adaptive); the convs at batch 1 on at most 2 / 3 channels and 7x7
+    pixels, the pools at batch 2 on 3 channels and 9x9: every kernel of every rung runs, on
+    partial tiles, in the simulator.
     """
     names = {"lenet5.conv1", "resnet18.layer2"}
-    convs = [c._replace(N=2, C_in=min(c.C_in, 3), C_out=min(c.C_out, 4), H=min(c.H, 9),
-                        W=min(c.W, 9))
+    convs = [c._replace(N=1, C_in=min(c.C_in, 2), C_out=min(c.C_out, 3), H=min(c.H, 7),
+                        W=min(c.W, 7))
              for c in CONV_SUITE if c.name.split(" ")[0] in names]
     pools = [p._replace(N=2, C=min(p.C, 3), H=min(p.H, 9), W=min(p.W, 9)) for p in POOL_SUITE
              if p.name.split(" ")[0] in ("lenet5.pool1", "resnet18.maxpool", "resnet18.avgpool")]

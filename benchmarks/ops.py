@@ -32,7 +32,12 @@ What is timed, on each side:
   forward makes the indices on both sides (``aten.max_pool2d_with_indices`` and
   ``F.max_pool2d(..., return_indices=True)``), the backward is given them
   (``aten.max_pool2d_with_indices_backward`` and ``F.max_pool2d_backward(..., indices=)``);
-- avg / adaptive pool: ``aten.avg_pool2d_backward`` / ``aten._adaptive_avg_pool2d_backward``.
+- avg / adaptive pool: ``aten.avg_pool2d_backward`` / ``aten._adaptive_avg_pool2d_backward``;
+- conv_transpose2d (``benchmarks.suite.TRANSPOSE_SUITE``: a DCGAN generator layer and a
+  U-Net up-convolution): ``F.conv_transpose2d`` vs ``torch.nn.functional.conv_transpose2d``
+  (no bias), and ``F.conv_transpose2d_backward`` (grad_x, grad_weight, grad_bias) vs
+  ``aten.convolution_backward`` with ``transposed=True``; GFLOP/s as for conv, from the
+  FLOPs of the conv2d whose grad_x the transposed conv is.
 
 Ours is called through the public API (``minitorch_cnn.functional``, validation included).
 The ``naive`` backend is timed on the LeNet-5 layers only (it takes minutes on ResNet's).
@@ -53,7 +58,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.suite import CONV_SUITE, POOL_SUITE, QUICK_CONV, QUICK_POOL, ConvCase, PoolCase
+from benchmarks.suite import (
+    CONV_SUITE,
+    POOL_SUITE,
+    QUICK_CONV,
+    QUICK_POOL,
+    QUICK_TRANSPOSE,
+    TRANSPOSE_SUITE,
+    ConvCase,
+    ConvTransposeCase,
+    PoolCase,
+)
 from benchmarks.timing import (
     Timing,
     format_table,
@@ -103,6 +118,38 @@ def _conv_problem(case: ConvCase, backends: list[str]):
     for b in backends:
         ops["forward"][b] = lambda b=b: F.conv2d(x, w, None, s, p, 1, g, backend=b)
         ops["backward"][b] = lambda b=b: F.conv2d_backward(gy, x, w, s, p, 1, g, backend=b)
+    flops = {"forward": case.flops, "backward": 2 * case.flops}
+    return ops, flops
+
+
+def _conv_transpose_problem(case: ConvTransposeCase, backends: list[str]):
+    """Callables for one transposed-conv layer, as :func:`_conv_problem`."""
+    import torch
+    import torch.nn.functional as tF
+
+    from minitorch_cnn import functional as F
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case.x_shape, dtype=np.float32)
+    w = (rng.standard_normal(case.w_shape, dtype=np.float32)
+         / np.sqrt(np.prod(case.w_shape[1:]))).astype(np.float32)
+    gy = rng.standard_normal(case.y_shape, dtype=np.float32)
+    tx, tw, tgy = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+    s, p, op = (case.stride,) * 2, (case.padding,) * 2, (case.output_padding,) * 2
+
+    def torch_fwd():
+        return tF.conv_transpose2d(tx, tw, None, s, p, op, 1, 1)
+
+    def torch_bwd():
+        return torch.ops.aten.convolution_backward(tgy, tx, tw, [case.C_out], list(s), list(p),
+                                                   [1, 1], True, list(op), 1,
+                                                   [True, True, True])
+
+    ops = {"forward": {"torch": torch_fwd}, "backward": {"torch": torch_bwd}}
+    for b in backends:
+        ops["forward"][b] = lambda b=b: F.conv_transpose2d(x, w, None, s, p, op, backend=b)
+        ops["backward"][b] = lambda b=b: F.conv_transpose2d_backward(gy, x, w, s, p, op,
+                                                                     backend=b)
     flops = {"forward": case.flops, "backward": 2 * case.flops}
     return ops, flops
 
@@ -237,13 +284,14 @@ def _plot(path: Path, results: list[dict], backends: list[str], title: str) -> N
              ("pool", "pool layers: (fwd + bwd) / torch")]
     fig, axes = plt.subplots(1, 2, figsize=(16, 7), gridspec_kw={"width_ratios": [3, 1.3]})
     for ax, (kind, label) in zip(axes, kinds, strict=True):
-        layers = list(dict.fromkeys(r["layer"] for r in results if r["kind"] == kind))
+        layers = list(dict.fromkeys(r["layer"] for r in results if r["kind"].startswith(kind)))
         width = 0.8 / max(1, len(backends))
         for k, b in enumerate(backends):
             ratios = []
             for layer in layers:
-                rows = {r["op"]: r for r in results
-                        if r["layer"] == layer and r["backend"] == b and r["kind"] == kind}
+                rows = {r["op"]: r for r in results  # "conv" also plots "conv_transpose"
+                        if r["layer"] == layer and r["backend"] == b
+                        and r["kind"].startswith(kind)}
                 if set(rows) == {"forward", "backward"}:
                     ours = sum(r["median_ms"] for r in rows.values())
                     ref = sum(r["torch_median_ms"] for r in rows.values())  # its pair's
@@ -310,10 +358,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     conv_cases = QUICK_CONV if args.quick else CONV_SUITE
     pool_cases = QUICK_POOL if args.quick else POOL_SUITE
+    transpose_cases = QUICK_TRANSPOSE if args.quick else TRANSPOSE_SUITE
     if args.layers:
         words = args.layers.split(",")
         conv_cases = [c for c in conv_cases if any(w in c.name for w in words)]
         pool_cases = [c for c in pool_cases if any(w in c.name for w in words)]
+        transpose_cases = [c for c in transpose_cases if any(w in c.name for w in words)]
 
     t_start = time.perf_counter()
     peak = sgemm_peak_gflops()
@@ -324,6 +374,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     tasks = [("conv", c, op) for c in conv_cases for op in ("forward", "backward")]
     tasks += [("pool", c, op) for c in pool_cases for op in ("forward", "backward")]
+    tasks += [("conv_transpose", c, op) for c in transpose_cases
+              for op in ("forward", "backward")]
     results: list[dict] = []
     failures: list[str] = []
     problem_cache: dict[str, tuple] = {}
@@ -333,7 +385,8 @@ def main(argv: list[str] | None = None) -> dict:
         names = [b for b in backends
                  if b != "naive" or any(case.name.startswith(p) for p in NAIVE_LAYERS)]
         if case.name not in problem_cache:
-            make = _conv_problem if kind == "conv" else _pool_problem
+            make = {"conv": _conv_problem, "pool": _pool_problem,
+                    "conv_transpose": _conv_transpose_problem}[kind]
             problem_cache.clear()
             problem_cache[case.name] = make(case, names)
         ops, flops = problem_cache[case.name]
@@ -367,7 +420,9 @@ def main(argv: list[str] | None = None) -> dict:
                 "kind": kind, "layer": case.name, "op": op, "backend": b,
                 "shape": {"x": list(case.x_shape), **({"weight": list(case.w_shape),
                           "stride": case.stride, "padding": case.padding,
-                          "groups": case.groups} if kind == "conv" else
+                          "groups": getattr(case, "groups", 1),
+                          "output_padding": getattr(case, "output_padding", 0)}
+                          if kind != "pool" else
                           {"pool": case.kind, "kernel": case.kernel, "stride": case.stride,
                            "padding": case.padding})},
                 "dtype": "float32", "median_ms": round(t.median_ms, 4),
@@ -401,6 +456,7 @@ def main(argv: list[str] | None = None) -> dict:
         "conv_resnet18_lenet5": [c.name for c in conv_cases
                                  if c.name.startswith(("resnet18.", "lenet5."))],
         "pool_all": [c.name for c in pool_cases],
+        "conv_transpose_all": [c.name for c in transpose_cases],
     }
     print("\ngeometric mean of (ours fwd+bwd) / (torch fwd+bwd), median times; < 1 beats torch")
     for b in backends:

@@ -1,7 +1,8 @@
 """The fixed layer suite every benchmark times: LeNet-5, the MNIST CNN, ResNet-18.
 
 Each entry is one layer of a real network with the shape it sees in training. Conv layers are
-:class:`ConvCase`, pooling layers :class:`PoolCase`. FLOPs of a conv forward are
+:class:`ConvCase`, pooling layers :class:`PoolCase`, transposed convs (a DCGAN generator
+layer, a U-Net up-convolution) :class:`ConvTransposeCase`. FLOPs of a conv forward are
 ``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW``; backward-input and backward-weight cost the
 same each.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from kernels.common import conv_output_size, flops_conv2d
+from kernels.common import conv_output_size, conv_transpose_output_size, flops_conv2d
 
 
 class ConvCase(NamedTuple):
@@ -44,6 +45,42 @@ class ConvCase(NamedTuple):
         """FLOPs of the forward pass (each of the two backward passes costs the same)."""
         weight_shape = (self.C_out, self.C_in // self.groups, self.kernel, self.kernel)
         return flops_conv2d(self.y_shape, weight_shape)
+
+
+class ConvTransposeCase(NamedTuple):
+    """One ConvTranspose2d layer: weight (C_in, C_out // groups, k, k), as PyTorch's."""
+
+    name: str
+    N: int
+    C_in: int
+    H: int
+    W: int
+    C_out: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.C_in, self.H, self.W)
+
+    @property
+    def w_shape(self) -> tuple[int, int, int, int]:
+        return (self.C_in, self.C_out, self.kernel, self.kernel)
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        Ho = conv_transpose_output_size(self.H, self.kernel, self.stride, self.padding,
+                                        self.output_padding, 1)
+        Wo = conv_transpose_output_size(self.W, self.kernel, self.stride, self.padding,
+                                        self.output_padding, 1)
+        return (self.N, self.C_out, Ho, Wo)
+
+    @property
+    def flops(self) -> int:
+        """FLOPs of the forward: those of the conv2d whose grad_x it is (x as its output)."""
+        return flops_conv2d(self.x_shape, self.w_shape)
 
 
 class PoolCase(NamedTuple):
@@ -96,8 +133,21 @@ RESNET18_POOL = [
     PoolCase("resnet18.avgpool adaptive 1x1 @7", "adaptive_avg", 32, 512, 7, 7, 1),
 ]
 
+# DCGAN's generator (Radford, Metz, Chintala, "Unsupervised Representation Learning with Deep
+# Convolutional Generative Adversarial Networks", 2016, Figure 1; PyTorch's examples/dcgan
+# Generator with ngf = 64, batch 64): its third layer, ngf*4 -> ngf*2, 4x4, stride 2, padding
+# 1, 8x8 -> 16x16. U-Net (Ronneberger, Fischer, Brox, "U-Net: Convolutional Networks for
+# Biomedical Image Segmentation", 2015, Section 2): each "up-convolution" is a 2x2 stride-2
+# transposed conv that halves the channels; here the 256 -> 128 one of a 64-base U-Net on
+# 256x256 images (32x32 -> 64x64), batch 8.
+TRANSPOSE_SUITE = [
+    ConvTransposeCase("dcgan.gen3 256->128 4x4 s2 p1 @8", 64, 256, 8, 8, 128, 4, 2, 1),
+    ConvTransposeCase("unet.up3 256->128 2x2 s2 @32", 8, 256, 32, 32, 128, 2, 2),
+]
+
 CONV_SUITE = LENET5_CONV + MNIST_CNN_CONV + RESNET18_CONV
 POOL_SUITE = LENET5_POOL + MNIST_CNN_POOL + RESNET18_POOL
 # --quick: the small layers plus one ResNet layer of each kind
 QUICK_CONV = LENET5_CONV + MNIST_CNN_CONV + [RESNET18_CONV[4], RESNET18_CONV[6]]
 QUICK_POOL = LENET5_POOL + MNIST_CNN_POOL
+QUICK_TRANSPOSE = TRANSPOSE_SUITE

@@ -15,12 +15,18 @@ kernel function (every backend)                 returns
 ``corr2d(X, K)``                                ``Y (H - kh + 1, W - kw + 1)``
 ``conv2d(x, weight, bias, spec)``               ``y spec.y_shape``
 ``conv2d_backward(grad_y, x, weight, spec)``    ``ConvGrads(grad_x, grad_weight, grad_bias)``
+``conv_transpose2d(x, weight, bias, spec)``     ``y spec.x_shape``
+``conv_transpose2d_backward(grad_y, x, weight, spec)``  ``ConvGrads`` as conv2d_backward's
 ``max_pool2d(x, spec, *, return_indices)``      ``y``, or ``(y, indices)``
 ``max_pool2d_backward(grad_y, x, indices, spec)``  ``grad_x spec.x_shape``
 ``avg_pool2d(x, spec)``                         ``y spec.y_shape``
 ``avg_pool2d_backward(grad_y, spec)``           ``grad_x spec.x_shape``
 ``adaptive_avg_pool2d(x, spec)``                ``y spec.y_shape``
 ``adaptive_avg_pool2d_backward(grad_y, spec)``  ``grad_x spec.x_shape``
+``adaptive_max_pool2d(x, spec, *, return_indices)``  ``y``, or ``(y, indices)``
+``adaptive_max_pool2d_backward(grad_y, x, indices, spec)``  ``grad_x spec.x_shape``
+``max_unpool2d(x, indices, spec)``              ``y spec.y_shape``
+``max_unpool2d_backward(grad_y, indices, spec)``  ``grad_x spec.x_shape``
 ``pad(x, value, spec)``                         ``y spec.y_shape``
 ``pad_backward(grad_y, spec)``                  ``grad_x spec.x_shape``
 ``relu(x)``                                     ``y x.shape`` (element-wise: no record)
@@ -34,11 +40,20 @@ reads ``spec.C_out // spec.groups``, never a position):
   stride_w, pad_h, pad_w, dil_h, dil_w, H_out, W_out, H_pad, W_pad``. Padding is symmetric:
   for ``padding="same"`` with an even dilated kernel the functional layer has already padded
   ``x`` with PyTorch's extra bottom/right row/column, and ``H``, ``W`` include it.
+  ``conv_transpose2d`` takes the ConvSpec of the conv whose grad_x it is
+  (:func:`kernels.common.conv_transpose_spec`): its ``x_shape`` is the transposed conv's
+  output shape, its ``y_shape`` the input's, its weight the same ``(C_in, C_out // groups,
+  kH, kW)`` array read as OIHW; ``H_out``, ``W_out`` equal the input's ``H``, ``W`` even
+  where ``output_padding >= stride`` would give the conv more rows.
 - :class:`kernels.common.PoolSpec`: ``N, C, H, W, kH, kW, stride_h, stride_w, pad_h, pad_w,
   dil_h, dil_w, H_out, W_out, ceil_mode, count_include_pad, divisor_override, H_pad, W_pad``
   (flags are 0/1; ``divisor_override`` 0 means PyTorch's None; ``H_pad``, ``W_pad`` hold
   every window, ceil mode included). Average pooling has ``dil_h = dil_w = 1``.
-- :class:`kernels.common.AdaptivePoolSpec`: ``N, C, H, W, H_out, W_out``.
+- :class:`kernels.common.AdaptivePoolSpec`: ``N, C, H, W, H_out, W_out`` (adaptive average
+  and adaptive max pooling).
+- :class:`kernels.common.UnpoolSpec`: ``N, C, H, W, H_out, W_out`` of ``max_unpool2d``: ``H``,
+  ``W`` the pooled input's, ``H_out``, ``W_out`` the unpooled output's (PyTorch's default
+  ``(H - 1)*stride - 2*padding + kernel``, or the caller's ``output_size``).
 - :class:`kernels.common.PadSpec`: ``N, C, H, W, pad_left, pad_right, pad_top, pad_bottom,
   mode, H_out, W_out`` (``mode`` is one of the codes ``PAD_CONSTANT``, ``PAD_REFLECT``,
   ``PAD_REPLICATE``, ``PAD_CIRCULAR``; a negative pad crops). The fill value of constant
@@ -49,6 +64,11 @@ constructor; a kernel never recomputes a size. Quantities a kernel derives (GEMM
 phases of the strided backward, tile counts, per-axis divisors) are named fields of records of
 the backend's own, not positions. No function in ``kernels/`` takes more than six parameters
 (``tests/test_kernel_contract.py`` checks every module).
+
+``conv2d_backward`` also takes a keyword-only ``needs_input_grad=(True, True, True)``, PyTorch's
+``output_mask``: which of ``(grad_x, grad_weight, grad_bias)`` to compute. Every backend skips
+the work of a gradient not asked for and returns ``None`` in its place (a network's first
+layer needs no grad_x; a layer without bias no grad_bias).
 
 What a kernel may assume (the functional layer guarantees it):
 
@@ -64,7 +84,11 @@ What a kernel may assume (the functional layer guarantees it):
   PyTorch's, and ``-1`` for a window with no cell inside the input (PyTorch returns an
   out-of-range index there); ``max_pool2d_backward`` takes them back as ``indices``
   (validated: C-contiguous int64, ``spec.y_shape``, in ``[-1, H*W)``) instead of searching
-  ``x`` again, or ``None``.
+  ``x`` again, or ``None``. ``adaptive_max_pool2d`` / ``_backward`` do the same (every
+  adaptive window holds a cell, so its indices are in ``[0, H*W)``);
+- ``max_unpool2d``'s ``indices`` are C-contiguous int64 of ``spec.x_shape`` with values in
+  ``[0, H_out*W_out)`` (checked on the host; device arrays are not checked, and the CUDA
+  kernels skip out-of-range values).
 
 A backend module may also define ``unavailable_reason() -> str | None`` (``None`` when it
 can run here).
@@ -91,12 +115,18 @@ KERNEL_FUNCTIONS = (
     "corr2d",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "pad",
     "pad_backward",
     "relu",

@@ -267,6 +267,54 @@ class AdaptivePoolSpec(NamedTuple):
         return (self.N, self.C, self.H_out, self.W_out)
 
 
+def unpool_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Length of one spatial axis of a max-unpooling output when no ``output_size`` is given.
+
+    ``H_out = (H - 1)*stride - 2*padding + kernel``, PyTorch's default: the smallest input
+    a max pool with these ``kernel``, ``stride``, ``padding`` maps to ``H`` outputs (floor
+    mode, no dilation). Any size in ``(H_out - stride, H_out + stride)`` pools to ``H`` too;
+    ``output_size=`` picks one of those.
+    """
+    return (size - 1) * stride - 2 * padding + kernel
+
+
+class UnpoolSpec(NamedTuple):
+    """One max-unpooling problem (``max_unpool2d``): x is the pooled input, y the unpooled.
+
+    Built by :meth:`UnpoolSpec.from_shape` after validation; all fields are ints. The window
+    arguments only size the output (:func:`unpool_output_size`); the kernels read nothing
+    but the shapes, since ``indices`` already say where each value goes.
+    """
+
+    N: int  # batch size
+    C: int  # channels
+    H: int  # input (pooled) height
+    W: int  # input (pooled) width
+    H_out: int  # output (unpooled) height: unpool_output_size(H, ...) or output_size[-2]
+    W_out: int  # output (unpooled) width
+
+    @classmethod
+    def from_shape(cls, x_shape: tuple[int, int, int, int],
+                   output_size: tuple[int, int]) -> UnpoolSpec:
+        """The spec of ``max_unpool2d(x, indices, ...)`` with output ``(H_out, W_out)``.
+
+        x_shape : (N, C, H, W); ``output_size`` the validated ``(H_out, W_out)`` (the
+        functional layer applies :func:`unpool_output_size` or checks the caller's).
+        """
+        N, C, H, W = (int(v) for v in x_shape)
+        return cls(N=N, C=C, H=H, W=W, H_out=int(output_size[0]), W_out=int(output_size[1]))
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H, W)``: the input's (and indices', grad_x's) shape."""
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        """``(N, C, H_out, W_out)``: the output's (and grad_y's) shape."""
+        return (self.N, self.C, self.H_out, self.W_out)
+
+
 PAD_CONSTANT = 0
 """``PadSpec.mode`` of ``F.pad(..., mode="constant")``: cells outside the input get ``value``."""
 PAD_REFLECT = 1
@@ -339,6 +387,54 @@ class ConvGrads(NamedTuple):
     grad_bias: object
 
 
+def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
+                               output_padding: int, dilation: int) -> int:
+    """Length of one spatial axis of a transposed-convolution output, PyTorch's formula.
+
+    ``H_out = (H - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1``
+
+    It inverts :func:`conv_output_size`: a convolution with the same ``kernel``, ``stride``,
+    ``padding`` and ``dilation`` maps every size in ``[H_out - output_padding, H_out -
+    output_padding + stride - 1]`` back to ``H`` (the floor division forgets the rest), and
+    ``output_padding`` picks one of them.
+    """
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_transpose_spec(
+    x_shape: tuple[int, int, int, int],
+    weight_shape: tuple[int, int, int, int],
+    groups: int,
+    **pairs: tuple[int, int],
+) -> ConvSpec:
+    """The :class:`ConvSpec` of the convolution whose grad_x ``conv_transpose2d`` computes.
+
+    x_shape : (N, C_in, H, W) and weight_shape : (C_in, C_out // groups, kH, kW) of
+    ``conv_transpose2d(x, weight, stride=, padding=, output_padding=, groups=, dilation=)``;
+    ``pairs`` are its ``stride``, ``padding``, ``output_padding`` and ``dilation``, each an
+    ``(h, w)`` pair, by name (four keywords, all required: a kernel-side function takes at
+    most six parameters). The output y is (N, C_out, H_y, W_y) with
+    :func:`conv_transpose_output_size`. The spec describes ``conv2d(z, weight, stride=,
+    padding=, dilation=, groups=)`` on a ``z`` of y's shape: its ``x_shape`` is y's shape,
+    its ``weight_shape`` the same weight (read as OIHW: ``C_in`` of the transposed conv is
+    the conv's ``C_out``), its ``y_shape`` x's. ``H_out``, ``W_out`` are set to ``H``,
+    ``W``: when ``output_padding >= stride`` (allowed when ``output_padding < dilation``)
+    the conv would have ``output_padding // stride`` more output rows; they stand for input
+    rows of the transposed conv that do not exist (zeros in conv2d_backward's grad_y), so
+    dropping them is exact. Every argument is validated.
+    """
+    N, C_in, H, W = (int(v) for v in x_shape)
+    _, C_out_g, kH, kW = (int(v) for v in weight_shape)
+    stride, padding, dilation = pairs["stride"], pairs["padding"], pairs["dilation"]
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    oph, opw = pairs["output_padding"]
+    H_y = conv_transpose_output_size(H, kH, sh, ph, oph, dh)
+    W_y = conv_transpose_output_size(W, kW, sw, pw, opw, dw)
+    spec = ConvSpec.from_shapes((N, C_out_g * int(groups), H_y, W_y), weight_shape, stride,
+                                padding, dilation, groups)
+    return spec._replace(H_out=H, W_out=W)
+
+
 def flops_conv2d(y_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int:
     """Multiply-adds times two of a conv forward: ``2*N*C_out*H_out*W_out*(C_in/groups)*kH*kW``.
 
@@ -361,12 +457,16 @@ __all__ = [
     "PAD_REPLICATE",
     "PadSpec",
     "PoolSpec",
+    "UnpoolSpec",
     "adaptive_bounds",
     "adaptive_max_window",
     "avg_pool_count",
     "avg_pool_divisor",
     "conv_output_size",
+    "conv_transpose_output_size",
+    "conv_transpose_spec",
     "flops_conv2d",
     "pool_output_size",
+    "unpool_output_size",
 ]
 

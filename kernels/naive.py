@@ -10,10 +10,13 @@ convolutions, then adds what PyTorch's ``conv2d`` and pooling layers do on top:
 4. :func:`corr2d_multi_in_out_1x1` -- a 1x1 convolution is a matrix product over channels.
 5. :func:`conv2d` -- the general layer: batch, bias, stride, padding, dilation, groups.
 6. :func:`conv2d_backward` -- its gradients, the same loops run backwards.
+   :func:`conv_transpose2d`, :func:`conv_transpose2d_backward` -- 6's grad_x as a layer.
 7. :func:`max_pool2d`, :func:`max_pool2d_backward` -- PyTorch's max pooling, ties and NaN.
 8. :func:`avg_pool2d`, :func:`avg_pool2d_backward` -- average pooling and its divisor.
 9. :func:`adaptive_avg_pool2d`, :func:`adaptive_avg_pool2d_backward` -- pool to a fixed size.
 10. :func:`pad`, :func:`pad_backward` -- ``F.pad``: constant, reflect, replicate, circular.
+11. :func:`max_unpool2d`, :func:`max_unpool2d_backward` -- max pooling's indices, undone.
+12. :func:`adaptive_max_pool2d`, :func:`adaptive_max_pool2d_backward` -- 9's windows, 7's max.
 
 Loops run over every output element and do one small NumPy operation each, so this backend
 is for reading and for checking, not for speed. Arrays are NCHW, weights OIHW; outputs have
@@ -40,6 +43,7 @@ from kernels.common import (
     ConvSpec,
     PadSpec,
     PoolSpec,
+    UnpoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
 )
@@ -211,7 +215,8 @@ def conv2d(
 
 
 def conv2d_backward(
-    grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, spec: ConvSpec
+    grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, spec: ConvSpec, *,
+    needs_input_grad: tuple[bool, bool, bool] = (True, True, True),
 ) -> ConvGrads:
     """Gradients of :func:`conv2d`: the forward loops, run backwards.
 
@@ -254,13 +259,18 @@ def conv2d_backward(
     weight : (C_out, C_in // groups, kH, kW)
     spec : ConvSpec
         The forward's problem, as :func:`conv2d` takes it.
+    needs_input_grad : (bool, bool, bool)
+        Which of ``(grad_x, grad_weight, grad_bias)`` to compute, as PyTorch's
+        ``output_mask``; a gradient not asked for is not computed and comes back as ``None``
+        (a network's first layer needs no grad_x: its input is data).
 
     Returns
     -------
     ConvGrads
         ``grad_x : (N, C_in, H, W)``, ``grad_weight : (C_out, C_in // groups, kH, kW)``,
-        ``grad_bias : (C_out,)``.
+        ``grad_bias : (C_out,)``; ``None`` where ``needs_input_grad`` says so.
     """
+    need_x, need_w, need_b = needs_input_grad
     N, groups, H_out, W_out = spec.N, spec.groups, spec.H_out, spec.W_out
     H, W, kH, kW = spec.H, spec.W, spec.kH, spec.kW
     sh, sw = spec.stride_h, spec.stride_w
@@ -285,10 +295,145 @@ def conv2d_backward(
                         window = x_pad[n, c_in_start:c_in_end, h_start:h_end:dh,
                                        w_start:w_end:dw]  # (C_in // groups, kH, kW)
                         grad = grad_y[n, o, i, j]
-                        grad_weight[o] += grad * window
-                        grad_x_pad[n, c_in_start:c_in_end, h_start:h_end:dh,
-                                   w_start:w_end:dw] += grad * weight[o]
+                        if need_w:
+                            grad_weight[o] += grad * window
+                        if need_x:
+                            grad_x_pad[n, c_in_start:c_in_end, h_start:h_end:dh,
+                                       w_start:w_end:dw] += grad * weight[o]
     grad_x = grad_x_pad[:, :, ph : ph + H, pw : pw + W].copy()  # (N, C_in, H, W)
+    grad_bias = grad_y.sum(axis=(0, 2, 3))  # (C_out,)
+    return ConvGrads(grad_x if need_x else None, grad_weight if need_w else None,
+                     grad_bias if need_b else None)
+
+
+def conv_transpose2d(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, spec: ConvSpec
+) -> np.ndarray:
+    """Transposed convolution, the scatter form: each input pixel stamps the kernel onto y.
+
+    Input pixel ``x[n, c, i, j]`` adds ``x[n, c, i, j] * weight[c]`` (the ``(C_out //
+    groups, kH, kW)`` kernel stack of input channel ``c``) onto the output channels of its
+    group, at rows ``i*sh + a*dh`` and columns ``j*sw + b*dw`` of the padded output
+    (``sh = stride_h``, ``dh = dil_h``, ...); stamps overlap where ``stride < dilation*(k -
+    1) + 1`` and add up. Then ``padding`` is cropped from every side: the padded output has
+    ``H_y + 2*pad_h`` rows, of which the last ``output_padding`` no stamp reaches. Along
+    each axis (:func:`kernels.common.conv_transpose_output_size`)::
+
+        H_y = (H - 1)*stride_h - 2*pad_h + dil_h*(kH - 1) + output_padding_h + 1
+
+    This is exactly :func:`conv2d_backward`'s grad_x, line for line: that loop runs over
+    the conv's outputs ``(i, j)`` and adds ``grad_y[n, o, i, j] * weight[o]`` onto the
+    window ``(i*sh : i*sh + dh*(kH - 1) + 1 : dh, ...)`` of ``grad_x_pad``, over the input
+    channels of ``o``'s group, then crops the padding. Rename the conv's ``grad_y`` to ``x``,
+    its ``o`` to ``c`` and its ``grad_x`` to ``y``, and it is the loop below. So
+    ``conv_transpose2d(x, weight) == conv2d_backward(x, z, weight).grad_x`` for a ``z`` of
+    y's shape, with the same weight (``C_in`` of the transposed conv is the conv's ``C_out``)
+    and the same stride, padding, dilation and groups; ``spec`` is that conv's
+    :class:`~kernels.common.ConvSpec` (:func:`kernels.common.conv_transpose_spec`), and it
+    is why a transposed convolution is the layer that upsamples: a stride-2 conv halves the
+    image, so its backward doubles it. ``output_padding`` is in the spec's ``H``: the conv
+    that gives back ``H`` rows may have read up to ``stride - 1`` more rows, and these are
+    they.
+
+    Parameters
+    ----------
+    x : (N, C_in, H, W)
+        ``spec.y_shape``: x plays the conv's output (its grad_y).
+    weight : (C_in, C_out // groups, kH, kW)
+        ``spec.weight_shape``, as PyTorch's ``ConvTranspose2d.weight``.
+    bias : (C_out,) or None
+    spec : ConvSpec
+        The conv whose grad_x this is: ``spec.x_shape`` is y's shape ``(N, C_out, H_y,
+        W_y)``, ``spec.C_out`` is ``C_in``, ``spec.H_out`` is ``H``.
+
+    Returns
+    -------
+    y : (N, C_out, H_y, W_y)
+        ``spec.x_shape``.
+    """
+    N, groups, H, W = spec.N, spec.groups, spec.H_out, spec.W_out
+    kH, kW = spec.kH, spec.kW
+    sh, sw = spec.stride_h, spec.stride_w
+    ph, pw = spec.pad_h, spec.pad_w
+    dh, dw = spec.dil_h, spec.dil_w
+    C_in_g = spec.C_out // groups  # the transposed conv's input channels per group
+    C_out_g = spec.C_in // groups  # its output channels per group
+
+    y_pad = np.zeros((N, spec.C_in, spec.H_pad, spec.W_pad), x.dtype)  # (N, C_out, H_y+2ph, ..)
+    for n in range(N):
+        for g in range(groups):
+            o_start, o_end = g * C_out_g, (g + 1) * C_out_g  # this group's output channels
+            for c in range(g * C_in_g, (g + 1) * C_in_g):
+                for i in range(H):
+                    h_start = i * sh
+                    h_end = h_start + dh * (kH - 1) + 1
+                    for j in range(W):
+                        w_start = j * sw
+                        w_end = w_start + dw * (kW - 1) + 1
+                        y_pad[n, o_start:o_end, h_start:h_end:dh,
+                              w_start:w_end:dw] += x[n, c, i, j] * weight[c]  # the stamp
+    y = y_pad[:, :, ph : ph + spec.H, pw : pw + spec.W].copy()  # (N, C_out, H_y, W_y)
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)  # (C_out, 1, 1)
+    return y
+
+
+def conv_transpose2d_backward(
+    grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, spec: ConvSpec
+) -> ConvGrads:
+    """Gradients of :func:`conv_transpose2d`: its stamping loops, run backwards.
+
+    Each stamp added ``x[n, c, i, j] * weight[c]`` onto a window of the padded output, so
+    with ``window`` that window of the zero-padded ``grad_y``:
+
+    - ``grad_x[n, c, i, j] = sum(window * weight[c])``: a window read with the kernel, which
+      is :func:`conv2d` of ``grad_y`` (the transposed conv's backward is a convolution,
+      as the convolution's backward is a transposed one);
+    - ``grad_weight[c] += x[n, c, i, j] * window``: :func:`conv2d_backward`'s grad_weight
+      with the roles of ``x`` and ``grad_y`` swapped;
+    - ``grad_bias = grad_y.sum((0, 2, 3))``.
+
+    Parameters
+    ----------
+    grad_y : (N, C_out, H_y, W_y)
+        ``spec.x_shape``.
+    x : (N, C_in, H, W)
+        ``spec.y_shape``.
+    weight : (C_in, C_out // groups, kH, kW)
+    spec : ConvSpec
+        As :func:`conv_transpose2d` takes it.
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_x : (N, C_in, H, W)``, ``grad_weight : (C_in, C_out // groups, kH, kW)``,
+        ``grad_bias : (C_out,)``.
+    """
+    N, groups, H, W = spec.N, spec.groups, spec.H_out, spec.W_out
+    kH, kW = spec.kH, spec.kW
+    sh, sw = spec.stride_h, spec.stride_w
+    ph, pw = spec.pad_h, spec.pad_w
+    dh, dw = spec.dil_h, spec.dil_w
+    C_in_g = spec.C_out // groups  # the transposed conv's input channels per group
+    C_out_g = spec.C_in // groups  # its output channels per group
+
+    grad_y_pad = np.pad(grad_y, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C_out, H_pad, ..)
+    grad_x = np.zeros_like(x)  # (N, C_in, H, W)
+    grad_weight = np.zeros_like(weight)  # (C_in, C_out // groups, kH, kW)
+    for n in range(N):
+        for g in range(groups):
+            o_start, o_end = g * C_out_g, (g + 1) * C_out_g
+            for c in range(g * C_in_g, (g + 1) * C_in_g):
+                for i in range(H):
+                    h_start = i * sh
+                    h_end = h_start + dh * (kH - 1) + 1
+                    for j in range(W):
+                        w_start = j * sw
+                        w_end = w_start + dw * (kW - 1) + 1
+                        window = grad_y_pad[n, o_start:o_end, h_start:h_end:dh,
+                                            w_start:w_end:dw]  # (C_out // groups, kH, kW)
+                        grad_x[n, c, i, j] = (window * weight[c]).sum()
+                        grad_weight[c] += x[n, c, i, j] * window
     grad_bias = grad_y.sum(axis=(0, 2, 3))  # (C_out,)
     return ConvGrads(grad_x, grad_weight, grad_bias)
 
@@ -674,6 +819,166 @@ def pad_backward(grad_y: np.ndarray, spec: PadSpec) -> np.ndarray:
     return grad_x
 
 
+# --------------------------------------------------------------------------- 11. max unpooling
+
+
+def max_unpool2d(x: np.ndarray, indices: np.ndarray, spec: UnpoolSpec) -> np.ndarray:
+    """Max unpooling: put each value back where max pooling found it, zeros elsewhere.
+
+    ``y[n, c].flat[indices[n, c, i, j]] = x[n, c, i, j]``: ``indices`` are the flat
+    ``h*W_out + w`` positions that ``max_pool2d(..., return_indices=True)`` returned (the
+    pooled-from plane is the output plane here). Every other output cell is 0. Two inputs
+    may name the same cell (overlapping pooling windows that share a maximum, or any
+    indices a caller builds): the loop runs in row-major input order and the LAST write
+    wins, which is what PyTorch's CPU kernel does (measured on torch 2.13: indices
+    ``[[0, 0], [5, 5]]`` of ``x = [[1, 2], [3, 4]]`` give ``y.flat[0] = 2``, ``y.flat[5] =
+    4``). The output size comes from the spec: PyTorch's default
+    ``(H - 1)*stride - 2*padding + kernel`` per axis (:func:`kernels.common.
+    unpool_output_size`), or the caller's ``output_size``.
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    indices : (N, C, H, W) int64
+        Each in ``[0, H_out*W_out)`` (the functional layer checks it).
+    spec : UnpoolSpec
+
+    Returns
+    -------
+    y : (N, C, H_out, W_out)
+    """
+    W_out = spec.W_out
+    y = np.zeros(spec.y_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
+    for n in range(spec.N):
+        for c in range(spec.C):
+            for i in range(spec.H):
+                for j in range(spec.W):
+                    k = indices[n, c, i, j]
+                    y[n, c, k // W_out, k % W_out] = x[n, c, i, j]
+    return y
+
+
+def max_unpool2d_backward(grad_y: np.ndarray, indices: np.ndarray, spec: UnpoolSpec) -> np.ndarray:
+    """Gradient of :func:`max_unpool2d`: each input reads the gradient of the cell it went to.
+
+    ``grad_x[n, c, i, j] = grad_y[n, c].flat[indices[n, c, i, j]]``, a gather. With
+    duplicate indices every input that names a cell gets that cell's gradient, also the ones
+    the forward overwrote, as PyTorch's autograd computes it (its backward is this same
+    gather; measured on torch 2.13). ``x`` is not needed.
+
+    Parameters
+    ----------
+    grad_y : (N, C, H_out, W_out)
+    indices : (N, C, H, W) int64
+    spec : UnpoolSpec
+
+    Returns
+    -------
+    grad_x : (N, C, H, W)
+        ``spec.x_shape``, in ``grad_y``'s dtype.
+    """
+    W_out = spec.W_out
+    grad_x = np.zeros(spec.x_shape, dtype=grad_y.dtype)  # (N, C, H, W)
+    for n in range(spec.N):
+        for c in range(spec.C):
+            for i in range(spec.H):
+                for j in range(spec.W):
+                    k = indices[n, c, i, j]
+                    grad_x[n, c, i, j] = grad_y[n, c, k // W_out, k % W_out]
+    return grad_x
+
+
+# --------------------------------------------------------------------------- 12. adaptive max
+
+
+def _adaptive_max_argmax(x_nc: np.ndarray, i: int, j: int, spec: AdaptivePoolSpec):
+    """``(h, w)`` of the maximum of adaptive window ``(i, j)`` in ``x_nc : (H, W)``.
+
+    The window is :func:`kernels.common.adaptive_bounds` along each axis. PyTorch's scan:
+    start at the window's first cell with ``-inf``, go row-major, move on when a value is
+    strictly greater (ties stay with the FIRST maximum) or NaN (the LAST NaN wins). A
+    window of ``-inf`` only keeps its first cell.
+    """
+    h_start, h_end = adaptive_bounds(i, spec.H, spec.H_out)
+    w_start, w_end = adaptive_bounds(j, spec.W, spec.W_out)
+    max_val, max_pos = -np.inf, (h_start, w_start)
+    for h in range(h_start, h_end):
+        for w in range(w_start, w_end):
+            val = x_nc[h, w]
+            if val > max_val or np.isnan(val):
+                max_val, max_pos = val, (h, w)
+    return max_pos
+
+
+def adaptive_max_pool2d(
+    x: np.ndarray, spec: AdaptivePoolSpec, *, return_indices: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Adaptive max pooling: :func:`adaptive_avg_pool2d`'s windows, :func:`max_pool2d`'s rule.
+
+    Output row ``i`` takes the maximum over input rows ``[floor(i*H/H_out),
+    ceil((i+1)*H/H_out))``, columns likewise; windows may overlap by one cell. Ties go to
+    the first maximum in row-major window order, NaN propagates
+    (:func:`_adaptive_max_argmax`).
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    spec : AdaptivePoolSpec
+    return_indices : bool
+        Also return the flat ``h*W + w`` of each maximum, as PyTorch's.
+
+    Returns
+    -------
+    y : (N, C, H_out, W_out)
+    indices : (N, C, H_out, W_out) int64, only with ``return_indices``
+    """
+    y = np.empty(spec.y_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
+    indices = np.empty(spec.y_shape, dtype=np.int64)  # (N, C, H_out, W_out)
+    for n in range(spec.N):
+        for c in range(spec.C):
+            for i in range(spec.H_out):
+                for j in range(spec.W_out):
+                    h, w = _adaptive_max_argmax(x[n, c], i, j, spec)
+                    y[n, c, i, j] = x[n, c, h, w]
+                    indices[n, c, i, j] = h * spec.W + w
+    if return_indices:
+        return y, indices
+    return y
+
+
+def adaptive_max_pool2d_backward(
+    grad_y: np.ndarray, x: np.ndarray, indices: np.ndarray | None, spec: AdaptivePoolSpec
+) -> np.ndarray:
+    """Gradient of :func:`adaptive_max_pool2d`: each output's gradient to its window's maximum.
+
+    As :func:`max_pool2d_backward`: the cell comes from ``indices`` when the forward
+    returned them, else from the search run again on ``x``; overlapping windows that pick
+    the same cell add up.
+
+    Parameters
+    ----------
+    grad_y : (N, C, H_out, W_out)
+    x : (N, C, H, W)
+    indices : (N, C, H_out, W_out) int64 or None
+    spec : AdaptivePoolSpec
+
+    Returns
+    -------
+    grad_x : (N, C, H, W)
+    """
+    grad_x = np.zeros(spec.x_shape, dtype=grad_y.dtype)  # (N, C, H, W)
+    for n in range(spec.N):
+        for c in range(spec.C):
+            for i in range(spec.H_out):
+                for j in range(spec.W_out):
+                    if indices is not None:
+                        h, w = divmod(int(indices[n, c, i, j]), spec.W)
+                    else:
+                        h, w = _adaptive_max_argmax(x[n, c], i, j, spec)
+                    grad_x[n, c, h, w] += grad_y[n, c, i, j]
+    return grad_x
+
+
 # --------------------------------------------------------------------------- relu
 
 
@@ -702,16 +1007,22 @@ def relu_backward(grad_y, x):
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "corr2d",
     "corr2d_multi_in",
     "corr2d_multi_in_out",
     "corr2d_multi_in_out_1x1",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "pad",
     "pad_backward",
     "relu",

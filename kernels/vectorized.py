@@ -35,6 +35,15 @@ results as :mod:`kernels.naive` (read that first). What changes, and why:
 8. Padding (``F.pad``) is separable: naive's per-cell "which input cell does this output
    cell read" becomes one index array per axis (:func:`_pad_sources`), the forward two
    ``np.take`` gathers, the backward two ``np.add.at`` scatter-adds (one per axis).
+10. Max unpooling is one fancy-index assignment over the flat output planes; naive's "last
+   write wins" on duplicate indices is made explicit (:func:`_last_writers`), since NumPy
+   does not promise which of several writes to one cell an assignment keeps. Its backward
+   is one gather. Adaptive max pooling scans the taps of the :func:`_adaptive_members`
+   tables in row-major window order with max pooling's running update (item 6).
+9. Transposed convolution reuses the conv machinery, no code of its own beyond the wiring:
+   its forward is conv2d_backward's grad_x half (``weight^T @ x``, then col2im), its
+   backward conv2d's forward (im2col of ``grad_y``, ``weight @ columns``) plus, from the
+   same columns, conv2d's grad_weight product with ``x`` in ``grad_y``'s role.
 
 Every size comes from the spec (``spec.H_out``, ``spec.H_pad``, ...): no helper here
 recomputes one. The helpers take the spec too, so the same :func:`_pad`,
@@ -57,9 +66,19 @@ from .common import (
     ConvSpec,
     PadSpec,
     PoolSpec,
+    UnpoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
 )
+from .winograd import NUMPY_CONV_ALGORITHM, numpy_tile
+from .winograd import conv2d as _winograd_conv2d
+from .winograd import conv2d_backward as _winograd_conv2d_backward
+
+conv_algorithm = NUMPY_CONV_ALGORITHM.scope
+"""``with kernels.vectorized.conv_algorithm("winograd"):`` ("auto", "gemm", "winograd"
+(F(2x2, 3x3)), "winograd4" (F(4x4, 3x3))): :mod:`kernels.winograd`, for 3x3 stride-1 layers."""
+get_conv_algorithm = NUMPY_CONV_ALGORITHM.get
+set_conv_algorithm = NUMPY_CONV_ALGORITHM.set
 
 COLUMN_BYTES_LIMIT = 256 * 2**20
 """The most bytes one column matrix (one batch chunk's im2col) may take."""
@@ -240,6 +259,9 @@ def conv2d(x, weight, bias, spec: ConvSpec):
     In the shape comments ``G = groups`` and ``K = C_in // groups * kH * kW``, the length of
     one column (one window of one group, flattened).
     """
+    m = numpy_tile(spec, x, weight)  # Winograd F(m x m, 3x3) when forced, else 0
+    if m:
+        return _winograd_conv2d(x, weight, bias, spec, m)
     G, C_out = spec.groups, spec.C_out
     weight_matrix = weight.reshape(G, C_out // G, -1)  # (G, Co/G, K)
     y = np.empty(spec.y_shape, x.dtype)  # (N, C_out, Ho, Wo)
@@ -252,7 +274,8 @@ def conv2d(x, weight, bias, spec: ConvSpec):
     return y
 
 
-def conv2d_backward(grad_y, x, weight, spec: ConvSpec):
+def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
+                    needs_input_grad=(True, True, True)):
     """Gradients of :func:`conv2d`: two matmuls against the same columns, then col2im.
 
     Parameters
@@ -262,23 +285,39 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec):
     weight : (C_out, C_in // groups, kH, kW)
     spec : ConvSpec
         The forward's problem.
+    needs_input_grad : (bool, bool, bool)
+        Which of ``(grad_x, grad_weight, grad_bias)`` to compute (PyTorch's
+        ``output_mask``); without grad_x the col2im and its matmul are skipped, without
+        grad_weight the columns are never built.
 
     Returns
     -------
     ConvGrads
         ``grad_x (N, C_in, H, W)``: ``col2im(weight^T @ grad_y)``;
         ``grad_weight (C_out, C_in // groups, kH, kW)``: ``grad_y @ columns^T`` summed over
-        the batch chunks; ``grad_bias (C_out,)``: ``grad_y.sum((0, 2, 3))``.
+        the batch chunks; ``grad_bias (C_out,)``: ``grad_y.sum((0, 2, 3))``; ``None`` where
+        ``needs_input_grad`` says so.
         Shape comments as in :func:`conv2d` (``K = C_in // groups * kH * kW``).
     """
+    need_x, need_w, need_b = needs_input_grad
+    m = numpy_tile(spec, x, weight, grad_y)  # Winograd F(m x m, 3x3) when forced, else 0
+    if m:
+        return _winograd_conv2d_backward(grad_y, x, weight, spec, m,
+                                         needs_input_grad=needs_input_grad)
     G = spec.groups
     weight_matrix = weight.reshape(G, spec.C_out // G, -1)  # (G, Co/G, K)
     weight_matrix_t = weight_matrix.transpose(0, 2, 1)  # (G, K, Co/G), a view
     grad_x = np.empty_like(x)  # (N, C_in, H, W)
     grad_weight = np.zeros_like(weight_matrix)  # (G, Co/G, K)
-    for n_start, n_end in _batch_chunks(spec.N, _sample_column_bytes(spec, x.itemsize)):
-        columns = _columns(x[n_start:n_end], spec)  # (G, K, n*Ho*Wo)
+    chunks = _batch_chunks(spec.N, _sample_column_bytes(spec, x.itemsize))
+    for n_start, n_end in chunks if need_x or need_w else ():
         grad_y_matrix = _to_group_matrix(grad_y[n_start:n_end], G)  # (G, Co/G, n*Ho*Wo)
+        if need_x:
+            grad_columns = weight_matrix_t @ grad_y_matrix  # (G, K, n*Ho*Wo)
+            grad_x[n_start:n_end] = _col2im(grad_columns, n_end - n_start, spec)
+        if not need_w:
+            continue
+        columns = _columns(x[n_start:n_end], spec)  # (G, K, n*Ho*Wo)
         # grad_weight = grad_y @ columns^T, a product over the long axis n*Ho*Wo. It is
         # the same numbers either way round, but OpenBLAS (2 threads) ran it 2-5x slower,
         # in the worst cases stalling, when the left matrix had fewer rows than the right,
@@ -288,9 +327,76 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec):
             grad_weight += grad_weight_t.transpose(0, 2, 1)  # (G, Co/G, K)
         else:
             grad_weight += grad_y_matrix @ columns.transpose(0, 2, 1)  # (G, Co/G, K)
-        grad_columns = weight_matrix_t @ grad_y_matrix  # (G, K, n*Ho*Wo)
-        grad_x[n_start:n_end] = _col2im(grad_columns, n_end - n_start, spec)  # (n, C_in, H, W)
     grad_weight = grad_weight.reshape(spec.weight_shape)  # (C_out, C_in // groups, kH, kW)
+    grad_bias = grad_y.sum((0, 2, 3)) if need_b else None  # (C_out,)
+    return ConvGrads(grad_x if need_x else None, grad_weight if need_w else None, grad_bias)
+
+
+def conv_transpose2d(x, weight, bias, spec: ConvSpec):
+    """Transposed convolution as conv2d_backward's grad_x: ``weight^T @ x``, then col2im.
+
+    Parameters
+    ----------
+    x : (N, C_in, H, W)
+        ``spec.y_shape``: x plays the conv's grad_y.
+    weight : (C_in, C_out // groups, kH, kW)
+        The conv's OIHW weight (``spec.weight_shape``).
+    bias : (C_out,) or None
+    spec : ConvSpec
+        The conv whose grad_x this is (:func:`kernels.common.conv_transpose_spec`).
+
+    Returns
+    -------
+    y : (N, C_out, H_y, W_y)
+        ``spec.x_shape``. Shape comments: ``G = groups``, ``K = C_out // groups * kH * kW``
+        (a column of the conv's im2col), ``Ho, Wo = H, W``.
+    """
+    G = spec.groups
+    weight_matrix_t = weight.reshape(G, spec.C_out // G, -1).transpose(0, 2, 1)  # (G, K, Ci/G)
+    y = np.empty(spec.x_shape, x.dtype)  # (N, C_out, H_y, W_y)
+    for n_start, n_end in _batch_chunks(spec.N, _sample_column_bytes(spec, x.itemsize)):
+        x_matrix = _to_group_matrix(x[n_start:n_end], G)  # (G, Ci/G, n*Ho*Wo)
+        columns = weight_matrix_t @ x_matrix  # (G, K, n*Ho*Wo): every pixel's stamp
+        y[n_start:n_end] = _col2im(columns, n_end - n_start, spec)  # (n, C_out, H_y, W_y)
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)  # (C_out, 1, 1)
+    return y
+
+
+def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec):
+    """Gradients of :func:`conv_transpose2d`: conv2d of ``grad_y``, and its grad_weight.
+
+    The columns of ``grad_y`` (its im2col, as :func:`conv2d` builds them for its ``x``) serve
+    both products: ``grad_x = weight @ columns`` (conv2d's forward) and ``grad_weight = x @
+    columns^T`` (conv2d_backward's grad_weight with ``x`` in grad_y's place).
+
+    Parameters
+    ----------
+    grad_y : (N, C_out, H_y, W_y)
+        ``spec.x_shape``.
+    x : (N, C_in, H, W)
+        ``spec.y_shape``.
+    weight : (C_in, C_out // groups, kH, kW)
+    spec : ConvSpec
+        As :func:`conv_transpose2d` takes it.
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_x (N, C_in, H, W)``, ``grad_weight (C_in, C_out // groups, kH, kW)``,
+        ``grad_bias (C_out,)``. Shape comments as in :func:`conv_transpose2d`.
+    """
+    G = spec.groups
+    weight_matrix = weight.reshape(G, spec.C_out // G, -1)  # (G, Ci/G, K)
+    grad_x = np.empty(spec.y_shape, x.dtype)  # (N, C_in, H, W)
+    grad_weight = np.zeros_like(weight_matrix)  # (G, Ci/G, K)
+    for n_start, n_end in _batch_chunks(spec.N, _sample_column_bytes(spec, x.itemsize)):
+        columns = _columns(grad_y[n_start:n_end], spec)  # (G, K, n*Ho*Wo)
+        grad_x_matrix = weight_matrix @ columns  # (G, Ci/G, n*Ho*Wo)
+        grad_x[n_start:n_end] = _from_group_matrix(grad_x_matrix, n_end - n_start, spec)
+        x_matrix = _to_group_matrix(x[n_start:n_end], G)  # (G, Ci/G, n*Ho*Wo)
+        grad_weight += x_matrix @ columns.transpose(0, 2, 1)  # (G, Ci/G, K)
+    grad_weight = grad_weight.reshape(spec.weight_shape)  # (C_in, C_out // groups, kH, kW)
     grad_bias = grad_y.sum((0, 2, 3))  # (C_out,)
     return ConvGrads(grad_x, grad_weight, grad_bias)
 
@@ -616,6 +722,95 @@ def pad_backward(grad_y, spec: PadSpec):
     grad_x = np.zeros(spec.x_shape, grad_y.dtype)  # (N, C, H, W)
     np.add.at(grad_x, (slice(None), slice(None), rows[row_in]), by_col[:, :, row_in])
     return grad_x
+
+
+# --------------------------------------------------------------------------- max unpooling
+
+
+def _last_writers(flat_targets):
+    """Which entries of ``flat_targets`` (1-D) are the last to name their value.
+
+    Returns a bool mask: True where no later entry has the same target. ``np.unique`` on
+    the reversed array returns each value's first occurrence there, the last one here.
+    """
+    reversed_first = np.unique(flat_targets[::-1], return_index=True)[1]
+    keep = np.zeros(flat_targets.shape, bool)
+    keep[flat_targets.size - 1 - reversed_first] = True
+    return keep
+
+
+def max_unpool2d(x, indices, spec: UnpoolSpec):
+    """Max unpooling: x, indices (N, C, H, W) -> y (N, C, H_out, W_out), zeros elsewhere.
+
+    One assignment ``y_flat[plane*H_out*W_out + index] = x`` over all planes; where several
+    inputs name one cell, only the last in row-major input order writes (naive's rule,
+    PyTorch's), chosen by :func:`_last_writers`.
+    """
+    N, C, H_out, W_out = spec.y_shape
+    plane = (np.arange(N * C) * (H_out * W_out)).reshape(N, C, 1, 1)  # (N, C, 1, 1)
+    targets = (plane + indices).ravel()  # (N*C*H*W,) flat positions in y
+    keep = _last_writers(targets)  # (N*C*H*W,)
+    y = np.zeros(N * C * H_out * W_out, x.dtype)  # (N*C*H_out*W_out,)
+    y[targets[keep]] = x.ravel()[keep]
+    return y.reshape(spec.y_shape)  # (N, C, H_out, W_out)
+
+
+def max_unpool2d_backward(grad_y, indices, spec: UnpoolSpec):
+    """grad_x of max unpooling, a gather: grad_y (N, C, H_out, W_out) -> (N, C, H, W).
+
+    ``grad_x[n, c] = grad_y[n, c].flat[indices[n, c]]``, by ``np.take_along_axis`` on the
+    flattened planes; duplicate indices all read their cell (PyTorch's autograd does too).
+    """
+    N, C = spec.N, spec.C
+    flat = grad_y.reshape(N, C, spec.H_out * spec.W_out)  # (N, C, H_out*W_out)
+    grad_x = np.take_along_axis(flat, indices.reshape(N, C, spec.H * spec.W), axis=2)
+    return grad_x.reshape(spec.x_shape)  # (N, C, H, W)
+
+
+# --------------------------------------------------------------------------- adaptive max
+
+
+def _adaptive_max_argmax(x, spec: AdaptivePoolSpec):
+    """Adaptive max pooling and the flat ``h*W + w`` of each maximum, PyTorch's scan.
+
+    x : (N, C, H, W) -> ``(y, indices)``, both ``(N, C, H_out, W_out)``. One iteration per
+    tap ``(a, b)`` of the gather tables (window row ``a``, column ``b``, row-major as
+    PyTorch scans), each over all windows at once: take a tap that is inside its window and
+    greater than the running maximum or NaN. The index starts at each window's first cell,
+    which a window of ``-inf`` keeps, as in PyTorch.
+    """
+    W = spec.W
+    rows, row_ok = _adaptive_members(spec.H, spec.H_out)  # (H_out, kh)
+    cols, col_ok = _adaptive_members(spec.W, spec.W_out)  # (W_out, kw)
+    maxval = np.full(spec.y_shape, -np.inf, x.dtype)  # (N, C, H_out, W_out)
+    index = np.empty(spec.y_shape, np.int64)  # (N, C, H_out, W_out)
+    index[...] = rows[:, :1] * W + cols[None, :, 0]  # (H_out, W_out): the first cells
+    for a in range(rows.shape[1]):
+        x_rows = np.take(x, rows[:, a], axis=2)  # (N, C, H_out, W)
+        for b in range(cols.shape[1]):
+            val = np.take(x_rows, cols[:, b], axis=3)  # (N, C, H_out, W_out)
+            inside = row_ok[:, a][:, None] & col_ok[:, b][None, :]  # (H_out, W_out)
+            take = inside & ((val > maxval) | np.isnan(val))  # (N, C, H_out, W_out)
+            np.copyto(maxval, val, where=take)
+            np.copyto(index, rows[:, a][:, None] * W + cols[:, b][None, :], where=take)
+    return maxval, index
+
+
+def adaptive_max_pool2d(x, spec: AdaptivePoolSpec, *, return_indices=False):
+    """Adaptive max pooling: x (N, C, H, W) -> y (N, C, H_out, W_out) [, indices int64]."""
+    y, indices = _adaptive_max_argmax(x, spec)
+    return (y, indices) if return_indices else y
+
+
+def adaptive_max_pool2d_backward(grad_y, x, indices, spec: AdaptivePoolSpec):
+    """grad_x of adaptive max pooling: grad_y (N, C, H_out, W_out) -> (N, C, H, W).
+
+    The scatter-add of max pooling (:func:`_max_pool_backward_indices`, which reads only
+    ``spec``'s ``N, C, H, W``), from the forward's ``indices`` or from the scan run again.
+    """
+    if indices is None:
+        indices = _adaptive_max_argmax(x, spec)[1]
+    return _max_pool_backward_indices(grad_y, indices, spec)
 
 
 # --------------------------------------------------------------------------- relu

@@ -8,14 +8,18 @@ True
 
 from . import data, functional, init, io, losses, models, nn, optim
 from .backend import backends, get_backend, set_backend, use_backend
+from .check import check
+from .gradcheck import gradcheck
 
 __version__ = "0.1.0"
 
 __all__ = [
     "backends",
+    "check",
     "data",
     "functional",
     "get_backend",
+    "gradcheck",
     "init",
     "io",
     "losses",

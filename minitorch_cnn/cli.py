@@ -8,6 +8,10 @@
     minitorch-cnn backends
     minitorch-cnn explain [WHAT ...] [--out docs/img]   # the pictures of docs/
     minitorch-cnn explain samples --data cifar10:~/data/cifar-10 --n 16
+    minitorch-cnn check my_conv.py:conv2d --op conv2d --no-groups --no-dilation
+
+``check`` grades a learner's own kernel against PyTorch (:mod:`minitorch_cnn.check`): exit
+status 0 when every drawn case passed, 1 on a failing case (the smallest one is printed).
 
 ``train`` writes ``runs/<model>-<data>-<backend>-<time>/`` (checkpoint.npz, metrics.json,
 curves.png) and ends with a line giving the test accuracy and the images per second.
@@ -40,6 +44,8 @@ examples:
   minitorch-cnn backends               # which kernel backends run here, and why not
   minitorch-cnn explain sliding im2col --out docs/img
   minitorch-cnn explain samples --data cifar10:~/data/cifar-10 --n 16 --out /tmp
+  minitorch-cnn check my_conv.py:conv2d --op conv2d --no-groups --no-dilation
+                                       # grade your own conv2d against PyTorch
   minitorch-cnn train --help           # every option, and every form of --data
 """
 
@@ -135,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="input shape (default: the model's, models.INPUT_SHAPES: 1 28 28; "
                               "resnet18 1 96 96; the CIFAR-2 nets 3 32 32)")
     sub.add_parser("backends", help="which kernel backends run here")
+    from .check import add_arguments as add_check_arguments
+
+    add_check_arguments(_subparser(
+        sub, "check", "grade your own kernel: run the tests' hypothesis problems through "
+                      "FILE:FUNCTION and compare with PyTorch (else the naive backend); exit "
+                      "0 when every case passed, 1 on a failing case, whose smallest form "
+                      "is printed",
+        epilog="examples:\n  minitorch-cnn check docs/exercises/solutions/conv2d.py:conv2d "
+               "--op conv2d\n  minitorch-cnn check my_conv.py:conv2d --op conv2d --no-groups "
+               "--no-dilation\n"))
     explain.add_arguments(sub.add_parser(
         "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder), or "
                         "a data set's first images (samples --data SPEC)"))
@@ -181,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "explain":
         return explain.run(args)
+    if args.command == "check":
+        from .check import run as run_check
+
+        return run_check(args)
     if args.command == "summary":
         from .summary import summary
 

@@ -1,6 +1,6 @@
 """The pictures of ``docs/``, drawn from the code they explain.
 
-    minitorch-cnn explain                          # every picture, into docs/img/
+    minitorch-cnn explain                          # every picture, into the checkout's docs/img/
     minitorch-cnn explain sliding im2col --out /tmp/img
     minitorch-cnn explain lenet --checkpoint runs/lenet5-digits-numpy-.../checkpoint.npz
     minitorch-cnn explain samples --data cifar2:~/data/cifar-10 --n 16 --out /tmp/img
@@ -422,7 +422,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", nargs="*", metavar="WHAT",
                         help=f"pictures to draw: {', '.join(PICTURES)} (default: these "
                              f"four), or samples (a data set's first images: --data, --n)")
-    parser.add_argument("--out", default="docs/img", help="output folder (default docs/img)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: docs/img of the checkout this package "
+                             "runs from; required for an installed package)")
     parser.add_argument("--checkpoint", default=None,
                         help="lenet: draw this LeNet-5 checkpoint instead of training one")
     parser.add_argument("--epochs", type=int, default=8,
@@ -441,6 +443,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples: show the images resized to N x N, as train --resize")
 
 
+CHECKOUT_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+"""Where the pictures of docs/ live when the package runs from a checkout (``pip install -e``)."""
+
+
+def default_out() -> Path | None:
+    """The checkout's ``docs/img`` (whatever the current folder), or None outside a checkout."""
+    return CHECKOUT_IMG if CHECKOUT_IMG.is_dir() else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Draw what ``args`` asks for; print one line per file written. Returns the exit status."""
     what = list(dict.fromkeys(args.what)) or list(PICTURES)
@@ -455,7 +466,11 @@ def run(args: argparse.Namespace) -> int:
         print("minitorch-cnn explain: error: needs matplotlib (pip install -e '.[train]')",
               file=sys.stderr)
         return 2
-    out = Path(args.out)
+    out = Path(args.out) if args.out is not None else default_out()
+    if out is None:
+        print("minitorch-cnn explain: error: --out DIR is required: this package does not run "
+              f"from a checkout of minitorch-cnn (no {CHECKOUT_IMG})", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     draw = {
         "sliding": lambda: draw_sliding(out),

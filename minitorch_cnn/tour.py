@@ -1,9 +1,11 @@
-"""A two-minute tour: the textbook's worked examples, then every backend against PyTorch.
+"""A two-minute tour: worked examples to check by hand, then every backend against PyTorch.
 
 ``python -m minitorch_cnn.tour`` prints
 
-1. d2l's hand-checkable numbers, computed by the naive backend: corr2d of 0..8 with kernel
-   0..3, the 5x5 example with padding 1 and with stride 2, 2x2 max pooling;
+1. numbers to check by hand, computed by the naive backend: corr2d of 0..8 with kernel 0..3
+   ("Dive into Deep Learning", section 7.2); the 5x5 example of the "PyTorch Deep Learning
+   Practice" lectures, lecture 10 (CNN basics), with padding 1 and with stride 2, and its 2x2
+   max pooling;
 2. for every available backend, a small conv + pool forward and backward (float64 and
    float32) and the largest difference to PyTorch (needs torch; skipped without it).
 """
@@ -20,18 +22,18 @@ from .backend import backends
 X5 = np.array(
     [[3, 4, 6, 5, 7], [2, 4, 6, 8, 2], [1, 6, 7, 8, 4], [9, 7, 4, 6, 2], [3, 7, 5, 4, 1]],
     dtype=np.float64,
-)  # the 5x5 input of the textbook's padding/stride example
+)  # the 5x5 input of the padding/stride example, "PyTorch Deep Learning Practice", lecture 10
 K9 = np.arange(1.0, 10.0).reshape(3, 3)  # kernel 1..9
 
 
 def worked_examples() -> None:
-    """Print the textbook's worked examples, computed by the naive backend."""
+    """Print the worked examples (d2l's corr2d; the lectures' 5x5 input), naive backend."""
     X = np.arange(9.0).reshape(3, 3)
     K = np.arange(4.0).reshape(2, 2)
     print("corr2d(0..8 as 3x3, 0..3 as 2x2)  [d2l: [[19, 25], [37, 43]]]")
     print(F.corr2d(X, K, backend="naive"))
     x, w = X5[None, None], K9[None, None]  # (1, 1, 5, 5), (1, 1, 3, 3)
-    print("\n5x5 input, kernel 1..9, padding=1  [first row 91, 168, 224, 215, 127]")
+    print("\nthe lectures' 5x5 input, kernel 1..9, padding=1  [first row 91, 168, 224, 215, 127]")
     print(F.conv2d(x, w, padding=1, backend="naive")[0, 0])
     print("\nsame, stride=2, padding=0  [[[211, 262], [251, 169]]]")
     print(F.conv2d(x, w, stride=2, backend="naive")[0, 0])

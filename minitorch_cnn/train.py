@@ -489,6 +489,7 @@ def train(config: TrainConfig, log=print) -> TrainResult:
         elif init_name != "default":
             raise ValueError(f"init: expected 'default' or 'xavier', got {init_name!r}")
         check_model_fits_data(model, config.model, x_train, y_train)
+        model.needs_input_grad = False  # the data needs no gradient: skip the first conv's grad_x
         criterion = (losses.NLLLoss() if config.model in models.OUTPUTS_LOG_PROBS
                      else losses.CrossEntropyLoss())
         optimizer = _make_optimizer(optimizer_name, model.parameters(), lr, momentum,

@@ -123,6 +123,7 @@ def conv1d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
     gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
     return gx, gw, gb
 
+
 def relu(x, *, backend=None):
     """``torch.relu`` on NumPy arrays."""
     return _np(torch.relu(_t(x)))
@@ -132,3 +133,52 @@ def relu_backward(grad_y, x, *, backend=None):
     """grad_x of relu by autograd."""
     tx = _t(x, True)
     return _backward(torch.relu(tx), grad_y, tx)[0]
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, backend=None):
+    """``torch.nn.functional.conv_transpose2d`` on NumPy arrays."""
+    b = None if bias is None else _t(bias)
+    return _np(tF.conv_transpose2d(_t(x), _t(weight), b, stride, padding, output_padding,
+                                   groups, dilation))
+
+
+def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, backend=None):
+    """(grad_x, grad_weight, grad_bias) of conv_transpose2d by autograd."""
+    tx, tw = _t(x, True), _t(weight, True)
+    tb = torch.zeros(weight.shape[1] * groups, dtype=tw.dtype, requires_grad=True)
+    out = tF.conv_transpose2d(tx, tw, tb, stride, padding, output_padding, groups, dilation)
+    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
+    return gx, gw, gb
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False, *, backend=None):
+    """``torch.nn.functional.adaptive_max_pool2d`` on NumPy arrays (indices as int64 NumPy)."""
+    out = tF.adaptive_max_pool2d(_t(x), output_size, return_indices=bool(return_indices))
+    if return_indices:
+        return _np(out[0]), out[1].numpy()
+    return _np(out)
+
+
+def adaptive_max_pool2d_backward(grad_y, x, output_size, *, indices=None, backend=None):
+    """grad_x of adaptive_max_pool2d by autograd (which keeps its own indices)."""
+    tx = _t(x, True)
+    out = tF.adaptive_max_pool2d(tx, output_size)
+    return _backward(out, grad_y, tx)[0]
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None, *,
+                 backend=None):
+    """``torch.nn.functional.max_unpool2d`` on NumPy arrays (``indices`` int64 NumPy)."""
+    return _np(tF.max_unpool2d(_t(x), torch.from_numpy(np.array(indices, np.int64)),
+                               kernel_size, stride, padding, output_size))
+
+
+def max_unpool2d_backward(grad_y, x, indices, kernel_size, stride=None, padding=0,
+                          output_size=None, *, backend=None):
+    """grad_x of max_unpool2d by autograd."""
+    tx = _t(x, True)
+    out = tF.max_unpool2d(tx, torch.from_numpy(np.array(indices, np.int64)), kernel_size,
+                          stride, padding, output_size)
+    return _backward(out, grad_y, tx)[0]

@@ -99,13 +99,14 @@ def _first_step_compiles(monkeypatch, sleep: float) -> None:
         forward, calls = model.forward, []
 
         def forward_compiling_once(x):
-            if not calls:
+            # the first training step; train's up-front shape probe runs in eval mode
+            if model.training and not calls:
                 def plus_one(v):
                     return v + 1
 
                 numba.njit(plus_one)(1)  # a new function: Numba compiles it now
                 time.sleep(sleep)
-            calls.append(1)
+                calls.append(1)
             return forward(x)
 
         model.forward = forward_compiling_once

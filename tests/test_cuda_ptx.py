@@ -6,6 +6,10 @@ every kernel, float32 and float64, in one subprocess without ``NUMBA_ENABLE_CUDA
 simulator cannot compile, and this process may already have imported ``numba.cuda`` in
 simulator mode). It also checks that the implicit-GEMM kernels keep their register blocks in
 registers: PTX with ``.local`` memory would mean the ``TM x TN`` loops were not unrolled.
+
+The same PTX then goes through ``ptxas -v`` (``kernels.cuda.resources``, the
+``nvidia-cuda-nvcc`` wheel of the ``dev`` extra): no GEMM rung of the conv ladder may spill,
+and the resource table of ``docs/07-gpu-ladder.md`` must be the one the tool prints now.
 """
 
 from __future__ import annotations
@@ -20,13 +24,23 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def ptx_report():
-    pytest.importorskip("numba.cuda")
+def _env():
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.fixture(scope="module")
+def ptx_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("ptx")
+
+
+@pytest.fixture(scope="module")
+def ptx_report(ptx_dir):
+    pytest.importorskip("numba.cuda")
+    env = _env()
     proc = subprocess.run(
-        [sys.executable, "-m", "kernels.cuda.ptx", "--cc", "9.0"],
+        [sys.executable, "-m", "kernels.cuda.ptx", "--cc", "9.0", "--out", str(ptx_dir)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     from kernels.cuda.ptx import NVVM_MISSING
@@ -45,10 +59,14 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
     names = {tuple(line.split()[:2]) for line in lines}
     expected = [
         "conv2d_direct", "conv2d_grad_input_direct", "conv2d_grad_weight_direct",
+        "conv2d_naive", "conv2d_grad_input_naive", "conv2d_grad_weight_naive",
         "conv2d_tiled", "conv2d_grad_bias", "sum_splits", "max_pool2d_forward",
         "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
         "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "pad_bottom_right",
         "pad_forward", "pad_backward",
+        # the transposed conv's bias; adaptive max pooling and max unpooling
+        "add_channel_bias", "adaptive_max_pool2d_forward", "adaptive_max_pool2d_backward",
+        "max_unpool2d_forward", "max_unpool2d_backward",
         # kernels/cuda/elementwise.py
         "relu_forward", "relu_backward",
         # kernels/cuda/train.py: what LeNet-5 training on the device adds
@@ -56,14 +74,18 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
         "linear_grad_weight", "linear_grad_bias", "cross_entropy_rows", "mean",
         "cross_entropy_backward", "sgd_update",
     ]
-    from kernels.cuda import conv_igemm
+    from kernels.cuda import conv_gemm, conv_igemm
 
     expected += [f"conv2d_igemm[{mode},{tile}]" for mode in conv_igemm.MODES
                  for tile in conv_igemm.CONFIGS]
+    expected += [f"conv2d_{rung}[{mode}]" for rung in conv_gemm.RUNGS
+                 for mode in conv_igemm.MODES]
     for name in expected:
         for dtype in ("float32", "float64"):
             assert (name, dtype) in names, f"{name} {dtype} was not compiled"
-    assert len(lines) == 2 * len(expected)
+    for name in ("fill_int64", "max_unpool2d_claim"):  # max unpooling's int64-only kernels
+        assert (name, "int64") in names, f"{name} int64 was not compiled"
+    assert len(names) == len(lines)  # each kernel and dtype compiled once
 
 
 def test_training_kernels_keep_everything_in_registers(ptx_report):
@@ -90,3 +112,40 @@ def test_no_kernel_uses_local_memory(ptx_report):
     kernels = [line for line in ptx_report[:-1] if line.strip()]
     spilled = [line for line in kernels if "uses .local" in line]
     assert not spilled, "kernels using local memory:\n" + "\n".join(spilled)
+
+
+# --------------------------------------------------------------------------- ptxas -v
+
+
+@pytest.fixture(scope="module")
+def resources_markdown(ptx_report, ptx_dir):
+    """``python -m kernels.cuda.resources --markdown`` on the PTX compiled above."""
+    from kernels.cuda.resources import PTXAS_MISSING, find_ptxas
+
+    assert find_ptxas() is not None, PTXAS_MISSING  # the dev extra pins nvidia-cuda-nvcc
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernels.cuda.resources", "--ptx-dir", str(ptx_dir),
+         "--markdown"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_no_gemm_rung_spills(resources_markdown):
+    """ptxas: every GEMM rung (4 to 8), both dtypes, keeps its state in registers."""
+    rows = [line.split("|")[1:-1] for line in resources_markdown.splitlines()
+            if line.startswith("| igemm")]
+    assert len(rows) == 2 * 3 * (4 + 3)  # dtypes x modes x (rungs 4-7 + igemm's 3 tiles)
+    spilled = [row for row in rows if row[6].strip() != "0/0"]
+    assert not spilled, f"GEMM kernels that spill (stores/loads bytes): {spilled}"
+    assert all(0 < int(row[3]) <= 255 for row in rows)
+
+
+def test_docs_resource_table_is_the_generated_one(resources_markdown):
+    """docs/07-gpu-ladder.md holds ``resources --markdown`` verbatim between its markers."""
+    text = (REPO / "docs" / "07-gpu-ladder.md").read_text()
+    begin, end = "<!-- resources: begin -->", "<!-- resources: end -->"
+    assert begin in text and end in text
+    block = text.split(begin, 1)[1].split(end, 1)[0].strip()
+    assert block == resources_markdown.strip(), (
+        "docs/07-gpu-ladder.md is out of date: paste the output of "
+        "`python -m kernels.cuda.resources --markdown` between its resources markers")

@@ -9,10 +9,17 @@
 - ``minitorch-cnn explain`` draws valid PNGs (the cheap pictures, a tiny LeNet run, and the
   ladder chart with and without a GPU results file).
 - ``minitorch-cnn summary`` works for every model, and its total equals count_parameters.
+- Every number in prose that comes from a benchmark is a link to its JSON whose title names
+  the row and the field (``[114.9 ms](../benchmarks/results/cpu_ops.json "LAYER | OP |
+  BACKEND | FIELD")``); the number must equal that field, to the digits shown.
+- Every exercise of docs/exercises/ is graded with the ``minitorch-cnn check`` command its
+  docstring gives: the worked solution passes, the starter (body removed) fails, and both
+  have the same signature.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -23,6 +30,7 @@ import pytest
 
 import minitorch_cnn as mc
 from minitorch_cnn import cli, explain, models
+from minitorch_cnn.check import load_function
 from minitorch_cnn.summary import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,3 +188,124 @@ def test_summary_total_matches_count_parameters(name, capsys):
     assert total, out[-500:]
     assert int(total[1].replace(",", "")) == count_parameters(models.get_model(name))
     assert int(total[2].replace(",", "")) > 0
+
+
+# --------------------------------------------------------------------------- exercises
+
+EXERCISES = DOCS / "exercises"
+STARTERS = sorted(EXERCISES.glob("*.py"))
+CHECK = re.compile(r"^\s*(minitorch-cnn check .+?)$", flags=re.M)
+
+
+def check_command(path: Path) -> list[str]:
+    """The ``minitorch-cnn check`` argv of an exercise file's docstring (``\\`` joins lines)."""
+    doc = re.sub(r"\\\n\s*", "", Path(path).read_text())
+    match = CHECK.search(doc)
+    assert match, f"{path.name}: its docstring gives no 'minitorch-cnn check' command"
+    return match[1].split()[1:]
+
+
+@pytest.mark.parametrize("starter", STARTERS, ids=lambda p: p.name)
+def test_exercise_solution_passes_and_starter_fails(starter, monkeypatch, capsys):
+    solution = EXERCISES / "solutions" / starter.name
+    assert solution.is_file(), f"{starter.name} has no worked solution"
+    monkeypatch.chdir(REPO)  # the commands name files from the repository's root
+    argv = check_command(solution)
+    assert argv[1] == f"docs/exercises/solutions/{starter.name}:{argv[1].split(':')[1]}"
+    assert check_command(starter) == [argv[0], argv[1].replace("solutions/", ""), *argv[2:]]
+    assert cli.main([*argv, "--examples", "30"]) == 0, capsys.readouterr().out
+    assert "passed 30 cases" in capsys.readouterr().out
+    assert cli.main([*check_command(starter), "--examples", "5"]) == 1
+    assert "raised NotImplementedError" in capsys.readouterr().out
+    ours, theirs = (load_function(f"{p}:{argv[1].split(':')[1]}") for p in (starter, solution))
+    assert inspect.signature(ours) == inspect.signature(theirs)
+    assert ours.__doc__ == theirs.__doc__
+
+
+def test_every_exercise_is_listed_in_the_exercises_readme():
+    readme = (EXERCISES / "README.md").read_text()
+    for starter in STARTERS:
+        assert f"[`{starter.name}`]({starter.name})" in readme, starter.name
+
+
+# --------------------------------------------------------------------------- prose numbers
+
+BENCH_NUMBER = re.compile(r'\[([-\d.,]+)[^\]]*\]\((\S+?\.json) "([^"]+)"\)')
+
+
+def bench_numbers(path: Path) -> list[tuple[str, Path, list[str]]]:
+    """``[(number as written, JSON file, [layer, op, backend, field])]`` of a Markdown file."""
+    return [(m[1], (path.parent / m[2]).resolve(), [k.strip() for k in m[3].split("|")])
+            for m in BENCH_NUMBER.finditer(path.read_text())]
+
+
+@pytest.mark.parametrize("path", [p for p in MARKDOWN if bench_numbers(p)], ids=_id)
+def test_prose_numbers_equal_their_benchmark_json(path):
+    for text, file, key in bench_numbers(path):
+        assert len(key) == 4, f"{path.name}: {text}: title {key} is not LAYER | OP | BACKEND | " \
+                              "FIELD"
+        layer, op, backend, field = key
+        rows = [r for r in json.loads(file.read_text())["results"]
+                if (r.get("layer"), r.get("op"), r.get("backend")) == (layer, op, backend)]
+        assert len(rows) == 1, f"{path.name}: {text}: {len(rows)} rows of {file.name} match {key}"
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        value = round(float(rows[0][field]), decimals)
+        assert float(text.replace(",", "")) == value, \
+            f"{path.name}: the text says {text}, {file.name} {key} says {value}"
+
+
+def test_prose_number_check_catches_a_stale_number(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"results": [dict(layer="L", op="forward", backend="numpy",
+                                                    median_ms=114.93)]}))
+    page = tmp_path / "page.md"
+    page.write_text('took [228 ms](results.json "L | forward | numpy | median_ms")\n')
+    with pytest.raises(AssertionError, match="the text says 228, results.json"):
+        test_prose_numbers_equal_their_benchmark_json(page)
+    page.write_text('took [114.9 ms](results.json "L | forward | numpy | median_ms")\n')
+    test_prose_numbers_equal_their_benchmark_json(page)
+
+
+def test_explain_out_defaults_to_the_checkouts_docs_img_else_asks(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # not the repository: the default must not depend on it
+    assert explain.default_out() == DOCS / "img"
+    monkeypatch.setattr(explain, "CHECKOUT_IMG", tmp_path / "site-packages" / "docs" / "img")
+    assert explain.default_out() is None
+    assert explain.main(["sliding"]) == 2
+    assert "--out DIR is required: this package does not run from a checkout" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "docs").exists()
+
+
+# --------------------------------------------------------------------------- sources by name
+
+NOT_A_SOURCE_NAME = re.compile(r"\bthe seed\b|\bseed's\b|\bseed (chapter|notebook|lecture|"
+                               r"material|model|example)s?\b", flags=re.I)
+
+
+def _docstrings() -> dict[str, str]:
+    import ast
+
+    texts = {}
+    for folder in ("minitorch_cnn", "kernels", "reference", "benchmarks"):
+        for file in sorted((REPO / folder).rglob("*.py")):
+            tree = ast.parse(file.read_text())
+            for node in [tree, *ast.walk(tree)]:
+                if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)):
+                    doc = ast.get_docstring(node)
+                    if doc:
+                        texts[f"{file.relative_to(REPO)}:{getattr(node, 'name', '')}"] = doc
+    return texts
+
+
+def test_sources_are_named_by_title_never_the_seed(capsys):
+    texts = {_id(p): p.read_text() for p in [*DOCS.rglob("*.md"), *DOCS.rglob("*.py"),
+                                             REPO / "README.md"]}
+    texts.update(_docstrings())
+    for command in ([], *([c] for c in ("train", "demo", "summary", "backends", "explain",
+                                         "check"))):
+        with pytest.raises(SystemExit):
+            cli.main([*command, "--help"])
+        texts[f"minitorch-cnn {' '.join(command)} --help"] = capsys.readouterr().out
+    found = {where: m[0] for where, text in texts.items() if (m := NOT_A_SOURCE_NAME.search(text))}
+    assert not found, f"name the book or lecture by its title instead: {found}"

@@ -38,9 +38,17 @@ def test_gpu_ops_rehearsal_checks_every_rung_and_writes_json_and_png(tmp_path, c
         ("forward", ("cudnn_fp32", "cudnn_tf32", *gpu_ops.CONV_RUNGS)),
         ("backward", ("cudnn_fp32", "cudnn_tf32", *gpu_ops.BACKWARD_RUNGS)))
         for impl in impls}
+    expected |= {(c.name, "forward", f"igemm[{tile}]") for c in convs
+                 for tile in gpu_ops.SWEPT_TILES}  # igemm's tile sweep
     assert {(r["layer"], r["op"], r["impl"]) for r in payload["conv"]} == expected
+    assert gpu_ops.CONV_RUNGS == kc.ALGORITHMS  # every rung of the ladder is timed
     ours = [r for r in payload["conv"] if not r["impl"].startswith("cudnn")]
     assert all(0 <= r["max_rel_error"] <= gpu_ops.TOLERANCE for r in ours)
+    assert all(r["model_bound_ms"] > 0 and r["of_model_bound"] > 0 for r in ours)
+    assert all(r["model_bound_ms"] is None for r in payload["conv"]
+               if r["impl"].startswith("cudnn"))
+    assert set(payload["summary"]["rung_fwd_bwd_vs_cudnn_fp32_geomean_resnet18"]) == set(
+        gpu_ops.CONV_RUNGS)
     assert all(r["median_ms"] > 0 and r["repeats"] == 1 for r in payload["conv"])
 
     assert len(payload["pool"]) == len(pools) * 2 * 2  # forward/backward x torch/cuda

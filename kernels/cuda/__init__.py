@@ -2,12 +2,18 @@
 
 Read the modules in this order:
 
-1. ``conv_direct``  - rung (a): one thread per output element, everything from global memory;
-2. ``conv_tiled``   - rung (b): the input patch and the filter staged in shared memory;
-3. ``conv_igemm``   - rung (c): implicit GEMM with shared-memory tiles of A and B, register
-   blocking, coalesced loads and prefetch; the production path, also used for backward;
+1. ``conv_direct``  - rungs 1-2 (``naive``, ``direct``): one thread per output element,
+   everything from global memory, in a beginner's thread order and then coalesced;
+2. ``conv_tiled``   - rung 3 (``tiled``): the input patch and the filter staged in shared memory;
+3. ``conv_gemm``    - rungs 4-7 (``igemm_smem``, ``igemm_1d``, ``igemm_2d``, ``igemm_nodiv``):
+   implicit GEMM with shared-memory tiles, then 1-D and 2-D register blocking, then
+   division-free index stepping; ``conv_igemm`` - rung 8 (``igemm``): + prefetch, the
+   production path. Every GEMM rung runs forward, grad_input and grad_weight;
+   ``resources`` reports their registers, shared memory and occupancy (``ptxas -v``);
 4. ``conv_backward`` - grad_input / grad_weight (split reduction) / grad_bias, all gathers;
-5. ``pool``         - max / avg / adaptive-avg pooling, forward and gather backward;
+   ``conv_transpose`` - the transposed conv: those backward kernels run as a layer;
+5. ``pool``         - max / avg / adaptive-avg / adaptive-max pooling and max unpooling,
+   forward and gather backward;
    ``pad``          - ``F.pad``'s four modes, one thread per output / gather backward;
 6. ``train``        - what training adds (sigmoid, Linear as a GEMM or a 1x1 conv, softmax
    cross-entropy, SGD), so that ``minitorch_cnn.gpu_train`` trains LeNet-5 on the device.
@@ -15,7 +21,7 @@ Read the modules in this order:
 Which conv rung runs is an option of this backend, not a backend name::
 
     import kernels.cuda
-    with kernels.cuda.conv_algorithm("tiled"):   # "direct", "tiled" or "igemm"
+    with kernels.cuda.conv_algorithm("tiled"):   # a name of ALGORITHMS
         y = F.conv2d(x, w, backend="cuda")
     kernels.cuda.set_conv_algorithm("direct")    # the module default (initially "igemm")
 
@@ -39,7 +45,16 @@ from numba import cuda
 from kernels import KERNEL_FUNCTIONS
 from kernels.common import ConvGrads, ConvSpec
 
-from . import conv_backward, conv_direct, conv_igemm, conv_tiled, elementwise, pool
+from . import (
+    conv_backward,
+    conv_direct,
+    conv_gemm,
+    conv_igemm,
+    conv_tiled,
+    conv_transpose,
+    elementwise,
+    pool,
+)
 from . import pad as pad_kernels
 from ._arrays import (
     SIMULATOR,
@@ -52,7 +67,8 @@ from ._arrays import (
     to_device,
 )
 
-ALGORITHMS = ("direct", "tiled", "igemm")
+ALGORITHMS = ("naive", "direct", "tiled", "igemm_smem", "igemm_1d", "igemm_2d", "igemm_nodiv",
+              "igemm")  # the conv ladder, rung 1 to rung 8 (docs/07-gpu-ladder.md)
 DEFAULT_ALGORITHM = "igemm"
 
 _default_algorithm = DEFAULT_ALGORITHM
@@ -68,7 +84,7 @@ def _check_algorithm(name: object) -> str:
 
 
 def get_conv_algorithm() -> str:
-    """The conv rung in use: ``"direct"``, ``"tiled"`` or ``"igemm"``."""
+    """The conv rung in use, a name of :data:`ALGORITHMS` (``"igemm"`` unless set)."""
     return _scoped_algorithm.get() or _default_algorithm
 
 
@@ -120,8 +136,10 @@ def _conv_forward(dx, dw, db, spec: ConvSpec):
         if y is not None:
             return y
         algorithm = "direct"  # the patch does not fit in shared memory
-    if algorithm == "direct":
-        return conv_direct.conv2d(dx, dw, db, spec)
+    if algorithm in ("naive", "direct"):
+        return conv_direct.conv2d(dx, dw, db, spec, coalesced=algorithm == "direct")
+    if algorithm in conv_gemm.RUNGS:
+        return conv_gemm.conv2d(dx, dw, db, spec, algorithm)
     return conv_igemm.conv2d(dx, dw, db, spec)
 
 
@@ -150,15 +168,43 @@ def corr2d(X, K):
     return finish(y.reshape(spec.H_out, spec.W_out), not is_device_array(X))
 
 
-def conv2d_backward(grad_y, x, weight, spec):
+def conv2d_backward(grad_y, x, weight, spec, *, needs_input_grad=(True, True, True)):
     """Conv backward with the rung of :func:`get_conv_algorithm` (``"tiled"`` runs igemm's).
 
     grad_y (N, C_out, H_out, W_out), x (N, C_in, H, W), weight (C_out, C_in // groups, kH,
     kW), ``spec`` the :class:`kernels.common.ConvSpec` of the forward ->
-    ConvGrads(grad_x, grad_weight, grad_bias).
+    ConvGrads(grad_x, grad_weight, grad_bias); ``None`` for each gradient that
+    ``needs_input_grad`` (PyTorch's ``output_mask``) does not ask for, which is not launched.
     """
     dgy, dx, dw = _device(grad_y, x, weight)
-    gx, gw, gb = conv_backward.conv2d_backward(dgy, dx, dw, spec, get_conv_algorithm())
+    grads = conv_backward.conv2d_backward(dgy, dx, dw, spec, get_conv_algorithm(),
+                                          tuple(bool(flag) for flag in needs_input_grad))
+    host = not is_device_array(x)
+    return ConvGrads(*(None if g is None else finish(g, host) for g in grads))
+
+
+def conv_transpose2d(x, weight, bias, spec):
+    """Transposed convolution: the grad_x of the conv that ``spec`` describes, plus the bias.
+
+    x (N, C_in, H, W), weight (C_in, C_out // groups, kH, kW), bias (C_out,) or None,
+    ``spec`` from :func:`kernels.common.conv_transpose_spec` -> y (N, C_out, H_y, W_y).
+    """
+    dx, dw, db = _device(x, weight, bias)
+    y = conv_transpose.conv_transpose2d(dx, dw, db, spec, get_conv_algorithm())
+    return finish(y, not is_device_array(x))
+
+
+def conv_transpose2d_backward(grad_y, x, weight, spec):
+    """Gradients of :func:`conv_transpose2d`: a conv2d forward of ``grad_y`` (the rung in
+    use) for grad_x, conv2d's grad_weight with ``x`` and ``grad_y`` swapped, grad_bias.
+
+    grad_y (N, C_out, H_y, W_y), x (N, C_in, H, W), weight (C_in, C_out // groups, kH, kW)
+    -> ConvGrads(grad_x, grad_weight, grad_bias), where x lives.
+    """
+    dgy, dx, dw = _device(grad_y, x, weight)
+    gx = _conv_forward(dgy, dw, None, spec)
+    gw = conv_transpose.grad_weight(dgy, dx, spec, get_conv_algorithm())
+    gb = conv_backward.grad_bias(dgy)
     host = not is_device_array(x)
     return ConvGrads(finish(gx, host), finish(gw, host), finish(gb, host))
 
@@ -233,6 +279,42 @@ def adaptive_avg_pool2d_backward(grad_y, spec):
     return finish(pool.adaptive_avg_pool2d_backward(dgy, spec), not is_device_array(grad_y))
 
 
+def adaptive_max_pool2d(x, spec, *, return_indices=False):
+    """Adaptive max pooling: x (N, C, H, W) -> y (N, C, H_out, W_out) [, int64 indices].
+
+    ``spec`` is the :class:`kernels.common.AdaptivePoolSpec` of the call; results live
+    where ``x`` does.
+    """
+    (dx,) = _device(x)
+    host = not is_device_array(x)
+    if return_indices:
+        y, indices = pool.adaptive_max_pool2d(dx, spec, return_indices=True)
+        return finish(y, host), finish(indices, host)
+    return finish(pool.adaptive_max_pool2d(dx, spec), host)
+
+
+def adaptive_max_pool2d_backward(grad_y, x, indices, spec):
+    """grad_y (N, C, H_out, W_out), x (N, C, H, W) -> grad_x (N, C, H, W), where x lives."""
+    dgy, dx, dindices = _device(grad_y, x, indices)
+    gx = pool.adaptive_max_pool2d_backward(dgy, dx, dindices, spec)
+    return finish(gx, not is_device_array(x))
+
+
+def max_unpool2d(x, indices, spec):
+    """Max unpooling: x, indices (N, C, H, W) -> y (N, C, H_out, W_out), where x lives.
+
+    ``spec`` is the :class:`kernels.common.UnpoolSpec` of the call.
+    """
+    dx, dindices = _device(x, indices)
+    return finish(pool.max_unpool2d(dx, dindices, spec), not is_device_array(x))
+
+
+def max_unpool2d_backward(grad_y, indices, spec):
+    """grad_y (N, C, H_out, W_out) -> grad_x (N, C, H, W) (``spec.x_shape``), where grad_y lives."""
+    dgy, dindices = _device(grad_y, indices)
+    return finish(pool.max_unpool2d_backward(dgy, dindices, spec), not is_device_array(grad_y))
+
+
 # --------------------------------------------------------------------------- pad
 
 
@@ -273,15 +355,21 @@ __all__ = [
     "SIMULATOR",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "conv2d",
     "conv2d_backward",
     "conv_algorithm",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "corr2d",
     "get_conv_algorithm",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "pad",
     "pad_backward",
     "pad_bottom_right",

@@ -8,8 +8,8 @@ result is deterministic.
 
 - ``grad_x``: the implicit GEMM of the transposed problem (``conv_igemm``, mode
   ``grad_input``): ``grad_x`` is the cross-correlation of the stride-dilated ``grad_y``
-  with the flipped kernel, summed over the output channels of the group. Rung (a) uses the
-  one-thread-per-element gather of ``conv_direct``.
+  with the flipped kernel, summed over the output channels of the group. Rungs 1 and 2
+  (``naive``, ``direct``) use the one-thread-per-element gather of ``conv_direct``.
 - ``grad_weight``: the implicit GEMM reducing over ``N*H_out*W_out`` (mode ``grad_weight``).
   That reduction is long and the output (``C_out x C_in/groups*kH*kW``) is small, so the
   reduction is cut into ``splits`` chunks that run as separate blocks, each writing its own
@@ -17,9 +17,10 @@ result is deterministic.
 - ``grad_bias``: :func:`bias_grad_kernel`, one block per output channel, a tree reduction in
   shared memory.
 
-``conv_algorithm("direct")`` runs the direct kernels; ``"tiled"`` and ``"igemm"`` both run
-the implicit GEMMs (the tiled rung is a forward-pass lesson only). Every function takes its
-device arrays and the problem's :class:`kernels.common.ConvSpec`.
+``conv_algorithm("naive")`` / ``("direct")`` run the direct kernels (in their thread
+order); every GEMM rung (``conv_gemm.RUNGS``, ``"igemm"``) runs its own kernel on the same
+three GEMMs; ``"tiled"`` runs igemm's (the tiled rung is a forward-pass lesson only). Every
+function takes its device arrays and the problem's :class:`kernels.common.ConvSpec`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from numba import cuda
 
 from kernels.common import ConvGrads, ConvSpec
 
-from . import conv_direct, conv_igemm
+from . import conv_direct, conv_gemm, conv_igemm
 from ._arrays import block_tree_sum, blocks, empty, kernel_cache, numba_dtype, sm_count
 
 REDUCE_THREADS = 256  # threads of a grad_bias block: the slots its tree reduction halves
@@ -100,25 +101,46 @@ def grad_bias(grad_y):
     return grad_b
 
 
-def choose_splits(M: int, COLS: int, R: int, groups: int, tile: str) -> int:
+def choose_splits(M: int, COLS: int, R: int, groups: int, tile: str,
+                  rung: str = "igemm") -> int:
     """How many chunks to cut grad_weight's reduction into.
 
     Enough blocks to give every multiprocessor two, but every chunk at least 8 tiles deep
-    (shorter chunks spend more on writing and summing partials than they save).
+    (shorter chunks spend more on writing and summing partials than they save). ``tile``
+    is igemm's; another GEMM ``rung`` has its own.
     """
-    BM, BN, BK = conv_igemm.CONFIGS[tile]
+    BM, BN, BK = _tile_of(rung, tile)
     base = blocks(M, BM) * blocks(COLS, BN) * groups
     wanted = -(-2 * sm_count() // base)
     return max(1, min(wanted, R // (8 * BK)))
 
 
-def grad_input_igemm(grad_y, weight, spec: ConvSpec, tile: str | None = None):
+def _tile_of(rung: str, tile: str | None) -> tuple[int, int, int]:
+    """``(BM, BN, BK)`` of GEMM rung ``rung`` (igemm: of its ``tile``)."""
+    if rung == "igemm":
+        return conv_igemm.CONFIGS[tile]
+    cfg = conv_gemm.RUNGS[rung]
+    return cfg.BM, cfg.BN, cfg.BK
+
+
+def _launch(rung: str, mode: str, operands, spec: ConvSpec, gemm, tile: str | None) -> None:
+    """One GEMM of ``mode`` with rung ``rung`` (igemm: with ``tile``, ``None`` picks it)."""
+    if rung == "igemm":
+        conv_igemm.launch(mode, operands, spec, gemm,
+                          tile or conv_igemm.pick_tile(gemm.M, gemm.COLS, spec.groups))
+    else:
+        conv_gemm.launch(rung, mode, operands, spec, gemm)
+
+
+def grad_input_igemm(grad_y, weight, spec: ConvSpec, tile: str | None = None,
+                     rung: str = "igemm"):
     """grad_x (N, C_in, H, W) by the implicit GEMM of the transposed problem.
 
     grad_y : (N, C_out, H_out, W_out), weight : (C_out, C_in // groups, kH, kW). One GEMM
     per stride phase (:func:`conv_igemm.grad_input_phases`), each writing the input pixels
     ``(h0 + stride_h*h2, w0 + stride_w*w2)`` of its phase; together they cover grad_x.
-    ``tile=None`` picks each phase's tile with :func:`conv_igemm.pick_tile`.
+    ``tile=None`` picks each phase's tile with :func:`conv_igemm.pick_tile`; ``rung`` (a key
+    of ``conv_gemm.RUNGS``, or ``"igemm"``) is the GEMM kernel that runs.
     """
     grad_x = empty(spec.x_shape, weight.dtype)
     operands = conv_igemm.Operands(a=weight, b=grad_y, dst=grad_x, bias=None)
@@ -126,33 +148,33 @@ def grad_input_igemm(grad_y, weight, spec: ConvSpec, tile: str | None = None):
         gemm = conv_igemm.unsplit(M=spec.C_in // spec.groups,
                                   R=(spec.C_out // spec.groups) * phase.ni * phase.nj,
                                   COLS=spec.N * phase.H_p * phase.W_p, phase=phase)
-        conv_igemm.launch("grad_input", operands, spec, gemm,
-                          tile or conv_igemm.pick_tile(gemm.M, gemm.COLS, spec.groups))
+        _launch(rung, "grad_input", operands, spec, gemm, tile)
     return grad_x
 
 
 def grad_weight_igemm(grad_y, x, spec: ConvSpec, splits: int | None = None,
-                      tile: str | None = None):
+                      tile: str | None = None, rung: str = "igemm"):
     """grad_w (C_out, C_in // groups, kH, kW) by implicit GEMM over ``N*H_out*W_out``.
 
     grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W). The reduction is cut into about
     ``splits`` chunks (``None``: :func:`choose_splits`), whose partial sums
     :func:`sum_splits_kernel` adds in order. ``tile=None`` picks the tile with
-    :func:`conv_igemm.pick_tile`.
+    :func:`conv_igemm.pick_tile`; ``rung`` (a key of ``conv_gemm.RUNGS``, or ``"igemm"``) is
+    the GEMM kernel that runs.
     """
     M = spec.C_out // spec.groups
     COLS = (spec.C_in // spec.groups) * spec.kH * spec.kW
     R = spec.N * spec.H_out * spec.W_out
     tile = tile or conv_igemm.pick_tile(M, COLS, spec.groups)
     if splits is None:
-        splits = choose_splits(M, COLS, R, spec.groups, tile)
-    r_chunk, splits = conv_igemm.split_reduction(R, splits, conv_igemm.CONFIGS[tile][2],
+        splits = choose_splits(M, COLS, R, spec.groups, tile, rung)
+    r_chunk, splits = conv_igemm.split_reduction(R, splits, _tile_of(rung, tile)[2],
                                                  spec.groups)
     gemm = conv_igemm.Gemm(M=M, R=R, COLS=COLS, r_chunk=r_chunk, splits=splits,
                            phase=conv_igemm.NO_PHASE)
     partial = empty((splits, spec.C_out, COLS), x.dtype)  # (splits, C_out, C_in_g*kH*kW)
-    conv_igemm.launch("grad_weight", conv_igemm.Operands(a=grad_y, b=x, dst=partial, bias=None),
-                      spec, gemm, tile)
+    _launch(rung, "grad_weight", conv_igemm.Operands(a=grad_y, b=x, dst=partial, bias=None),
+            spec, gemm, tile)
     if splits == 1:
         return partial.reshape(spec.weight_shape)  # (1, C_out, K) -> (C_out, C_in_g, kH, kW)
     grad_w = empty((spec.C_out, COLS), x.dtype)
@@ -161,18 +183,24 @@ def grad_weight_igemm(grad_y, x, spec: ConvSpec, splits: int | None = None,
     return grad_w.reshape(spec.weight_shape)  # (C_out, C_in_g*kH*kW) -> (C_out, C_in_g, kH, kW)
 
 
-def conv2d_backward(grad_y, x, weight, spec: ConvSpec, algorithm: str) -> ConvGrads:
+def conv2d_backward(grad_y, x, weight, spec: ConvSpec, algorithm: str,
+                    needs_input_grad=(True, True, True)) -> ConvGrads:
     """ConvGrads(grad_x, grad_weight, grad_bias) on device arrays, with the rung ``algorithm``.
 
     grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in // groups,
-    kH, kW); ``algorithm`` ``"direct"`` runs :mod:`conv_direct`'s gathers, anything else the
-    implicit GEMMs (tile and split count chosen per problem).
+    kH, kW); ``algorithm`` ``"naive"`` / ``"direct"`` runs :mod:`conv_direct`'s gathers, a
+    key of ``conv_gemm.RUNGS`` that rung's GEMMs, anything else igemm's (tile and split count
+    chosen per problem). ``needs_input_grad`` (PyTorch's ``output_mask``): a gradient not
+    asked for is not launched and comes back as ``None``.
     """
-    grad_b = grad_bias(grad_y)
-    if algorithm == "direct":
-        grad_x = conv_direct.grad_input(grad_y, weight, spec)
-        grad_w = conv_direct.grad_weight(grad_y, x, spec)
+    need_x, need_w, need_b = needs_input_grad
+    grad_b = grad_bias(grad_y) if need_b else None
+    if algorithm in ("naive", "direct"):
+        coalesced = algorithm == "direct"
+        grad_x = conv_direct.grad_input(grad_y, weight, spec, coalesced) if need_x else None
+        grad_w = conv_direct.grad_weight(grad_y, x, spec, coalesced) if need_w else None
     else:
-        grad_x = grad_input_igemm(grad_y, weight, spec)
-        grad_w = grad_weight_igemm(grad_y, x, spec)
+        rung = algorithm if algorithm in conv_gemm.RUNGS else "igemm"
+        grad_x = grad_input_igemm(grad_y, weight, spec, rung=rung) if need_x else None
+        grad_w = grad_weight_igemm(grad_y, x, spec, rung=rung) if need_w else None
     return ConvGrads(grad_x, grad_w, grad_b)

@@ -1,4 +1,4 @@
-"""Max, average and adaptive-average pooling on the device, forward and backward.
+"""Max, average and adaptive pooling, and max unpooling, on the device, forward and backward.
 
 What changes relative to ``kernels.naive``: the loops over output elements become the thread
 grid (one thread per output element, ``threadIdx.x`` walking ``w_out``), each thread runs the
@@ -31,7 +31,20 @@ index pointing outside its own window (the forward never stores one) is ignored.
 
 Average pooling divides by PyTorch's divisor (:func:`avg_divisor`, the device twin of
 ``kernels.common.avg_pool_divisor``); adaptive pooling uses the windows of
-``kernels.common.adaptive_bounds``, written out in each kernel.
+``kernels.common.adaptive_bounds``, written out in each kernel. Adaptive max pooling is max
+pooling's scan over those windows (one thread per output) and max pooling's gather backward
+over the windows that hold a cell (adaptive average's backward ranges).
+
+Max unpooling writes ``y[n, c].flat[indices[n, c, h, w]] = x[n, c, h, w]``. One thread per
+input writing its value would race where two inputs name one cell, and naive's (and
+PyTorch's) rule is that the last input in row-major order wins. So it takes three launches:
+:func:`fill_kernel` sets an int64 "winner" per output cell to ``-1``,
+:func:`unpool_claim_kernel` (one thread per input) does ``cuda.atomic.max(winner, cell,
+h*W + w)``, which leaves the last claimant whatever order the threads run in, and
+:func:`unpool_forward_kernel` (one thread per output) copies its winner's value, or 0. Its
+backward is a gather, one thread per input: ``grad_x = grad_y[n, c].flat[index]``. Indices
+outside ``[0, H_out*W_out)`` (the functional layer refuses them on the host; device arrays
+are not checked there) are skipped, never used to address memory.
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from kernels.common import AdaptivePoolSpec, PoolSpec
+from kernels.common import AdaptivePoolSpec, PoolSpec, UnpoolSpec
 
 from ._arrays import blocks, empty, kernel_cache, numba_dtype, unravel4
 
@@ -271,6 +284,157 @@ def adaptive_backward_kernel(DT):
     return adaptive_avg_pool2d_backward
 
 
+@kernel_cache
+def adaptive_max_forward_kernel(DT):
+    """Build the adaptive-max-pooling forward kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def adaptive_max_pool2d_forward(x, y, indices, spec):
+        """y[n, c, i, j] = max of adaptive window (i, j); indices (if not empty) its h*W + w.
+
+        x : (N, C, H, W); y, indices : (N, C, H_out, W_out), ``indices`` int64 or of shape
+        ``(0, 1, 1, 1)`` when not wanted; spec : AdaptivePoolSpec. PyTorch's scan: from the
+        window's first cell with ``-inf``, take a value that is greater or NaN.
+
+        Thread ``blockIdx.x * blockDim.x + threadIdx.x`` owns one element of ``y`` in C order
+        (``threadIdx.x`` walks ``j``). No shared memory.
+        """
+        H, W, Ho, Wo = spec.H, spec.W, spec.H_out, spec.W_out  # short names for the formulas
+        index = cuda.grid(1)
+        if index >= spec.N * spec.C * Ho * Wo:
+            return
+        n, c, i, j = unravel4(index, spec.C, Ho, Wo)
+        h_start = (i * H) // Ho
+        h_end = ((i + 1) * H + Ho - 1) // Ho
+        w_start = (j * W) // Wo
+        w_end = ((j + 1) * W + Wo - 1) // Wo
+        best = DT(-math.inf)
+        best_index = h_start * W + w_start
+        for h in range(h_start, h_end):
+            for w in range(w_start, w_end):
+                value = x[n, c, h, w]
+                if value > best or math.isnan(value):
+                    best = value
+                    best_index = h * W + w
+        y[n, c, i, j] = best
+        if indices.shape[0] > 0:
+            indices[n, c, i, j] = best_index
+
+    return adaptive_max_pool2d_forward
+
+
+@kernel_cache
+def adaptive_max_backward_kernel(DT):
+    """Build the adaptive-max-pooling backward (gather) kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def adaptive_max_pool2d_backward(grad_y, indices, grad_x, spec):
+        """grad_x[n, c, h, w] = sum of grad_y over the windows holding (h, w) whose index
+        is h*W + w.
+
+        grad_y, indices (int64) : (N, C, H_out, W_out); grad_x : (N, C, H, W);
+        spec : AdaptivePoolSpec. Windows holding row ``h``: ``floor(h*H_out/H) <= i <
+        ceil((h+1)*H_out/H)`` (as adaptive average pooling's backward). Thread
+        ``blockIdx.x * blockDim.x + threadIdx.x`` owns one element of ``grad_x`` in C order
+        (``threadIdx.x`` walks ``w``). No shared memory, no atomics.
+        """
+        H, W, Ho, Wo = spec.H, spec.W, spec.H_out, spec.W_out  # short names for the formulas
+        index = cuda.grid(1)
+        if index >= spec.N * spec.C * H * W:
+            return
+        n, c, h, w = unravel4(index, spec.C, H, W)
+        me = h * W + w
+        acc = DT(0)
+        for i in range((h * Ho) // H, min(((h + 1) * Ho + H - 1) // H, Ho)):
+            for j in range((w * Wo) // W, min(((w + 1) * Wo + W - 1) // W, Wo)):
+                if indices[n, c, i, j] == me:
+                    acc += grad_y[n, c, i, j]
+        grad_x[n, c, h, w] = acc
+
+    return adaptive_max_pool2d_backward
+
+
+@cuda.jit
+def fill_kernel(a, value):
+    """a[k] = value for every k: thread ``blockIdx.x * blockDim.x + threadIdx.x`` owns ``a[k]``.
+
+    a : (size,) int64 (max unpooling's winners, before :func:`unpool_claim_kernel`).
+    """
+    k = cuda.grid(1)
+    if k < a.shape[0]:
+        a[k] = value
+
+
+@cuda.jit
+def unpool_claim_kernel(indices, winner, spec):
+    """winner[plane*H_out*W_out + indices[n, c, h, w]] = the largest h*W + w naming that cell.
+
+    indices : (N, C, H, W) int64; winner : (N*C*H_out*W_out,) int64, all ``-1`` before;
+    spec : UnpoolSpec. Thread ``blockIdx.x * blockDim.x + threadIdx.x`` owns input ``(n, c,
+    h, w)`` in C order (``threadIdx.x`` walks ``w``); ``cuda.atomic.max`` makes the last
+    input in row-major order the winner whatever order the threads run in.
+    """
+    index = cuda.grid(1)
+    if index >= spec.N * spec.C * spec.H * spec.W:
+        return
+    n, c, h, w = unravel4(index, spec.C, spec.H, spec.W)
+    k = indices[n, c, h, w]
+    plane_size = spec.H_out * spec.W_out
+    if 0 <= k < plane_size:
+        cuda.atomic.max(winner, (n * spec.C + c) * plane_size + k, h * spec.W + w)
+
+
+@kernel_cache
+def unpool_forward_kernel(DT):
+    """Build the max-unpooling forward kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def max_unpool2d_forward(x, winner, y, spec):
+        """y[n, c, i, j] = x[n, c].flat[winner] of its cell, or 0 where no input went.
+
+        x : (N, C, H, W); winner : (N*C*H_out*W_out,) int64 from
+        :func:`unpool_claim_kernel`; y : (N, C, H_out, W_out); spec : UnpoolSpec. Thread
+        ``blockIdx.x * blockDim.x + threadIdx.x`` owns one element of ``y`` in C order
+        (``threadIdx.x`` walks ``j``). No shared memory.
+        """
+        index = cuda.grid(1)
+        if index >= spec.N * spec.C * spec.H_out * spec.W_out:
+            return
+        n, c, i, j = unravel4(index, spec.C, spec.H_out, spec.W_out)
+        source = winner[index]
+        value = DT(0)
+        if source >= 0:
+            value = x[n, c, source // spec.W, source % spec.W]
+        y[n, c, i, j] = value
+
+    return max_unpool2d_forward
+
+
+@kernel_cache
+def unpool_backward_kernel(DT):
+    """Build the max-unpooling backward (gather) kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def max_unpool2d_backward(grad_y, indices, grad_x, spec):
+        """grad_x[n, c, h, w] = grad_y[n, c].flat[indices[n, c, h, w]] (0 if out of range).
+
+        grad_y : (N, C, H_out, W_out); indices (int64), grad_x : (N, C, H, W);
+        spec : UnpoolSpec. Thread ``blockIdx.x * blockDim.x + threadIdx.x`` owns one element
+        of ``grad_x`` in C order (``threadIdx.x`` walks ``w``). No shared memory.
+        """
+        index = cuda.grid(1)
+        if index >= spec.N * spec.C * spec.H * spec.W:
+            return
+        n, c, h, w = unravel4(index, spec.C, spec.H, spec.W)
+        k = indices[n, c, h, w]
+        value = DT(0)
+        if 0 <= k < spec.H_out * spec.W_out:
+            value = grad_y[n, c, k // spec.W_out, k % spec.W_out]
+        grad_x[n, c, h, w] = value
+
+    return max_unpool2d_backward
+
+
 # --------------------------------------------------------------------------- host side
 
 
@@ -345,5 +509,53 @@ def adaptive_avg_pool2d_backward(grad_y, spec: AdaptivePoolSpec):
     """grad_y (N, C, H_out, W_out) device array -> grad_x (N, C, H, W), grad_y's dtype."""
     grad_x = empty(spec.x_shape, grad_y.dtype)
     _launch(adaptive_backward_kernel(numba_dtype(grad_y)), _size(spec.x_shape), grad_y,
+            grad_x, spec)
+    return grad_x
+
+
+def adaptive_max_pool2d(x, spec: AdaptivePoolSpec, *, return_indices=False):
+    """Adaptive max pooling of a device array: x (N, C, H, W) -> y (N, C, H_out, W_out).
+
+    With ``return_indices`` also the int64 ``(N, C, H_out, W_out)`` flat ``h*W + w`` of each
+    window's maximum, a device array.
+    """
+    y = empty(spec.y_shape, x.dtype)
+    indices = empty(spec.y_shape if return_indices else (0, 1, 1, 1), np.int64)
+    _launch(adaptive_max_forward_kernel(numba_dtype(x)), _size(spec.y_shape), x, y, indices,
+            spec)
+    return (y, indices) if return_indices else y
+
+
+def adaptive_max_pool2d_backward(grad_y, x, indices, spec: AdaptivePoolSpec):
+    """grad_x (N, C, H, W): the gather, after an index pass unless ``indices`` is given.
+
+    grad_y : (N, C, H_out, W_out), x : (N, C, H, W) device arrays; indices : int64
+    (N, C, H_out, W_out) device array from :func:`adaptive_max_pool2d`, or None.
+    """
+    if indices is None:
+        _, indices = adaptive_max_pool2d(x, spec, return_indices=True)
+    grad_x = empty(spec.x_shape, grad_y.dtype)
+    _launch(adaptive_max_backward_kernel(numba_dtype(grad_y)), _size(spec.x_shape), grad_y,
+            indices, grad_x, spec)
+    return grad_x
+
+
+def max_unpool2d(x, indices, spec: UnpoolSpec):
+    """Max unpooling of device arrays: x, indices (N, C, H, W) -> y (N, C, H_out, W_out).
+
+    Three launches (module header): winners to -1, claim by atomic max, copy.
+    """
+    winner = empty((_size(spec.y_shape),), np.int64)
+    _launch(fill_kernel, _size(spec.y_shape), winner, -1)
+    _launch(unpool_claim_kernel, _size(spec.x_shape), indices, winner, spec)
+    y = empty(spec.y_shape, x.dtype)
+    _launch(unpool_forward_kernel(numba_dtype(x)), _size(spec.y_shape), x, winner, y, spec)
+    return y
+
+
+def max_unpool2d_backward(grad_y, indices, spec: UnpoolSpec):
+    """grad_y (N, C, H_out, W_out) device array -> grad_x (N, C, H, W), a gather."""
+    grad_x = empty(spec.x_shape, grad_y.dtype)
+    _launch(unpool_backward_kernel(numba_dtype(grad_y)), _size(spec.x_shape), grad_y, indices,
             grad_x, spec)
     return grad_x

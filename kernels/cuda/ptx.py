@@ -30,18 +30,20 @@ def kernel_signatures():
     import numba
     from numba import types
 
-    from kernels.common import AdaptivePoolSpec, ConvSpec, PadSpec, PoolSpec
+    from kernels.common import AdaptivePoolSpec, ConvSpec, PadSpec, PoolSpec, UnpoolSpec
 
     from . import (
         _arrays,
         conv_backward,
         conv_direct,
+        conv_gemm,
         conv_igemm,
         conv_tiled,
         elementwise,
         pool,
         train,
     )
+    from .conv_transpose import channel_bias_kernel
     from .pad import backward_kernel as pad_backward_kernel
     from .pad import forward_kernel as pad_forward_kernel
 
@@ -51,6 +53,7 @@ def kernel_signatures():
     gemm = numba.typeof(conv_igemm.unsplit(M=1, R=4, COLS=4))  # Gemm with a nested Phase
     pool_spec = numba.typeof(PoolSpec.from_shape((1, 1, 2, 2), (2, 2), (2, 2), (0, 0)))
     adaptive_spec = numba.typeof(AdaptivePoolSpec.from_shape((1, 1, 2, 2), (1, 1)))
+    unpool_spec = numba.typeof(UnpoolSpec.from_shape((1, 1, 2, 2), (4, 4)))
     pad_spec = numba.typeof(PadSpec.from_shape((1, 1, 2, 2), (1, 1, 1, 1), "reflect"))
     index4 = types.Array(types.int64, 4, "C")
     out = []
@@ -72,8 +75,20 @@ def kernel_signatures():
             for tile in conv_igemm.CONFIGS:
                 add(f"conv2d_igemm[{mode},{tile}]", conv_igemm.igemm_kernel(DT, mode, tile),
                     a(4), a(4), a(1), a(1), conv_spec, gemm)
+        # the conv ladder's other rungs: 1 (naive thread order), 4-7 (conv_gemm)
+        add("conv2d_naive", conv_direct.forward_kernel(DT, False), a(4), a(4), a(1), a(4),
+            conv_spec)
+        add("conv2d_grad_input_naive", conv_direct.grad_input_kernel(DT, False), a(4), a(4),
+            a(4), conv_spec)
+        add("conv2d_grad_weight_naive", conv_direct.grad_weight_kernel(DT, False), a(4), a(4),
+            a(4), conv_spec)
+        for rung in conv_gemm.RUNGS:
+            for mode in conv_igemm.MODES:
+                add(f"conv2d_{rung}[{mode}]", conv_gemm.gemm_kernel(DT, mode, rung), a(4), a(4),
+                    a(1), a(1), conv_spec, gemm)
         add("conv2d_grad_bias", conv_backward.bias_grad_kernel(DT), a(4), a(1))
         add("sum_splits", conv_backward.sum_splits_kernel(DT), a(3), a(2))
+        add("add_channel_bias", channel_bias_kernel(DT), a(4), a(1))
         add("max_pool2d_forward", pool.max_forward_kernel(DT), a(4), a(4), index4, pool_spec)
         add("max_pool2d_backward", pool.max_backward_kernel(DT), a(4), index4, a(4), pool_spec)
         add("avg_pool2d_forward", pool.avg_forward_kernel(DT), a(4), a(4), pool_spec)
@@ -82,9 +97,21 @@ def kernel_signatures():
             adaptive_spec)
         add("adaptive_avg_pool2d_backward", pool.adaptive_backward_kernel(DT), a(4), a(4),
             adaptive_spec)
+        add("adaptive_max_pool2d_forward", pool.adaptive_max_forward_kernel(DT), a(4), a(4),
+            index4, adaptive_spec)
+        add("adaptive_max_pool2d_backward", pool.adaptive_max_backward_kernel(DT), a(4), index4,
+            a(4), adaptive_spec)
+        add("max_unpool2d_forward", pool.unpool_forward_kernel(DT), a(4),
+            types.Array(types.int64, 1, "C"), a(4), unpool_spec)
+        add("max_unpool2d_backward", pool.unpool_backward_kernel(DT), a(4), index4, a(4),
+            unpool_spec)
         add("pad_bottom_right", _arrays.pad_kernel(DT), a(4), a(4))
         add("pad_forward", pad_forward_kernel(DT), a(4), a(4), types.float64, pad_spec)
         add("pad_backward", pad_backward_kernel(DT), a(4), a(4), pad_spec)
+    index1 = types.Array(types.int64, 1, "C")  # max unpooling's winners: no float dtype
+    out.append(("fill_int64", "int64", pool.fill_kernel, types.void(index1, types.int64)))
+    out.append(("max_unpool2d_claim", "int64", pool.unpool_claim_kernel,
+                types.void(index4, index1, unpool_spec)))
     # what training adds, and the element-wise ops (both dtypes)
     return out + train.kernel_signatures() + elementwise.kernel_signatures()
 

@@ -18,15 +18,20 @@ Every op computes what :mod:`kernels.naive` computes (read that first); this pac
    (:func:`_loops._valid_range`) instead of testing every pixel.
 3. conv2d has three paths, chosen by :func:`conv_plan`:
 
-   - ``"direct"`` (``C_in / groups <= DIRECT_MAX_C_IN`` and stride 1, e.g. LeNet's
-     1-channel input, or a depthwise conv): loops over (sample, output channel) planes. With
-     one input channel an im2col matrix would be ``kH*kW`` copies of the input for a GEMM
-     with a tiny inner dimension; instead each tap is one long AXPY over the zero-padded
-     plane ("wide rows", see :func:`conv_direct._conv2d_direct`), so the inner loop runs
-     ~``H*W`` elements, not ``W_out``. Its backward multiplies the junk columns' zeros with
-     inputs and weights, exact only while they are finite; with a NaN or inf in ``x`` or the
-     weight, :func:`conv2d_backward` takes the GEMM path instead (NaN then reaches exactly
-     the gradients it reaches in PyTorch).
+   - ``"direct"`` (stride 1 and ``C_in / groups <= DIRECT_MAX_C_IN``, e.g. LeNet's
+     1-channel input or a depthwise conv, or a small window, ``C_in/groups*kH*kW <=
+     DIRECT_MAX_K`` and not 1x1, e.g. LeNet's and the MNIST CNN's second layers): loops over
+     (sample, block of output channels). With few input channels an im2col matrix would be
+     ``kH*kW`` copies of the input for a GEMM with a short inner dimension; instead each tap
+     is one long AXPY over the zero-padded plane ("wide rows", see
+     :func:`conv_direct._conv2d_direct`), so the inner loop runs ~``H*W`` elements, not
+     ``W_out``, and updates four output planes per load of the input. Below
+     ``SERIAL_MAX_MACS`` it runs serial twins of its kernels (no thread pool to wake).
+     ``conv2d_backward`` skips what its ``needs_input_grad`` mask (PyTorch's
+     ``output_mask``) does not ask for, on every path. The direct backward multiplies the
+     junk columns' zeros with inputs and weights, exact only while they are finite; with a
+     NaN or inf in ``x`` or the weight, :func:`conv2d_backward` takes the GEMM path instead
+     (NaN then reaches exactly the gradients it reaches in PyTorch).
    - ``"gemm"``: im2col then one BLAS GEMM per group,
      ``Y_g (C_out/g, n*P) = W_g (C_out/g, K) @ cols_g (K, n*P)`` with ``K = C_in/g*kH*kW``
      and ``P = H_out*W_out``. The batch is cut into chunks of ``n`` samples so that every
@@ -37,6 +42,9 @@ Every op computes what :mod:`kernels.naive` computes (read that first); this pac
    - ``"1x1"`` (1x1 kernel, stride 1, no padding, one sample per GEMM): the input plane stack
      ``x[n]`` *is* the im2col matrix, so the GEMM reads it in place and writes ``y[n]`` in
      place: no copy at all.
+   - ``"winograd"`` (3x3, stride 1, dilation 1, one group; float32 layers with many
+     channels, by ``winograd.AUTO_TABLE``, or forced by :func:`conv_algorithm`): Winograd
+     F(2x2, 3x3) or F(4x4, 3x3), forward and both backward problems (module ``winograd``).
 
    Backward runs the same chunks backwards: ``grad_W_g += gY_g @ cols_g.T`` and
    ``dcols_g = W_g.T @ gY_g``, then col2im (the backward of im2col: scatter-add the columns
@@ -61,8 +69,14 @@ Read the modules in this order (each header names its naive twin):
 3. ``conv_direct``: the ``"direct"`` path, forward and backward, with wide rows;
 4. ``conv_gemm``: im2col and col2im, the ``"gemm"`` and ``"1x1"`` paths forward and
    backward, and the switch that keeps BLAS single-threaded inside a lane (item 4);
-5. ``pool``: max, average and adaptive average pooling, forward and backward (item 5);
+5. ``pool``: max, average and adaptive (average and max) pooling, and max unpooling, forward
+   and backward (item 5);
 6. ``pad``: ``F.pad``'s four modes, forward and backward, one ``prange`` over planes.
+7. ``conv_transpose``: the transposed conv as conv2d_backward's grad_x (forward) and as conv2d
+   plus its grad_weight (backward), on the same plans, im2col and col2im; its entry points,
+   :func:`conv_transpose2d` and :func:`conv_transpose2d_backward`, are in this file.
+8. ``winograd``: the ``"winograd"`` path (item 3), F(2x2, 3x3) and F(4x4, 3x3), after its
+   readable NumPy twin :mod:`kernels.winograd`; :func:`conv_algorithm` forces a path.
 
 Threads: ``prange`` loops use ``numba.get_num_threads()`` threads, set by the environment
 variable ``NUMBA_NUM_THREADS`` before import or by ``numba.set_num_threads(n)`` at run time.
@@ -99,6 +113,8 @@ from .conv_direct import (
     _conv2d_direct_grad_x,
     _pad_planes,
     _widen,
+    direct_kernels,
+    padded_planes,
 )
 from .conv_gemm import (
     GemmPlan,
@@ -107,19 +123,55 @@ from .conv_gemm import (
     _conv2d_gemm,
     _single_threaded_blas,
 )
+from .conv_transpose import _conv_transpose2d_backward_gemm, _conv_transpose2d_gemm
 from .elementwise import relu, relu_backward
 from .pad import pad, pad_backward
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
 )
+from .winograd import CONV_ALGORITHM, _conv2d_backward_winograd, _conv2d_winograd, choose_tile
 
 DIRECT_MAX_C_IN = 1
-"""The direct (no-GEMM) conv path is used when ``C_in // groups`` is at most this."""
+"""The direct (no-GEMM) conv path is used (stride 1) when ``C_in // groups`` is at most this."""
+DIRECT_MAX_K = 256
+"""... or when one output's window, ``C_in // groups * kH * kW``, is at most this (not 1x1).
+
+Measured by :func:`conv_direct.measure_thresholds` (its docstring has the command): ms,
+float32, batch 64, 16 x 14x14 outputs of 5x5 kernels, 2 threads, min of 15 interleaved runs,
+2-core AMD EPYC shared with other jobs (load average 4-10)::
+
+    K = C_in*25   direct fwd   gemm fwd   direct bwd   gemm bwd
+    50            0.277        0.504      1.124        0.825
+    75            0.481        0.744      1.436        1.211
+    150           0.827        1.277      2.355        2.126
+    250           1.279        2.043      3.508        3.349
+    400           2.164        3.809      5.768        7.925
+    800           4.090        7.551      10.818       14.536
+
+The direct forward wins everywhere, its backward (grad_x and grad_weight) loses 5-35% up to
+K = 250; forward plus backward the direct path ties or wins from K = 50 up. 256 covers
+LeNet's (150) and the MNIST CNN's (250) second layers; larger windows were measured only
+for 5x5 kernels on 14x14 planes, so ResNet's 3x3 layers (K >= 576) stay on GEMM or Winograd.
+"""
+SERIAL_MAX_MACS = 2**17
+"""The direct path runs its serial twins below this many multiply-adds per call
+(``N*C_out*H_out*W_out*C_in/g*kH*kW``): the thread pool's wake-up costs more than the
+second thread saves there. Same command and machine, direct forward, ms, median of 15 calls
+each after 1 ms of NumPy work::
+
+    MACs        40k    80k    120k   240k   480k   960k   1.9M   3.8M
+    serial      0.009  0.012  0.015  0.025  0.046  0.088  0.170  0.339
+    parallel    0.012  0.013  0.015  0.021  0.033  0.058  0.109  0.209
+"""
 GEMM_MIN_COLS = 1024
 """Samples are batched into one GEMM until it has at least this many columns."""
 COLS_MAX_BYTES = 32 * 2**20
@@ -169,6 +221,14 @@ class ConvPlan(NamedTuple):
     path: str  # "direct" | "gemm" | "1x1" (module header, item 3)
     lanes: int  # GEMM-path workers, each with its own buffers and single-threaded GEMMs
     chunks: int  # nearly equal chunks of consecutive samples; lane l does l, l + lanes, ...
+    serial: bool = False  # direct path: run the serial twins (below SERIAL_MAX_MACS)
+
+
+conv_algorithm = CONV_ALGORITHM.scope
+"""``with kernels.numba_cpu.conv_algorithm("winograd"):`` ("auto", "direct", "gemm",
+"winograd" (F(2x2, 3x3)), "winograd4" (F(4x4, 3x3))); ``"auto"`` is the default."""
+get_conv_algorithm = CONV_ALGORITHM.get
+set_conv_algorithm = CONV_ALGORITHM.set
 
 
 def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
@@ -190,8 +250,14 @@ def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
     N, kh, kw = spec.N, spec.kH, spec.kW
     P = spec.H_out * spec.W_out
     stride_1 = spec.stride_h == 1 and spec.stride_w == 1
-    if allow_direct and spec.C_in // spec.groups <= DIRECT_MAX_C_IN and stride_1:
-        return ConvPlan("direct", 1, 1)
+    C_in_g = spec.C_in // spec.groups
+    serial = spec.N * spec.C_out * P * C_in_g * kh * kw < SERIAL_MAX_MACS
+    if allow_direct and stride_1 and get_conv_algorithm() == "direct":
+        return ConvPlan("direct", 1, 1, serial)  # forced by conv_algorithm("direct")
+    allow_direct = allow_direct and get_conv_algorithm() != "gemm"
+    small = C_in_g <= DIRECT_MAX_C_IN or (kh * kw > 1 and C_in_g * kh * kw <= DIRECT_MAX_K)
+    if allow_direct and small and stride_1:
+        return ConvPlan("direct", 1, 1, serial)
     threads = numba.get_num_threads() if threads is None else threads
     lanes = max(1, min(threads, N)) if _blas_libraries() is not None else 1
     per_lane = -(-N // lanes)
@@ -236,34 +302,110 @@ def conv2d(x, weight, bias, spec: ConvSpec):
     ``spec`` the problem's :class:`kernels.common.ConvSpec` -> y : ``spec.y_shape`` =
     (N, C_out, H_out, W_out), the sizes from :func:`kernels.common.conv_output_size`.
     """
+    m = choose_tile(spec, x, weight)  # Winograd F(m x m, 3x3), or 0 (winograd.py's header)
+    if m:
+        return _conv2d_winograd(x, weight, bias, spec, m)
     plan = conv_plan(spec, x.itemsize)
     has_bias = bias is not None
     bias = bias if has_bias else np.zeros(spec.C_out, x.dtype)
     if plan.path == "direct":
-        return _conv2d_direct(_pad_planes(x, spec), weight, bias, spec)
+        kernels = direct_kernels(plan.serial)
+        return kernels.forward(padded_planes(x, spec, kernels), weight, bias, spec)
     with _single_threaded_blas(plan.lanes):
         return _conv2d_gemm(x, weight, bias, spec, _gemm_plan(plan, has_bias))
 
 
-def conv2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
+def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
+                    needs_input_grad=(True, True, True)) -> ConvGrads:
     """Gradients of :func:`conv2d`.
 
     grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in // groups,
     kH, kW), ``spec`` their :class:`kernels.common.ConvSpec` -> ``ConvGrads(grad_x (N, C_in,
     H, W), grad_weight (C_out, C_in // groups, kH, kW), grad_bias (C_out,))``.
+    ``needs_input_grad`` (PyTorch's ``output_mask``): the gradients not asked for are not
+    computed and come back as ``None``. The direct path's NaN guard scans only what the
+    asked-for gradients multiply with the junk zeros: the weight for grad_x, ``x`` for
+    grad_weight.
     """
+    need_x, need_w, need_b = (bool(flag) for flag in needs_input_grad)
+    m = choose_tile(spec, x, weight, grad_y) if need_x or need_w else 0  # Winograd, or 0
+    if m:
+        return _conv2d_backward_winograd(grad_y, x, weight, spec, m, (need_x, need_w, need_b))
     plan = conv_plan(spec, x.itemsize)
-    if plan.path == "direct" and not (_all_finite(x) and _all_finite(weight)):
+    if plan.path == "direct" and not ((not need_x or _all_finite(weight))
+                                      and (not need_w or _all_finite(x))):
         plan = conv_plan(spec, x.itemsize, allow_direct=False)  # scanned only where direct runs
+    grad_x = grad_w = None
+    if (need_x or need_w) and plan.path == "direct":
+        kernels = direct_kernels(plan.serial)
+        if need_x:  # gy_margin : (N, C_out, off_max + H_pad*W_pad), conv_direct's header
+            grad_x = kernels.grad_x(kernels.widen_margin(grad_y, spec), weight, spec)
+        if need_w:
+            gy_wide = kernels.widen(grad_y, spec)  # (N, C_out, (H_out - 1)*W_pad + W_out)
+            xp = padded_planes(x, spec, kernels)  # (N, C_in, H_pad, W_pad)
+            grad_w = kernels.grad_weight(gy_wide, xp, spec)
+    elif need_x or need_w:
+        gemm = _gemm_plan(plan, has_bias=False)._replace(need_grad_x=int(need_x),
+                                                         need_grad_w=int(need_w))
+        with _single_threaded_blas(plan.lanes):
+            grad_x, grad_w = _conv2d_backward_gemm(grad_y, x, weight, spec, gemm)
+    return ConvGrads(grad_x if need_x else None, grad_w if need_w else None,
+                     _bias_grad(grad_y) if need_b else None)
+
+
+# --------------------------------------------------------------------------- conv_transpose2d
+
+
+def _transpose_plan(spec: ConvSpec, itemsize: int, *finite_arrays) -> ConvPlan:
+    """:func:`conv_plan` for the conv whose grad_x a transposed conv is (``spec``).
+
+    The direct path multiplies junk zeros with its operands, so it runs only when every
+    array of ``finite_arrays`` is finite (as in :func:`conv2d_backward`). The in-place 1x1
+    path reads a conv input plane as its output plane, so it needs ``H, W == H_out,
+    W_out``, which an ``output_padding`` of at least the stride breaks (then: ``"gemm"``).
+    """
+    plan = conv_plan(spec, itemsize)
+    if plan.path == "direct" and not all(_all_finite(a) for a in finite_arrays):
+        plan = conv_plan(spec, itemsize, allow_direct=False)
+    if plan.path == "1x1" and (spec.H, spec.W) != (spec.H_out, spec.W_out):
+        plan = plan._replace(path="gemm")
+    return plan
+
+
+def conv_transpose2d(x, weight, bias, spec: ConvSpec):
+    """Transposed convolution: conv2d_backward's grad_x on the path of :func:`conv_plan`.
+
+    x : (N, C_in, H, W), weight : (C_in, C_out // groups, kH, kW), bias : (C_out,) or None,
+    ``spec`` the :class:`kernels.common.ConvSpec` of the conv whose grad_x this is
+    (:func:`kernels.common.conv_transpose_spec`) -> y : (N, C_out, H_y, W_y) = ``spec.x_shape``.
+    """
+    plan = _transpose_plan(spec, x.itemsize, x, weight)
     if plan.path == "direct":
-        xp = _pad_planes(x, spec)  # (N, C_in, H_pad, W_pad)
-        gy_wide = _widen(grad_y, spec)  # (N, C_out, (H_out - 1)*W_pad + W_out)
-        grad_x = _conv2d_direct_grad_x(gy_wide, weight, spec)
-        grad_w = _conv2d_direct_grad_weight(gy_wide, xp, spec)
+        y = _conv2d_direct_grad_x(_widen(x, spec), weight, spec)
     else:
         with _single_threaded_blas(plan.lanes):
-            grad_x, grad_w = _conv2d_backward_gemm(grad_y, x, weight, spec,
-                                                   _gemm_plan(plan, has_bias=False))
+            y = _conv_transpose2d_gemm(x, weight, spec, _gemm_plan(plan, has_bias=False))
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)  # (C_out, 1, 1)
+    return y
+
+
+def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
+    """Gradients of :func:`conv_transpose2d`: conv2d of ``grad_y`` and its grad_weight.
+
+    grad_y : (N, C_out, H_y, W_y), x : (N, C_in, H, W), weight : (C_in, C_out // groups, kH,
+    kW) -> ``ConvGrads(grad_x (N, C_in, H, W), grad_weight (like weight), grad_bias
+    (C_out,))``; ``spec`` as :func:`conv_transpose2d` takes it.
+    """
+    plan = _transpose_plan(spec, x.itemsize, x, grad_y)
+    if plan.path == "direct":
+        gyp = _pad_planes(grad_y, spec)  # (N, C_out, H_pad, W_pad)
+        grad_x = _conv2d_direct(gyp, weight, np.zeros(spec.C_out, x.dtype), spec)
+        grad_w = _conv2d_direct_grad_weight(_widen(x, spec), gyp, spec)
+    else:
+        with _single_threaded_blas(plan.lanes):
+            grad_x, grad_w = _conv_transpose2d_backward_gemm(
+                grad_y, x, weight, spec, _gemm_plan(plan, has_bias=False))
     return ConvGrads(grad_x, grad_w, _bias_grad(grad_y))
 
 
@@ -272,16 +414,25 @@ __all__ = [
     "GemmPlan",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "conv2d",
     "conv2d_backward",
+    "conv_algorithm",
     "conv_plan",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "corr2d",
+    "get_conv_algorithm",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "pad",
     "pad_backward",
     "relu",
     "relu_backward",
+    "set_conv_algorithm",
 ]

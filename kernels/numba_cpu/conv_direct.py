@@ -1,13 +1,30 @@
-"""The ``"direct"`` conv path: stride 1, few input channels per group, no GEMM ("wide rows").
+"""The ``"direct"`` conv path: stride 1, a small window per output (``C_in/g*kH*kW``), no GEMM.
 
 Forward (:func:`_conv2d_direct`), grad_x (:func:`_conv2d_direct_grad_x`) and grad_weight
 (:func:`_conv2d_direct_grad_weight`) compute what ``conv2d`` and ``conv2d_backward`` of
 :mod:`kernels.naive` compute, with the window loop turned inside out: one long AXPY (or dot)
-per tap over a whole zero-padded plane, read at the input's row pitch. ``conv_plan`` in
-:mod:`kernels.numba_cpu` decides when this path runs (package header, item 3).
+per tap over a whole zero-padded plane, read at the input's row pitch ("wide rows"). No
+im2col: where the GEMM path copies every input pixel ``kH*kW`` times into columns and hands
+BLAS a matrix with a short inner dimension, this path reads the input in place, with the
+weight of each tap broadcast over a whole row of outputs held in one L1-resident buffer.
+``conv_plan`` in :mod:`kernels.numba_cpu` decides when this path runs (package header, item
+3): one input channel (LeNet's first layer), or a small window in total (``C_in/g*kH*kW <=
+DIRECT_MAX_K``: LeNet's second layer, 6x5x5 = 150; the MNIST CNN's, 10x5x5 = 250).
+
+Serial twins. Each kernel is compiled twice: ``parallel=True`` (the ``prange`` loops split
+across threads) and, from the same source, a serial twin in which ``prange`` runs as
+``range`` (:func:`_serial_twin`). Waking Numba's thread pool costs tens of microseconds when
+its threads have gone to sleep (as they do between the layers of a training step, while NumPy
+works): 51 us median vs 5.5 us for the serial twin of a 16-element kernel called after 1 ms of
+NumPy work (2-core AMD EPYC, threading layer omp). Below ``SERIAL_MAX_MACS`` multiply-adds a
+call runs the serial twins (:func:`direct_kernels`); the table and the command that measured
+it are beside the constant.
 """
 
 from __future__ import annotations
+
+import types
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -31,9 +48,35 @@ def _pad_planes(x, spec):
     return xp
 
 
+ROWS = 4
+"""Planes updated together per tap by :func:`_axpy_rows`: output channels in the forward,
+input channels in grad_x. One load of the input feeds four multiply-adds, and the loop's
+setup is paid once per four planes: on LeNet's second layer (batch 64, float32, one
+thread, serial twins, min of 30) the forward took 2.8 ms one plane at a time, 1.05 ms four
+at a time (eight: 0.83 ms; four wastes less on the 6- and 10-channel layers' grad_x)."""
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _axpy_rows(rows, a, x):
+    """``rows[b] += a[b] * x`` for ``b < ROWS``: four AXPYs sharing each load of ``x``.
+
+    rows : (ROWS, L), a : (ROWS,), x : (L,). The four rows are written out by hand so that
+    LLVM vectorises along ``L`` with the four weights in registers (a loop over ``b`` inside
+    the loop over ``k`` ran 3x slower: it vectorised the short loop instead).
+    """
+    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
+    for k in range(x.shape[0]):
+        v = x[k]
+        r0[k] += a0 * v
+        r1[k] += a1 * v
+        r2[k] += a2 * v
+        r3[k] += a3 * v
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _conv2d_direct(xp, weight, bias, spec):
-    """Direct stride-1 convolution on padded planes, parallel over the ``N*C_out`` outputs.
+    """Direct stride-1 convolution on padded planes, parallel over (sample, channel block).
 
     xp : (N, C_in, Hp, Wp) (x already zero-padded by :func:`_pad_planes`: ``Hp = spec.H_pad``,
     ``Wp = spec.W_pad``), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,)
@@ -49,27 +92,41 @@ def _conv2d_direct(xp, weight, bias, spec):
     loop of ~``Ho*Wp`` elements per tap instead of ``Ho`` short ones; the junk columns are
     dropped when the plane is copied out. LeNet's first layer (1 input channel, 6 outputs)
     would give a GEMM with K = 25 and M = 6, too thin for BLAS to shine.
+
+    A work item is one sample and ``ROWS`` output channels of one group: per tap the four
+    weights go to registers and one pass over the input row updates four wide planes
+    (:func:`_axpy_rows`; past the group's last channel the weights are 0 and the plane is
+    not copied out). Each output's sum runs over the taps in the same order as one plane at
+    a time would, so the result is the same to the bit.
     """
     N, C_in, Hp, Wp = xp.shape
     C_out, C_in_g, kh, kw = weight.shape
     dh, dw, Ho, Wo = spec.dil_h, spec.dil_w, spec.H_out, spec.W_out
-    C_out_g = C_out // spec.groups
+    G = spec.groups
+    C_out_g = C_out // G
+    blocks = -(-C_out_g // ROWS)  # blocks of ROWS output channels per group
     L = (Ho - 1) * Wp + Wo
     xf = xp.reshape(N, C_in, Hp * Wp)  # (N, C_in, Hp*Wp)
     y = np.empty((N, C_out, Ho, Wo), xp.dtype)
-    for item in prange(N * C_out):
-        n, co = item // C_out, item % C_out
-        g = co // C_out_g
-        wide = np.zeros(L, xp.dtype)  # output plane at row pitch Wp
+    for item in prange(N * G * blocks):
+        n, rest = item // (G * blocks), item % (G * blocks)
+        g = rest // blocks
+        co0 = g * C_out_g + (rest % blocks) * ROWS  # the block's first output channel
+        rows = min(ROWS, (g + 1) * C_out_g - co0)
+        wide = np.zeros((ROWS, L), xp.dtype)  # ROWS output planes at row pitch Wp
+        a = np.zeros(ROWS, xp.dtype)  # their weights of one tap
         for cl in range(C_in_g):
             src = xf[n, g * C_in_g + cl]  # (Hp*Wp,)
             for i in range(kh):
                 for j in range(kw):
                     off = i * dh * Wp + j * dw
-                    _axpy(wide, weight[co, cl, i, j], src[off:off + L])
-        for oh in range(Ho):
-            for ow in range(Wo):
-                y[n, co, oh, ow] = wide[oh * Wp + ow] + bias[co]
+                    for b in range(rows):
+                        a[b] = weight[co0 + b, cl, i, j]
+                    _axpy_rows(wide, a, src[off:off + L])
+        for b in range(rows):
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    y[n, co0 + b, oh, ow] = wide[b, oh * Wp + ow] + bias[co0 + b]
     return y
 
 
@@ -126,6 +183,76 @@ def _conv2d_direct_grad_x(gy_wide, weight, spec):
     return grad_x
 
 
+@njit(parallel=True, cache=True)
+def _widen_margin(grad_y, spec):
+    """Gradient planes at row pitch ``Wp``, after a margin of zeros: (N, C, Ho, Wo) -> (N, C, M).
+
+    ``M = off_max + Hp*Wp`` with ``off_max = (kH - 1)*dil_h*Wp + (kW - 1)*dil_w``, the
+    offset of the last tap: plane ``(n, c)`` is :func:`_widen`'s wide row, starting at
+    ``off_max``, zeros before and after. :func:`_conv2d_direct_grad_x_gather` reads it.
+    """
+    N, C, Ho, Wo = grad_y.shape
+    Hp, Wp = spec.H_pad, spec.W_pad
+    off_max = (spec.kH - 1) * spec.dil_h * Wp + (spec.kW - 1) * spec.dil_w
+    wide = np.zeros((N, C, off_max + Hp * Wp), grad_y.dtype)
+    for item in prange(N * C):
+        n, c = item // C, item % C
+        for oh in range(Ho):
+            start = off_max + oh * Wp
+            wide[n, c, start:start + Wo] = grad_y[n, c, oh]
+    return wide
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
+    """grad_x of the direct path as a gather, parallel over (sample, input-channel block).
+
+    gy_margin : (N, C_out, off_max + Hp*Wp) (:func:`_widen_margin`), weight : (C_out,
+    C_in // groups, kH, kW) -> grad_x : (N, C_in, H, W) (``spec`` a
+    :class:`kernels.common.ConvSpec` with stride 1)
+
+    The same sums as :func:`_conv2d_direct_grad_x`, ``gxp.flat[p] += w * gy_wide[p - off]``,
+    with the roles of the two arrays swapped: the accumulator (the padded input plane's
+    gradient) stays put and the gradient row slides under it, read from ``off_max - off`` in
+    the zero-margined copy. In the scatter form the accumulator slides by one element from
+    tap to tap, so each vector load overlaps the stores of the tap before, which the CPU
+    cannot forward: on LeNet's second layer (batch 64, float32, one thread, serial twins,
+    min of 40) the scatter took 5.1 ms, this gather 2.8 ms, the forward 2.6 ms (one plane
+    at a time each). As in the forward, ``ROWS`` input channels of one group are updated
+    together from each gradient row (:func:`_axpy_rows`).
+    """
+    N, C_out, M = gy_margin.shape
+    _, C_in_g, kh, kw = weight.shape
+    H, W, ph, pw = spec.H, spec.W, spec.pad_h, spec.pad_w
+    dh, dw, Hp, Wp = spec.dil_h, spec.dil_w, spec.H_pad, spec.W_pad
+    G = spec.groups
+    C_out_g = C_out // G
+    blocks = -(-C_in_g // ROWS)  # blocks of ROWS input channels per group
+    off_max = M - Hp * Wp
+    grad_x = np.empty((N, spec.C_in, H, W), gy_margin.dtype)
+    for item in prange(N * G * blocks):
+        n, rest = item // (G * blocks), item % (G * blocks)
+        g = rest // blocks
+        cl0 = (rest % blocks) * ROWS  # the block's first input channel, within the group
+        rows = min(ROWS, C_in_g - cl0)
+        gxp = np.zeros((ROWS, Hp * Wp), gy_margin.dtype)  # padded planes' gradients, flat
+        a = np.zeros(ROWS, gy_margin.dtype)  # their weights of one tap
+        for co in range(g * C_out_g, (g + 1) * C_out_g):
+            src = gy_margin[n, co]  # (off_max + Hp*Wp,)
+            for i in range(kh):
+                for j in range(kw):
+                    start = off_max - (i * dh * Wp + j * dw)
+                    for b in range(rows):
+                        a[b] = weight[co, cl0 + b, i, j]
+                    _axpy_rows(gxp, a, src[start:start + Hp * Wp])
+        for b in range(rows):
+            c = g * C_in_g + cl0 + b
+            for h in range(H):
+                for w in range(W):
+                    grad_x[n, c, h, w] = gxp[b, (h + ph) * Wp + w + pw]
+    return grad_x
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _conv2d_direct_grad_weight(gy_wide, xp, spec):
     """grad_weight of the direct path, parallel over the ``C_out*C_in/g*kH*kW`` weights.
@@ -137,7 +264,10 @@ def _conv2d_direct_grad_weight(gy_wide, xp, spec):
     dot product per sample and weight (junk columns are zero in ``gy_wide``, and ``0 * x`` is
     0 for finite ``x``: :func:`conv2d_backward` takes this path only then). Parallel over
     weights (150 for LeNet's first layer), so each sum has one owner and no reduction
-    between threads.
+    between threads. (Four weights sharing each load of ``x``, as the forward shares its
+    loads, measured no faster here (four at a time vs one: 1.27 vs 1.37 ms on LeNet's second
+    layer, 2.69 vs 2.32 ms on the MNIST CNN's, batch 64, float32, one thread, min of 30):
+    the dot products are short and their reductions dominate.)
     """
     N, C_out, L = gy_wide.shape
     _, C_in, Hp, Wp = xp.shape
@@ -156,3 +286,136 @@ def _conv2d_direct_grad_weight(gy_wide, xp, spec):
             acc += _dot(gy_wide[n, co], xf[n, c, off:off + L])
         grad_w[co, cl, i, j] = acc
     return grad_w
+
+
+# --------------------------------------------------------------------------- serial twins
+
+
+def _serial_twin(kernel, name: str):
+    """``kernel`` compiled again without ``parallel`` (its ``prange`` runs as ``range``).
+
+    The twin is the same Python source under another name, ``name``, so that Numba's on-disk
+    cache (keyed by a function's qualified name and line) keeps both versions apart.
+    """
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, no threads)."
+    return njit(cache=True, fastmath=FASTMATH)(twin)
+
+
+_pad_planes_serial = _serial_twin(_pad_planes, "_pad_planes_serial")
+_conv2d_direct_serial = _serial_twin(_conv2d_direct, "_conv2d_direct_serial")
+_widen_serial = _serial_twin(_widen, "_widen_serial")
+_conv2d_direct_grad_x_serial = _serial_twin(_conv2d_direct_grad_x, "_conv2d_direct_grad_x_serial")
+_conv2d_direct_grad_weight_serial = _serial_twin(_conv2d_direct_grad_weight,
+                                                 "_conv2d_direct_grad_weight_serial")
+_widen_margin_serial = _serial_twin(_widen_margin, "_widen_margin_serial")
+_conv2d_direct_grad_x_gather_serial = _serial_twin(_conv2d_direct_grad_x_gather,
+                                                   "_conv2d_direct_grad_x_gather_serial")
+
+
+class DirectKernels(NamedTuple):
+    """The direct path's kernels, all parallel or all serial (:func:`direct_kernels`)."""
+
+    pad_planes: object  # (N, C, H, W) -> (N, C, H_pad, W_pad), see :func:`_pad_planes`
+    forward: object  # :func:`_conv2d_direct`
+    widen: object  # :func:`_widen`
+    grad_weight: object  # :func:`_conv2d_direct_grad_weight`
+    widen_margin: object  # :func:`_widen_margin`
+    grad_x: object  # :func:`_conv2d_direct_grad_x_gather`
+
+
+PARALLEL = DirectKernels(_pad_planes, _conv2d_direct, _widen, _conv2d_direct_grad_weight,
+                         _widen_margin, _conv2d_direct_grad_x_gather)
+SERIAL = DirectKernels(_pad_planes_serial, _conv2d_direct_serial, _widen_serial,
+                       _conv2d_direct_grad_weight_serial, _widen_margin_serial,
+                       _conv2d_direct_grad_x_gather_serial)
+
+
+def direct_kernels(serial: bool) -> DirectKernels:
+    """The serial twins when ``serial`` (a call below ``SERIAL_MAX_MACS``), else the parallel."""
+    return SERIAL if serial else PARALLEL
+
+
+def padded_planes(x, spec, kernels: DirectKernels):
+    """``x`` zero-padded to (N, C_in, H_pad, W_pad); ``x`` itself when there is no padding.
+
+    x : (N, C_in, H, W), C-contiguous (the direct kernels read it at row pitch ``W_pad``).
+    """
+    if spec.pad_h == 0 and spec.pad_w == 0:
+        return x  # already the padded plane: no copy
+    return kernels.pad_planes(x, spec)
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def measure_thresholds(repeats: int = 15) -> list[tuple]:
+    """Time the direct path against the GEMM path, and serial twins against parallel kernels.
+
+    Run as ``python -c "from kernels.numba_cpu.conv_direct import measure_thresholds as m;
+    m()"``; it prints and returns the rows from which ``DIRECT_MAX_K`` and
+    ``SERIAL_MAX_MACS`` (in :mod:`kernels.numba_cpu`) were chosen. float32, stride 1, no
+    padding; each call is timed after about 1 ms of single-threaded NumPy work, as between the
+    layers of a training step, so a parallel kernel pays for waking its threads; over
+    ``repeats`` interleaved rounds, in ms: min for direct vs gemm, median for serial vs
+    parallel (waking threads is what the median sees and the min hides).
+
+    - direct vs gemm: batch 64, 14x14 inputs, 16 output channels, 5x5 kernels, ``C_in`` from
+      2 to 32 (``K = C_in*25`` from 50 to 800): forward, and backward with grad_x and
+      grad_weight.
+    - serial vs parallel: the direct forward of a ``C_in`` -> 16 channel 5x5 layer on 14x14
+      inputs, one sample with ``C_in`` 1, 2, 3, then LeNet's second layer (``C_in`` 6) for
+      batch 1 to 16 (0.04 to 3.8 million multiply-adds).
+    """
+    import time
+
+    from kernels.common import ConvSpec
+
+    from . import conv2d, conv2d_backward, conv_algorithm
+
+    rng = np.random.default_rng(0)
+    busy = rng.standard_normal(150_000).astype(np.float32)
+
+    def timed(fns):
+        samples = {name: [] for name in fns}
+        for fn in fns.values():
+            fn()  # compile, warm
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                for _ in range(4):
+                    np.exp(busy)  # the threads fall asleep meanwhile
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - t0) * 1e3)
+        return {name: (min(v), float(np.median(v))) for name, v in samples.items()}
+
+    def forced(algorithm, fn, *args):
+        def run():
+            with conv_algorithm(algorithm):
+                return fn(*args)
+        return run
+
+    rows = []
+    for c_in in (2, 3, 6, 10, 16, 32):
+        x = rng.standard_normal((64, c_in, 14, 14)).astype(np.float32)
+        w = rng.standard_normal((16, c_in, 5, 5)).astype(np.float32)
+        spec = ConvSpec.from_shapes(x.shape, w.shape, (1, 1), (0, 0), (1, 1), 1)
+        gy = rng.standard_normal(spec.y_shape).astype(np.float32)
+        t = timed({f"{a} {d}": forced(a, *call) for a in ("direct", "gemm")
+                   for d, call in (("fwd", (conv2d, x, w, None, spec)),
+                                   ("bwd", (conv2d_backward, gy, x, w, spec)))})
+        rows.append(("K", c_in * 25, t["direct fwd"][0], t["gemm fwd"][0], t["direct bwd"][0],
+                     t["gemm bwd"][0]))
+    for n, c_in in ((1, 1), (1, 2), (1, 3), (1, 6), (2, 6), (4, 6), (8, 6), (16, 6)):
+        x = rng.standard_normal((n, c_in, 14, 14)).astype(np.float32)
+        w = rng.standard_normal((16, c_in, 5, 5)).astype(np.float32)
+        b = np.zeros(16, np.float32)
+        spec = ConvSpec.from_shapes(x.shape, w.shape, (1, 1), (0, 0), (1, 1), 1)
+        t = timed({"serial": lambda x=x, w=w, b=b, s=spec: _conv2d_direct_serial(x, w, b, s),
+                   "parallel": lambda x=x, w=w, b=b, s=spec: _conv2d_direct(x, w, b, s)})
+        rows.append(("MACs", n * 16 * 100 * c_in * 25, t["serial"][1], t["parallel"][1]))
+    for row in rows:
+        print(row[0], row[1], " ".join(f"{v:.3f}" for v in row[2:]))
+    return rows

@@ -79,6 +79,8 @@ class GemmPlan(NamedTuple):
     chunks: int  # the batch is cut into this many chunks; lane l does l, l + lanes, ...
     in_place_1x1: int  # 1: 1x1 kernel, stride 1, no padding, one sample a chunk: cols is x[n]
     has_bias: int  # 1: add the bias (forward only; 0 skips adding zeros on one-sample chunks)
+    need_grad_x: int = 1  # backward only, 0: skip dcols = W.T @ gY and col2im (grad_x unused)
+    need_grad_w: int = 1  # backward only, 0: skip im2col and gY @ cols.T (grad_weight unused)
 
 
 @njit(cache=True)
@@ -244,7 +246,10 @@ def _conv2d_backward_gemm(grad_y, x, weight, spec, plan):
     grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in // groups,
     kH, kW) -> grad_x : (N, C_in, H, W), grad_weight : (C_out, C_in // groups, kH, kW);
     ``spec`` a :class:`kernels.common.ConvSpec`, ``plan`` a :class:`GemmPlan` (its
-    ``has_bias`` is not read: ``grad_bias`` is summed by the caller).
+    ``has_bias`` is not read: ``grad_bias`` is summed by the caller). ``plan.need_grad_x = 0``
+    skips the ``dcols`` GEMM and col2im (grad_x comes back uninitialised: the caller drops
+    it), ``plan.need_grad_w = 0`` skips im2col and the grad_W GEMM (grad_weight comes back
+    zero): PyTorch's ``output_mask``.
 
     Per chunk and group, with ``gY_g (C_out/g, s*P)`` the chunk's gradient rows side by side:
     ``grad_W_g += gY_g @ cols_g.T`` (the forward GEMM with its output and one input swapped)
@@ -257,6 +262,7 @@ def _conv2d_backward_gemm(grad_y, x, weight, spec, plan):
     C_out, C_in_g, kh, kw = weight.shape
     groups, Ho, Wo = spec.groups, spec.H_out, spec.W_out
     lanes, chunks, in_place_1x1 = plan.lanes, plan.chunks, plan.in_place_1x1
+    need_x, need_w = plan.need_grad_x, plan.need_grad_w
     C_out_g = C_out // groups
     K = C_in_g * kh * kw  # a group's GEMM inner dimension
     R = C_in * kh * kw  # rows of cols, all groups
@@ -269,8 +275,8 @@ def _conv2d_backward_gemm(grad_y, x, weight, spec, plan):
     gx3 = grad_x.reshape(N, C_in, H * W)  # (N, C_in, H*W)
     gw_lanes = np.zeros((lanes, C_out, K), x.dtype)  # (lanes, C_out, K)
     for lane in prange(lanes):
-        cols_buf = np.empty(0 if in_place_1x1 else R * S * P, x.dtype)
-        dcols_buf = np.empty(0 if in_place_1x1 else R * S * P, x.dtype)
+        cols_buf = np.empty(0 if in_place_1x1 or not need_w else R * S * P, x.dtype)
+        dcols_buf = np.empty(0 if in_place_1x1 or not need_x else R * S * P, x.dtype)
         gy_buf = np.empty(0 if S == 1 else C_out * S * P, x.dtype)
         for k in range(lane, chunks, lanes):
             n0 = k * N // chunks
@@ -279,9 +285,10 @@ def _conv2d_backward_gemm(grad_y, x, weight, spec, plan):
                 cols = x3[n0]  # (C_in, P)
                 dcols = gx3[n0]  # (C_in, P)
             else:
-                cols = cols_buf[:R * s * P].reshape(R, s * P)  # (C_in*kH*kW, s*P)
-                dcols = dcols_buf[:R * s * P].reshape(R, s * P)  # (C_in*kH*kW, s*P)
-                _im2col(x, cols, spec, n0, s)
+                cols = cols_buf[:R * s * P * need_w].reshape(R, s * P * need_w)  # (R, s*P)
+                dcols = dcols_buf[:R * s * P * need_x].reshape(R, s * P * need_x)  # (R, s*P)
+                if need_w:
+                    _im2col(x, cols, spec, n0, s)
             if s == 1:
                 gy = gy3[n0]  # (C_out, P)
             else:
@@ -293,9 +300,11 @@ def _conv2d_backward_gemm(grad_y, x, weight, spec, plan):
                 gy_g = gy[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, s*P)
                 cols_g = cols[g * K:(g + 1) * K]  # (K, s*P)
                 w_g = w2[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, K)
-                gw_lanes[lane, g * C_out_g:(g + 1) * C_out_g] += np.dot(gy_g, cols_g.T)
-                np.dot(w_g.T, gy_g, dcols[g * K:(g + 1) * K])  # (K, s*P)
-            if not in_place_1x1:
+                if need_w:
+                    gw_lanes[lane, g * C_out_g:(g + 1) * C_out_g] += np.dot(gy_g, cols_g.T)
+                if need_x:
+                    np.dot(w_g.T, gy_g, dcols[g * K:(g + 1) * K])  # (K, s*P)
+            if need_x and not in_place_1x1:
                 _col2im(dcols, grad_x, spec, n0, s)
     grad_w = gw_lanes[0].copy()  # (C_out, K)
     for lane in range(1, lanes):

@@ -1,13 +1,15 @@
-"""Pooling on the CPU with Numba: max, average and adaptive average, forward and backward.
+"""Pooling on the CPU with Numba: max, average, adaptive and unpooling, forward and backward.
 
 Each op computes what its namesake in :mod:`kernels.naive` computes (``max_pool2d``,
 ``max_pool2d_backward``, ``avg_pool2d``, ``avg_pool2d_backward``, ``adaptive_avg_pool2d``,
-``adaptive_avg_pool2d_backward``): one ``prange`` over the ``N*C`` planes, each plane pooled
-tap by tap so that every max-pool window still sees its taps in PyTorch's row-major order
-(package header, item 5). Each kernel takes the call's record (:class:`kernels.common.
-PoolSpec` or ``AdaptivePoolSpec``) and reads the window and the output size from it by name;
-average pooling's divisors and adaptive pooling's bounds come from the helpers of
-:mod:`kernels.common`, as in naive, tabulated once per axis.
+``adaptive_avg_pool2d_backward``, ``max_unpool2d``, ``max_unpool2d_backward``,
+``adaptive_max_pool2d``, ``adaptive_max_pool2d_backward``): one ``prange`` over the ``N*C``
+planes, each plane pooled tap by tap so that every max-pool window still sees its taps in
+PyTorch's row-major order (package header, item 5). Each kernel takes the call's record
+(:class:`kernels.common.PoolSpec`, ``AdaptivePoolSpec`` or ``UnpoolSpec``) and reads the
+window and the output size from it by name; average pooling's divisors and adaptive
+pooling's bounds come from the helpers of :mod:`kernels.common`, as in naive, tabulated
+once per axis.
 
 How the loops are written, and what each rule bought (medians on the 2-core VM, 2 threads):
 
@@ -41,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.common import AdaptivePoolSpec, PoolSpec, adaptive_bounds, avg_pool_count
+from kernels.common import AdaptivePoolSpec, PoolSpec, UnpoolSpec, adaptive_bounds, avg_pool_count
 
 from ._loops import FASTMATH, _valid_range
 
@@ -377,3 +379,103 @@ def adaptive_avg_pool2d_backward(grad_y, spec: AdaptivePoolSpec):
     """grad_x of :func:`adaptive_avg_pool2d`: grad_y ``spec.y_shape`` -> ``spec.x_shape``."""
     return _adaptive_avg_pool2d_backward(grad_y, _adaptive_bounds(spec.H, spec.H_out),
                                          _adaptive_bounds(spec.W, spec.W_out), spec)
+
+
+# --------------------------------------------------------------------------- max unpooling
+
+
+@njit(parallel=True, cache=True)
+def _max_unpool2d(x, indices, spec):
+    """Max unpooling, parallel over planes: x, indices (N, C, H, W) -> y (N, C, Ho, Wo).
+
+    ``spec`` a :class:`kernels.common.UnpoolSpec`. Each thread zeroes its own output plane,
+    then writes its inputs to their indices in row-major input order, so of several inputs
+    naming one cell the last one stays, as in naive (and PyTorch); no two threads share a
+    plane, so nothing races.
+    """
+    N, C, H, W = x.shape
+    HWo = spec.H_out * spec.W_out
+    x2, idx = x.reshape(N * C, H * W), indices.reshape(N * C, H * W)  # (N*C, H*W)
+    y = np.empty((N * C, HWo), x.dtype)
+    for p in prange(N * C):
+        for k in range(HWo):
+            y[p, k] = 0
+        for k in range(H * W):
+            y[p, idx[p, k]] = x2[p, k]
+    return y.reshape(N, C, spec.H_out, spec.W_out)
+
+
+@njit(parallel=True, cache=True)
+def _max_unpool2d_backward(grad_y, indices, spec):
+    """grad_x[p].flat[k] = grad_y[p].flat[indices[p].flat[k]]: a gather, parallel over planes."""
+    N, C, H, W = spec.N, spec.C, spec.H, spec.W
+    gy = grad_y.reshape(N * C, spec.H_out * spec.W_out)  # (N*C, Ho*Wo)
+    idx = indices.reshape(N * C, H * W)  # (N*C, H*W)
+    grad_x = np.empty((N * C, H * W), grad_y.dtype)
+    for p in prange(N * C):
+        for k in range(H * W):
+            grad_x[p, k] = gy[p, idx[p, k]]
+    return grad_x.reshape(N, C, H, W)
+
+
+def max_unpool2d(x, indices, spec: UnpoolSpec):
+    """Max unpooling: x, indices (N, C, H, W) -> y ``spec.y_shape`` (N, C, H_out, W_out)."""
+    return _max_unpool2d(x, indices, spec)
+
+
+def max_unpool2d_backward(grad_y, indices, spec: UnpoolSpec):
+    """grad_x of :func:`max_unpool2d`: grad_y (N, C, H_out, W_out) -> (N, C, H, W)."""
+    return _max_unpool2d_backward(grad_y, indices, spec)
+
+
+# --------------------------------------------------------------------------- adaptive max
+
+
+@njit(parallel=True, cache=True)
+def _adaptive_max_pool2d(x, h_bounds, w_bounds, spec):
+    """Adaptive max pooling, parallel over planes: (N, C, H, W) -> y, indices (N, C, Ho, Wo).
+
+    Bounds as in :func:`_adaptive_avg_pool2d`. Each window is scanned row-major from its
+    first cell with ``-inf``, taking a value that is greater or NaN (PyTorch's rule, as in
+    :func:`kernels.naive._adaptive_max_argmax`); the inner loop walks a run of one row.
+    """
+    N, C, H, W = x.shape
+    Ho, Wo = spec.H_out, spec.W_out
+    x3 = x.reshape(N * C, H, W)  # (N*C, H, W)
+    y = np.empty((N * C, Ho, Wo), x.dtype)
+    indices = np.empty((N * C, Ho, Wo), np.int64)
+    for p in prange(N * C):
+        for oh in range(Ho):
+            h0, h1 = h_bounds[oh, 0], h_bounds[oh, 1]
+            for ow in range(Wo):
+                w0, w1 = w_bounds[ow, 0], w_bounds[ow, 1]
+                best = -np.inf
+                best_index = h0 * W + w0
+                for h in range(h0, h1):
+                    run = x3[p, h, w0:w1]
+                    for k in range(run.shape[0]):
+                        v = run[k]
+                        if v > best or v != v:  # v != v: NaN
+                            best = v
+                            best_index = h * W + w0 + k
+                y[p, oh, ow] = best
+                indices[p, oh, ow] = best_index
+    return y.reshape(N, C, Ho, Wo), indices.reshape(N, C, Ho, Wo)
+
+
+def adaptive_max_pool2d(x, spec: AdaptivePoolSpec, *, return_indices=False):
+    """Adaptive max pooling: x (N, C, H, W) -> y ``spec.y_shape`` [, int64 indices]."""
+    y, indices = _adaptive_max_pool2d(x, _adaptive_bounds(spec.H, spec.H_out),
+                                      _adaptive_bounds(spec.W, spec.W_out), spec)
+    return (y, indices) if return_indices else y
+
+
+def adaptive_max_pool2d_backward(grad_y, x, indices, spec: AdaptivePoolSpec):
+    """grad_x of :func:`adaptive_max_pool2d`: grad_y (N, C, H_out, W_out) -> (N, C, H, W).
+
+    Max pooling's scatter-add from indices (:func:`_max_pool2d_backward_indices`, which reads
+    only ``spec.H, spec.W``), after the forward scan when ``indices`` is None.
+    """
+    if indices is None:
+        indices = adaptive_max_pool2d(x, spec, return_indices=True)[1]
+    return _max_pool2d_backward_indices(grad_y, indices, spec)

@@ -27,7 +27,8 @@ Shapes are NCHW for activations and OIHW for weights:
 ``x : (N, C_in, H, W)``, ``weight : (C_out, C_in // groups, kH, kW)``.
 
 Layout: ``_checks`` (the validation every op shares), ``conv`` (corr2d, conv2d, conv1d),
-``pool`` (max, average, adaptive), ``pad``. Every public function is re-exported here, so
+``conv_transpose`` (conv_transpose2d),
+``pool`` (max, average, adaptive, unpooling), ``pad``. Every public function is re-exported here, so
 callers write ``from minitorch_cnn import functional as F`` and ``F.conv2d``.
 """
 
@@ -46,14 +47,19 @@ from .conv import (
     conv2d_backward,
     corr2d,
 )
+from .conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from .pad import pad, pad_backward
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
 )
 
 MAX_ARRAY_BYTES: int = _default_max_array_bytes()
@@ -72,15 +78,21 @@ im2col columns at ``kernels.vectorized.COLUMN_BYTES_LIMIT``).
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "conv1d",
     "conv1d_backward",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "corr2d",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "pad",
     "pad_backward",
     "relu",

@@ -170,8 +170,30 @@ def _pad_extra(module, x, extra: tuple[int, int]):
     return np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
 
 
+def _needs_input_grad(value: object) -> tuple[bool, bool, bool]:
+    """``needs_input_grad`` checked: three bools ``(grad_x, grad_weight, grad_bias)``."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(
+            f"needs_input_grad: expected a tuple of three bools (grad_x, grad_weight, "
+            f"grad_bias), got {type(value).__name__} {value!r}"
+        )
+    if len(value) != 3:
+        raise ValueError(
+            f"needs_input_grad: expected three bools (grad_x, grad_weight, grad_bias), "
+            f"got {len(value)}: {value!r}"
+        )
+    for flag in value:
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(
+                f"needs_input_grad: expected bools (grad_x, grad_weight, grad_bias), got "
+                f"{type(flag).__name__} {flag!r} in {value!r}"
+            )
+    return (bool(value[0]), bool(value[1]), bool(value[2]))
+
+
 def conv2d_backward(
-    grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend=None
+    grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend=None,
+    needs_input_grad=(True, True, True),
 ) -> ConvGrads:
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
@@ -180,18 +202,26 @@ def conv2d_backward(
     -> ``(grad_x (N, C_in, H, W), grad_weight (like weight), grad_bias (C_out,))``,
     a :class:`kernels.common.ConvGrads` that unpacks like a tuple.
     ``grad_bias = grad_y.sum((0, 2, 3))``.
+
+    ``needs_input_grad``: three bools, which of ``(grad_x, grad_weight, grad_bias)`` to
+    compute, as PyTorch's ``output_mask`` (``torch.ops.aten.convolution_backward``). A
+    gradient not asked for is not computed, on any backend, and comes back as ``None``: a
+    network's first layer needs no grad_x (its input is data), a layer without bias no
+    grad_bias.
     """
+    need = _needs_input_grad(needs_input_grad)
     call = _conv_args(x, weight, None, stride, padding, dilation, groups, backend)
     spec, dtype = call.spec, _shape_dtype(call.x)[1]
     grad_y = _check_grad(grad_y, spec.y_shape, call.x, backend)
     if spec.N == 0:
-        return ConvGrads(_zeros(call.x, _shape_dtype(call.x)[0], dtype),
-                         _zeros(call.x, spec.weight_shape, dtype),
-                         _zeros(call.x, (spec.C_out,), dtype))
+        shapes = (_shape_dtype(call.x)[0], spec.weight_shape, (spec.C_out,))
+        return ConvGrads(*(_zeros(call.x, shape, dtype) if n else None
+                           for shape, n in zip(shapes, need, strict=True)))
     module = kernel_module(backend)
     x_padded = _pad_extra(module, call.x, call.extra)
-    gx, gw, gb = _run(module, "conv2d_backward", grad_y, x_padded, call.weight, spec)
-    if call.extra != (0, 0):  # the extra row/col was padding: its gradient is dropped
+    gx, gw, gb = _run(module, "conv2d_backward", grad_y, x_padded, call.weight, spec,
+                      needs_input_grad=need)
+    if gx is not None and call.extra != (0, 0):  # the extra row/col was padding: dropped
         gx = gx[:, :, : spec.H - call.extra[0], : spec.W - call.extra[1]]
     return ConvGrads(gx, gw, gb)
 
@@ -315,7 +345,8 @@ def conv1d(
 
 
 def conv1d_backward(
-    grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend=None
+    grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend=None,
+    needs_input_grad=(True, True, True),
 ) -> ConvGrads:
     """Gradients of :func:`conv1d` with respect to its input, weight and bias.
 
@@ -325,6 +356,7 @@ def conv1d_backward(
 
     A thin view over :func:`conv2d_backward`, as :func:`conv1d` is over :func:`conv2d`:
     grad_y is viewed as (N, C_out, 1, L_out) and the 2-D gradients are viewed back.
+    ``needs_input_grad`` as :func:`conv2d_backward`'s (a skipped gradient is ``None``).
     """
     call = _conv1d_args(x, weight, stride, padding, dilation, groups, backend)
     grad_y = _array(grad_y, "grad_y", 3, "(N, C_out, L_out)", backend)
@@ -335,7 +367,9 @@ def conv1d_backward(
     N, C_out, L_out = call.y_shape
     gx, gw, gb = conv2d_backward(grad_y.reshape(N, C_out, 1, L_out), call.x, call.weight,
                                  call.stride, call.padding, call.dilation, call.groups,
-                                 backend=backend)  # (N, C_in, 1, L), (C_out, C_in_g, 1, k)
-    return ConvGrads(_drop_row(gx), _drop_row(gw), gb)
+                                 backend=backend, needs_input_grad=needs_input_grad)
+    # (N, C_in, 1, L), (C_out, C_in_g, 1, k), (C_out,); None where not asked for
+    return ConvGrads(None if gx is None else _drop_row(gx), None if gw is None else _drop_row(gw),
+                     gb)
 
 

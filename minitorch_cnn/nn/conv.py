@@ -17,7 +17,7 @@ from kernels.common import flops_conv2d
 
 from .. import functional as F
 from .. import init
-from .module import Module, Parameter
+from .module import ModelInput, Module, Parameter, model_input
 
 
 def _pair(value) -> tuple:
@@ -35,6 +35,14 @@ class PaddedInputCache(NamedTuple):
 
     x: np.ndarray  # (N, C_in, H, W)
     x_padded: np.ndarray  # (N, C_in, H + top + bottom, W + left + right)
+
+
+class ConvCache(NamedTuple):
+    """What Conv2d's backward needs: x (and x padded), and whether x is the model's input."""
+
+    x: np.ndarray  # (N, C_in, H, W)
+    x_padded: np.ndarray | None  # (N, C_in, H + top + bottom, W + left + right), or None
+    model_input: ModelInput | None  # set when x is the input of a model that needs no grad_x
 
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -114,26 +122,34 @@ class Conv2d(Module):
             x_padded = F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode)
             y = F.conv2d(x_padded, self.weight.data, bias, self.stride, 0, self.dilation,
                          self.groups)
-            self._save(PaddedInputCache(x, x_padded))
+            self._save(ConvCache(x, x_padded, model_input(x)))
             return y
         y = F.conv2d(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
                      self.groups)
-        self._save(InputCache(x))
+        self._save(ConvCache(x, None, model_input(x)))
         return y
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
+        """Add grad_weight (and grad_bias) to the parameters; return grad_x.
+
+        grad_x is skipped, and ``None`` returned, when this layer alone read the input of a
+        model with ``needs_input_grad = False`` (:mod:`.module`): a net's first layer.
+        """
         cache = self._restore()
+        need_x = cache.model_input is None or not cache.model_input.skips()
+        needs = (need_x, True, self.bias is not None)  # PyTorch's output_mask
         if self.padding_mode != "zeros":
             grad_x_padded, grad_weight, grad_bias = F.conv2d_backward(
                 grad_y, cache.x_padded, self.weight.data, self.stride, 0, self.dilation,
-                self.groups
+                self.groups, needs_input_grad=needs
             )
-            grad_x = F.pad_backward(grad_x_padded, cache.x,
-                                    self._reversed_padding_repeated_twice, self.padding_mode)
+            grad_x = None if grad_x_padded is None else F.pad_backward(
+                grad_x_padded, cache.x, self._reversed_padding_repeated_twice,
+                self.padding_mode)
         else:
             grad_x, grad_weight, grad_bias = F.conv2d_backward(
                 grad_y, cache.x, self.weight.data, self.stride, self.padding, self.dilation,
-                self.groups
+                self.groups, needs_input_grad=needs
             )
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:

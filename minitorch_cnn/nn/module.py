@@ -28,6 +28,19 @@ does it): ``y = f(f(x))`` inside one forward can be differentiated, ``a = f(x); 
 two top-level calls cannot (the second frees the first's cache; its backward then raises).
 Call the model, not ``model.forward(x)``, at the top: the rule counts calls of the module.
 
+The model's input is data. PyTorch computes no gradient for an input that does not require
+one (``x.requires_grad`` is False for a batch of images), so the first convolution of a net
+skips its grad_x, the costliest part of its backward. Here ``backward`` returns grad_x, and
+``model.needs_input_grad`` (True by default, so ``grad_x = model.backward(grad_y)`` keeps
+working) says whether anyone wants it. A training loop sets ``model.needs_input_grad =
+False``; then the layer that reads the model's input skips its grad_x and returns ``None``,
+and so does ``model.backward``. Which layer reads the input is seen at call time: a
+top-level call records its ``x`` (:class:`ModelInput`), every module call inside it that
+receives that very array counts as a reader (a ``Sequential`` passes it on and does not
+count), and a layer skips only when it is the one reader, so a block that also adds its
+input to a shortcut still gets every gradient. A model whose own ``forward`` both passes its
+input to a layer and computes with it should keep ``needs_input_grad = True``.
+
 Parameter names, buffer names and ``state_dict()`` keys follow PyTorch exactly
 (``"0.weight"`` in a ``Sequential``, ``"conv1.bias"`` for an attribute, ``running_mean``,
 ``running_var`` and ``num_batches_tracked`` for batch norm), so a state dict moves between a
@@ -90,12 +103,47 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+class ModelInput:
+    """The input of the running top-level call of a model that said it needs no grad_x.
+
+    ``x`` is that array; ``readers`` counts the module calls inside the model that received
+    it (a layer skips its grad_x only when it is the one reader; module docstring).
+    """
+
+    __slots__ = ("readers", "x")
+
+    def __init__(self, x: object) -> None:
+        self.x, self.readers = x, 0
+
+    def skips(self) -> bool:
+        """True when one layer alone reads the model's input: its grad_x is not needed."""
+        return self.readers <= 1
+
+
+def model_input(x: object) -> ModelInput | None:
+    """The running top-level call's :class:`ModelInput` if ``x`` is its input, else None.
+
+    There is one only while a model with ``needs_input_grad = False`` runs its forward. A
+    layer keeps it in its cache and asks ``record.skips()`` in backward (by then every reader
+    has been counted).
+    """
+    record = getattr(_calls, "model_input", None)
+    return record if record is not None and record.x is x else None
+
+
 class Module:
     """Base class of every layer and model.
 
     Subclasses set parameters (:class:`Parameter`), buffers (:meth:`register_buffer`) and
     child modules as attributes in ``__init__``, and define ``forward`` and ``backward``.
+
+    ``needs_input_grad`` (True unless set): whether ``backward`` of this model, called at the
+    top, must return the gradient of its input (module docstring; a training loop sets it
+    False, as PyTorch's input has ``requires_grad=False``).
     """
+
+    needs_input_grad = True
+    _passes_input_on = False  # True for a container that only hands x to its first child
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -154,11 +202,16 @@ class Module:
         running = getattr(_calls, "running", 0)
         if running == 0:
             self._free_caches()
+            _calls.model_input = None if self.needs_input_grad else ModelInput(x)
+        elif not self._passes_input_on and model_input(x) is not None:
+            _calls.model_input.readers += 1
         _calls.running = running + 1
         try:
             y = self.forward(x)
         finally:
             _calls.running = running
+            if running == 0:
+                _calls.model_input = None
         if _recorders:
             _recorders[-1](self, x, y)
         return y
@@ -417,6 +470,7 @@ class Module:
 # A stack of callbacks ``(module, x, y)`` that ``summary`` pushes while it traces a model.
 _recorders: list = []
 
+# ``_calls.model_input``: the running top-level call's ModelInput, or None (module docstring).
 # ``_calls.running``: how many ``Module.__call__`` are running in this thread; 0 means the
 # next call is a top-level one.
 _calls = threading.local()
@@ -428,6 +482,8 @@ class Sequential(Module):
     Children are named ``"0"``, ``"1"``, ... as in PyTorch, so ``model[0]`` is the first
     layer and its weight's state-dict key is ``"0.weight"``.
     """
+
+    _passes_input_on = True  # x goes to the first child only: not a reader of its own
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()

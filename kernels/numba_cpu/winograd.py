@@ -1,0 +1,395 @@
+"""The ``"winograd"`` conv path of the numba backend: F(2x2, 3x3) and F(4x4, 3x3).
+
+Computes what :mod:`kernels.winograd` computes (read that first: the matrices, their
+derivation, the three problems, and why grad_weight stays in the Winograd domain); this
+module changes *how*:
+
+1. The input and output transforms (``B^T d B``, ``A^T M A``, and the backward's ``A dY
+   A^T``) are serial Numba loops over one chunk's planes, a row of tiles at a time with the
+   tiles innermost (vectorised), each transformed value written once, straight into its GEMM
+   operand ``V (alpha^2, C, tiles)``, and the padding (negative too: the crop of grad_x's
+   problem) handled by copying only the in-range columns of each input row. The NumPy
+   version builds ``(n, C, T_h, T_w, alpha, alpha)`` temporaries and transposes them. The
+   kernel transforms ``G g G^T`` and ``G^T dU G`` are one GEMM each with ``G kron G``
+   (:func:`_weight_transform`), not a loop: one BLAS call transforms every kernel.
+2. One parallel region of lanes, as the GEMM path (:mod:`kernels.numba_cpu` header, items 3
+   and 4): lane ``l`` takes chunks ``l, l + lanes, ...`` of samples and does the input
+   transform, the ``alpha^2`` GEMMs ``(C_out, C_in) @ (C_in, tiles)`` (``np.dot``, BLAS on
+   one thread per lane) and the output transform on its own, in buffers it reuses; a
+   chunk's ``V`` and ``M`` stay under :data:`CHUNK_BYTES`. A first version ran each
+   transform in its own ``prange`` and the GEMMs between them through NumPy's threaded
+   BLAS, with per-tile transforms; on the shared 2-core machine it ran 6-20x slower than
+   the GEMM path (``benchmarks.winograd``-style interleaved timing), this one 1.0-1.8x.
+   grad_weight's lanes each sum their chunks into their own ``dU`` (``(C_out, tiles) @
+   (tiles, C_in)`` per position), added up at the end.
+3. Non-finite input: the transforms add and subtract neighbouring cells, so one inf becomes
+   NaN across its tile where PyTorch has inf in some outputs only. :func:`choose_tile` scans
+   ``x``, the weight (and ``grad_y``) with ``_all_finite`` and leaves such a call to the GEMM
+   path, forced or not: NaN and inf then land exactly where PyTorch puts them.
+
+Which path runs: :func:`choose_tile` (called by ``conv2d`` / ``conv2d_backward`` of
+:mod:`kernels.numba_cpu`) applies the option ``kernels.numba_cpu.conv_algorithm(name)``:
+``"winograd"`` forces F(2x2, 3x3), ``"winograd4"`` F(4x4, 3x3), ``"gemm"``/``"direct"`` rule it
+out, ``"auto"`` (the default) uses :data:`AUTO_TABLE`; any problem that is not 3x3, stride 1,
+dilation 1, one group runs the other paths whatever the option says.
+
+Accuracy (float32 against PyTorch in float64, worst |error| / max|result| over forward,
+grad_x and grad_weight; ``python -m benchmarks.winograd --accuracy``, ResNet-18's 3x3
+stride-1 layers at batch 2): see :data:`MEASURED_ERROR`. The bounds the tests hold the path
+to are :data:`kernels.winograd.FLOAT32_ERROR_BOUND`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from kernels import winograd as wn
+from kernels.common import ConvGrads, ConvSpec
+
+from ._loops import FASTMATH, _all_finite
+from .conv_gemm import _blas_libraries, _single_threaded_blas
+
+CHUNK_BYTES = 16 * 2**20
+"""Upper bound on ``V`` plus ``M`` (the GEMM operands of one batch chunk)."""
+
+CONV_ALGORITHM = wn.ConvAlgorithm("numba", ("auto", "direct", "gemm", "winograd", "winograd4"))
+"""The numba backend's conv algorithm option (``kernels.numba_cpu.conv_algorithm``)."""
+
+AUTO_TABLE = {"tile": 2, "min_channels": None, "min_tiles": 64}
+"""When ``"auto"`` picks Winograd (float32 only): F(``tile``), if ``C_in`` and ``C_out`` are
+both at least ``min_channels`` and the batch has at least ``min_tiles`` output tiles;
+``min_channels = None``: never. Measured with ``python -m benchmarks.winograd --batch 8
+--rounds 2`` (benchmarks/results/cpu_winograd_numba.json) on a 2-core AMD EPYC (AVX-512)
+shared with other jobs: on every ResNet-18 3x3 stride-1 layer, forward and forward +
+backward, F(2x2) and F(4x4) were slower than the GEMM path (medians of the two rounds,
+F(2x2) / GEMM: from 1.02x, layer3 forward + backward, to 1.82x, layer4 forward; F(4x4)
+slower still): the transforms cost about as much as the GEMM work they save.
+Single-threaded at batch 2 on layer2 (128 channels @ 28) the two were at parity.
+Re-measure on a quiet machine (and on the AVX2 kind) and put the smallest winning layer's
+channels and tiles here."""
+
+MEASURED_ERROR = {2: 6.5e-7, 4: 1.1e-5}
+"""Worst float32 ``max|error| / max|float64 result|`` per tile size, over forward, grad_x and
+grad_weight (``python -m benchmarks.winograd --accuracy``; the GEMM path: 5.6e-7)."""
+
+
+class TilePlan(NamedTuple):
+    """One chunk's tiling, ints only (one Numba argument, like the spec)."""
+
+    m: int  # output tile side (2 or 4)
+    alpha: int  # input tile side, m + 2
+    tiles_h: int  # T_h = ceil(H_out / m)
+    tiles_w: int  # T_w = ceil(W_out / m)
+    pad_h: int  # zero rows above the input (negative: rows cropped)
+    pad_w: int  # zero columns left of the input (negative: columns cropped)
+    H_out: int  # output height (the last tile row is cropped to it)
+    W_out: int  # output width
+    lanes: int  # parallel workers, each with its own buffers and single-threaded GEMMs
+    samples: int  # samples per chunk; lane l does chunks l, l + lanes, ...
+
+
+def _tile_plan(spec: ConvSpec, m: int, itemsize: int) -> TilePlan:
+    """The tiling of ``spec`` and its work split: a chunk's ``V`` and ``M`` (or ``dM``)
+    within :data:`CHUNK_BYTES`, and every lane a chunk when the batch allows.
+    """
+    T_h, T_w = wn.tile_counts(spec, m)
+    sample = (m + 2)**2 * (spec.C_in + spec.C_out) * T_h * T_w * itemsize
+    lanes = max(1, min(numba.get_num_threads(), spec.N)) if _blas_libraries() else 1
+    samples = max(1, min(-(-spec.N // lanes), CHUNK_BYTES // sample))
+    return TilePlan(m=m, alpha=m + 2, tiles_h=T_h, tiles_w=T_w, pad_h=spec.pad_h,
+                    pad_w=spec.pad_w, H_out=spec.H_out, W_out=spec.W_out, lanes=lanes,
+                    samples=samples)
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _input_transform(x, BT, plan, V):
+    """``V[(xi, nu), c, p] = (B^T d B)[xi, nu]`` for tile ``p = (b, th, tw)`` of plane ``(b, c)``.
+
+    x : (n, C, H, W), BT : (alpha, alpha), ``plan`` a :class:`TilePlan` -> fills V :
+    (alpha*alpha, C, n*T_h*T_w). ``d`` is the ``alpha x alpha`` window of the zero-padded
+    input at ``(th*m - pad_h, tw*m - pad_w)``. Plane by plane, a row of tiles at a time:
+    ``B^T`` runs down the columns of the row's ``alpha`` padded input rows at once (the
+    tiles of a row share them), then ``B`` along each tile, the tiles ``tw`` the inner loop,
+    so each transformed value of the row goes to ``V`` as one contiguous run of ``T_w``.
+    """
+    n, C, H, W = x.shape
+    a, m, T_h, T_w = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w
+    width = T_w * m + a - m  # the padded row every tile of a row reads from
+    for item in range(n * C):
+        b, c = item // C, item % C
+        rows = np.zeros((a, width), x.dtype)  # a rows of the zero-padded input
+        t = np.empty((a, width), x.dtype)  # B^T applied down the columns: (B^T d) of every tile
+        lo, hi = max(0, plan.pad_w), min(width, plan.pad_w + W)  # columns inside the input
+        for th in range(T_h):
+            for i in range(a):
+                h = th * m - plan.pad_h + i
+                if 0 <= h < H:  # the columns outside [lo, hi) stay zero
+                    for col in range(lo, hi):
+                        rows[i, col] = x[b, c, h, col - plan.pad_w]
+                else:
+                    rows[i, :] = 0
+            # (B^T d)[i, :] for every tile of the row at once: one pass over whole rows
+            t[:] = 0
+            for i in range(a):
+                for k in range(a):
+                    if BT[i, k] != 0:
+                        for col in range(width):
+                            t[i, col] += BT[i, k] * rows[k, col]
+            # (B^T d B)[i, j] = sum_l t[i, tw*m + l] BT[j, l], the tiles tw innermost
+            p0 = (b * T_h + th) * T_w
+            for i in range(a):
+                for j in range(a):
+                    out = V[i * a + j, c, p0:p0 + T_w]
+                    out[:] = 0
+                    for k in range(a):
+                        if BT[j, k] != 0:
+                            for tw in range(T_w):
+                                out[tw] += t[i, tw * m + k] * BT[j, k]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _output_transform(M, AT, bias, plan, y):
+    """``y[b, o, th*m + i, tw*m + j] = (A^T M A)[i, j] + bias[o]``, cropped to (H_out, W_out).
+
+    M : (alpha*alpha, C_out, n*T_h*T_w), AT : (m, alpha), bias : (C_out,), ``plan`` a
+    :class:`TilePlan` -> fills y : (n, C_out, H_out, W_out). Plane by plane, a row of tiles at
+    a time, tiles innermost (as :func:`_input_transform`).
+    """
+    n, C_out = y.shape[0], y.shape[1]
+    a, m, T_h, T_w = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w
+    for item in range(n * C_out):
+        b, o = item // C_out, item % C_out
+        t = np.empty((m, a, T_w), M.dtype)  # A^T M
+        Y = np.empty((m, m, T_w), M.dtype)  # A^T M A
+        for th in range(T_h):
+            p0 = (b * T_h + th) * T_w
+            t[:] = 0
+            for i in range(m):
+                for k in range(a):
+                    if AT[i, k] != 0:
+                        for j in range(a):
+                            row = M[k * a + j, o, p0:p0 + T_w]
+                            for tw in range(T_w):
+                                t[i, j, tw] += AT[i, k] * row[tw]
+            Y[:] = bias[o]
+            for i in range(m):
+                for j in range(m):
+                    for k in range(a):
+                        if AT[j, k] != 0:
+                            for tw in range(T_w):
+                                Y[i, j, tw] += t[i, k, tw] * AT[j, k]
+            for i in range(min(m, plan.H_out - th * m)):
+                for tw in range(T_w):
+                    for j in range(min(m, plan.W_out - tw * m)):
+                        y[b, o, th * m + i, tw * m + j] = Y[i, j, tw]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _grad_output_transform(grad_y, AT, plan, dM):
+    """``dM[(xi, nu), o, p] = (A dY A^T)[xi, nu]``: the adjoint of :func:`_output_transform`.
+
+    grad_y : (n, C_out, H_out, W_out), AT : (m, alpha), ``plan`` a :class:`TilePlan` -> fills
+    dM : (alpha*alpha, C_out, n*T_h*T_w); ``dY`` the ``m x m`` tile, zero past the edge.
+    Tiles innermost, as :func:`_input_transform`.
+    """
+    n, C_out = grad_y.shape[0], grad_y.shape[1]
+    a, m, T_h, T_w = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w
+    for item in range(n * C_out):
+        b, o = item // C_out, item % C_out
+        dY = np.empty((m, m, T_w), grad_y.dtype)  # dY[i, j, tw]
+        t = np.empty((a, m, T_w), grad_y.dtype)  # A dY
+        for th in range(T_h):
+            for i in range(m):
+                h = th * m + i
+                for tw in range(T_w):
+                    for j in range(m):
+                        w = tw * m + j
+                        inside = h < plan.H_out and w < plan.W_out
+                        dY[i, j, tw] = grad_y[b, o, h, w] if inside else 0
+            t[:] = 0
+            for i in range(a):
+                for k in range(m):
+                    if AT[k, i] != 0:
+                        for j in range(m):
+                            for tw in range(T_w):
+                                t[i, j, tw] += AT[k, i] * dY[k, j, tw]
+            p0 = (b * T_h + th) * T_w
+            for i in range(a):
+                for j in range(a):
+                    out = dM[i * a + j, o, p0:p0 + T_w]
+                    out[:] = 0
+                    for k in range(m):
+                        if AT[k, j] != 0:
+                            for tw in range(T_w):
+                                out[tw] += t[i, k, tw] * AT[k, j]
+
+
+def _weight_transform(weight, G):
+    """``U[(xi, nu), o, c] = (G g G^T)[xi, nu]``: (C_out, C_in, 3, 3) -> (alpha^2, C_out, C_in).
+
+    G : (alpha, 3). Flattened row by row, ``G g G^T`` is ``(G kron G) @ vec(g)``, so the
+    transform of every kernel is ONE GEMM, ``(alpha^2, 9) @ (9, C_out*C_in)``: BLAS does in
+    a few microseconds what a loop over the ``C_out*C_in`` small kernels would, no Numba
+    needed.
+    """
+    C_out, C_in = weight.shape[:2]
+    GG = np.kron(G, G)  # (alpha^2, 9)
+    U = GG @ weight.reshape(C_out * C_in, 9).T  # (alpha^2, C_out*C_in)
+    return U.reshape(-1, C_out, C_in)  # (alpha^2, C_out, C_in), C order
+
+
+def _weight_untransform(dU, G):
+    """``grad_g[o, c] = G^T dU[:, o, c] G``: (alpha^2, C_out, C_in) -> (C_out, C_in, 3, 3).
+
+    G : (alpha, 3); the adjoint of :func:`_weight_transform`, also one GEMM:
+    ``(C_out*C_in, alpha^2) @ (alpha^2, 9)`` with ``G kron G``.
+    """
+    a2, C_out, C_in = dU.shape
+    GG = np.kron(G, G)  # (alpha^2, 9)
+    grad_w = dU.reshape(a2, C_out * C_in).T @ GG  # (C_out*C_in, 9)
+    return grad_w.reshape(C_out, C_in, 3, 3)
+
+
+# --------------------------------------------------------------------------- the path
+
+
+def choose_tile(spec: ConvSpec, x, weight, grad_y=None) -> int:
+    """2 or 4: run this call as Winograd F(m x m, 3x3) with that ``m``; 0: another path.
+
+    x : (N, C_in, H, W), weight : (C_out, C_in, 3, 3), grad_y : (N, C_out, H_out, W_out) or
+    None (forward). Reads the option (module header), the problem and :data:`AUTO_TABLE`.
+    """
+    if not wn.applies(spec):
+        return 0
+    algorithm = CONV_ALGORITHM.get()
+    m = wn.forced_tile(algorithm)
+    if algorithm == "auto" and x.dtype == np.float32 and AUTO_TABLE["min_channels"]:
+        T_h, T_w = wn.tile_counts(spec, AUTO_TABLE["tile"])
+        big = min(spec.C_in, spec.C_out) >= AUTO_TABLE["min_channels"]
+        if big and spec.N * T_h * T_w >= AUTO_TABLE["min_tiles"]:
+            m = AUTO_TABLE["tile"]
+    if m and _all_finite(x) and _all_finite(weight):
+        if grad_y is None or _all_finite(grad_y):
+            return m
+    return 0
+
+
+@njit(parallel=True, cache=True)
+def _forward_lanes(x, U, mats, bias, plan):
+    """The forward, one parallel region: each lane transforms, multiplies and untransforms
+    its chunks of samples on its own (single-threaded BLAS).
+
+    x : (N, C_in, H, W), U : (alpha^2, C_out, C_in), ``mats`` ``(B^T, A^T)``, bias : (C_out,),
+    ``plan`` a :class:`TilePlan` -> y : (N, C_out, H_out, W_out).
+    """
+    BT, AT = mats
+    N = x.shape[0]
+    a2, C_out, C_in = U.shape
+    T = plan.tiles_h * plan.tiles_w
+    y = np.empty((N, C_out, plan.H_out, plan.W_out), x.dtype)
+    chunks = -(-N // plan.samples)
+    for lane in prange(plan.lanes):
+        V_buffer = np.empty(a2 * C_in * plan.samples * T, x.dtype)  # reused by every chunk
+        M_buffer = np.empty(a2 * C_out * plan.samples * T, x.dtype)
+        for chunk in range(lane, chunks, plan.lanes):
+            n0 = chunk * plan.samples
+            n1 = min(n0 + plan.samples, N)
+            cols = (n1 - n0) * T
+            V = V_buffer[:a2 * C_in * cols].reshape((a2, C_in, cols))  # (alpha^2, C_in, tiles)
+            M = M_buffer[:a2 * C_out * cols].reshape((a2, C_out, cols))  # (.., C_out, tiles)
+            _input_transform(x[n0:n1], BT, plan, V)
+            for k in range(a2):  # alpha^2 GEMMs: (C_out, C_in) @ (C_in, tiles)
+                np.dot(U[k], V[k], M[k])
+            _output_transform(M, AT, bias, plan, y[n0:n1])
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _grad_weight_lanes(grad_y, x, mats, plan):
+    """``dU = sum over tiles of (A dY A^T) * (B^T d B)``, one parallel region of lanes.
+
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), ``mats`` ``(B^T, A^T)``, ``plan``
+    a :class:`TilePlan` -> dU : (alpha^2, C_out, C_in); each lane sums its chunks into its
+    own ``dU``, and the lanes' sums are added at the end.
+    """
+    BT, AT = mats
+    N, C_in = x.shape[0], x.shape[1]
+    C_out = grad_y.shape[1]
+    a2 = plan.alpha * plan.alpha
+    T = plan.tiles_h * plan.tiles_w
+    dU_lanes = np.zeros((plan.lanes, a2, C_out, C_in), x.dtype)
+    chunks = -(-N // plan.samples)
+    for lane in prange(plan.lanes):
+        part = np.empty((C_out, C_in), x.dtype)
+        V_buffer = np.empty(a2 * C_in * plan.samples * T, x.dtype)  # reused by every chunk
+        dM_buffer = np.empty(a2 * C_out * plan.samples * T, x.dtype)
+        for chunk in range(lane, chunks, plan.lanes):
+            n0 = chunk * plan.samples
+            n1 = min(n0 + plan.samples, N)
+            cols = (n1 - n0) * T
+            V = V_buffer[:a2 * C_in * cols].reshape((a2, C_in, cols))  # (alpha^2, C_in, tiles)
+            dM = dM_buffer[:a2 * C_out * cols].reshape((a2, C_out, cols))  # (.., C_out, tiles)
+            _input_transform(x[n0:n1], BT, plan, V)
+            _grad_output_transform(grad_y[n0:n1], AT, plan, dM)
+            for k in range(a2):  # alpha^2 GEMMs: (C_out, tiles) @ (tiles, C_in)
+                np.dot(dM[k], V[k].T, part)
+                dU_lanes[lane, k] += part
+    return dU_lanes.sum(axis=0)
+
+
+def _conv2d_winograd(x, weight, bias, spec: ConvSpec, m: int):
+    """Winograd F(m x m, 3x3) forward: what :func:`kernels.winograd.conv2d` computes.
+
+    x : (N, C_in, H, W), weight : (C_out, C_in, 3, 3), bias : (C_out,) or None, ``spec`` a
+    :class:`kernels.common.ConvSpec` that :func:`kernels.winograd.applies`, ``m`` 2 or 4 ->
+    y : (N, C_out, H_out, W_out).
+    """
+    tile, dtype = wn.TILES[m], x.dtype
+    plan = _tile_plan(spec, m, x.itemsize)
+    mats = (tile.BT.astype(dtype), tile.AT.astype(dtype))
+    bias = np.zeros(spec.C_out, dtype) if bias is None else bias
+    U = _weight_transform(weight, tile.G.astype(dtype))  # (alpha^2, C_out, C_in)
+    with _single_threaded_blas(plan.lanes):
+        return _forward_lanes(x, U, mats, bias, plan)  # (N, C_out, H_out, W_out)
+
+
+def _conv2d_backward_winograd(grad_y, x, weight, spec: ConvSpec, m: int,
+                              needs_input_grad=(True, True, True)) -> ConvGrads:
+    """Gradients of :func:`_conv2d_winograd`, through F(m x m, 3x3) (:mod:`kernels.winograd`).
+
+    grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in, 3, 3) ->
+    ``ConvGrads(grad_x (N, C_in, H, W), grad_weight (C_out, C_in, 3, 3), grad_bias (C_out,))``.
+    grad_x is the forward on ``grad_y`` with the flipped, transposed kernel; grad_weight is
+    ``G^T (sum over tiles of (A dY A^T) * (B^T d B)) G``, the sum one GEMM per position. A
+    gradient ``needs_input_grad`` does not ask for is not computed and comes back as None.
+    """
+    need_x, need_w, need_b = needs_input_grad
+    tile, dtype = wn.TILES[m], x.dtype
+    grad_x = grad_w = None
+    if need_x:
+        weight_t, spec_t = wn.grad_x_problem(weight, spec)
+        grad_x = _conv2d_winograd(grad_y, weight_t, None, spec_t, m)  # (N, C_in, H, W)
+    if need_w:
+        plan = _tile_plan(spec, m, x.itemsize)
+        mats = (tile.BT.astype(dtype), tile.AT.astype(dtype))
+        with _single_threaded_blas(plan.lanes):
+            dU = _grad_weight_lanes(grad_y, x, mats, plan)  # (alpha^2, C_out, C_in)
+        grad_w = _weight_untransform(dU, tile.G.astype(dtype))  # (C_out, C_in, 3, 3)
+    return ConvGrads(grad_x, grad_w, grad_y.sum((0, 2, 3)) if need_b else None)
+
+
+__all__ = [
+    "AUTO_TABLE",
+    "CONV_ALGORITHM",
+    "TilePlan",
+    "_conv2d_backward_winograd",
+    "_conv2d_winograd",
+    "choose_tile",
+]
