@@ -830,11 +830,12 @@ def max_unpool2d(x: np.ndarray, indices: np.ndarray, spec: UnpoolSpec) -> np.nda
     pooled-from plane is the output plane here). Every other output cell is 0. Two inputs
     may name the same cell (overlapping pooling windows that share a maximum, or any
     indices a caller builds): the loop runs in row-major input order and the LAST write
-    wins, which is what PyTorch's CPU kernel does (measured on torch 2.13: indices
-    ``[[0, 0], [5, 5]]`` of ``x = [[1, 2], [3, 4]]`` give ``y.flat[0] = 2``, ``y.flat[5] =
-    4``). The output size comes from the spec: PyTorch's default
-    ``(H - 1)*stride - 2*padding + kernel`` per axis (:func:`kernels.common.
-    unpool_output_size`), or the caller's ``output_size``.
+    wins. PyTorch calls duplicate indices nondeterministic: its CPU kernel writes in that
+    order within each of its threads' chunks (torch 2.13: indices ``[[0, 0], [5, 5]]`` of
+    ``x = [[1, 2], [3, 4]]`` give ``y.flat[0] = 2``, ``y.flat[5] = 4``, as here), but a
+    pair split between two threads may land either way. The output size comes from the
+    spec: PyTorch's default ``(H - 1)*stride - 2*padding + kernel`` per axis
+    (:func:`kernels.common.unpool_output_size`), or the caller's ``output_size``.
 
     Parameters
     ----------

@@ -94,7 +94,17 @@ def _host(a) -> np.ndarray:
 def test_max_unpool2d_forward_matches_torch(backend, dtype):
     def check(p):
         y = F.max_unpool2d(p.x, p.indices, **p.kwargs, backend=backend)
-        check_against_torch(y, R.max_unpool2d(p.x, p.indices, **p.kwargs), "y")
+        expected = R.max_unpool2d(p.x, p.indices, **p.kwargs)
+        # A cell several inputs write to: torch's CPU kernel splits the elements across its
+        # threads, so which write lands last there depends on the split (its docs call
+        # duplicate indices nondeterministic). Ours is the last in row-major order on every
+        # backend: the naive loop's answer there, torch's everywhere else.
+        N, C = p.x.shape[:2]
+        flat = p.indices.reshape(N * C, -1)
+        writers = np.stack([np.bincount(row, minlength=expected[0, 0].size) for row in flat])
+        shared = writers.reshape(expected.shape) > 1
+        naive = F.max_unpool2d(p.x, p.indices, **p.kwargs, backend="naive")
+        check_against_torch(y, np.where(shared, naive, expected), "y")
 
     run_property(backend, unpool_problems(dtype, max_size(backend)), check)
 
@@ -112,7 +122,8 @@ def test_max_unpool2d_backward_grad_x_matches_torch(backend, dtype):
 
 @backends
 def test_duplicate_indices_last_write_wins_and_every_input_reads_its_cell(backend):
-    """The case measured on torch 2.13 (CPU) that the naive docstring quotes."""
+    """The case measured on torch 2.13 (CPU) that the naive docstring quotes (one small
+    plane: torch's threads do not split a pair of duplicates here)."""
     x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     indices = np.array([[[[0, 0], [5, 5]]]])
     y = _host(F.max_unpool2d(x, indices, 2, backend=backend))
@@ -261,8 +272,10 @@ def test_torch_refuses_the_same_output_sizes_and_indices():
 
 def test_layer_forward_called_directly_needs_the_indices():
     layer = nn.MaxUnpool2d(2)
-    with pytest.raises(TypeError, match=r"^indices: expected the int64 indices"):
+    with pytest.raises(TypeError, match="indices"):  # a required argument, as PyTorch's
         layer.forward(_x)
+    with pytest.raises(TypeError, match="indices"):
+        layer(_x)
     x = np.arange(8.0).reshape(1, 2, 2, 2)
     assert layer.forward(x, _i + 5, (4, 4))[0, 1, 1, 1] == 7.0
     np.testing.assert_array_equal(layer.backward(np.ones((1, 2, 4, 4))), np.ones(x.shape))

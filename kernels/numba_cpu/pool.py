@@ -390,7 +390,7 @@ def _max_unpool2d(x, indices, spec):
 
     ``spec`` a :class:`kernels.common.UnpoolSpec`. Each thread zeroes its own output plane,
     then writes its inputs to their indices in row-major input order, so of several inputs
-    naming one cell the last one stays, as in naive (and PyTorch); no two threads share a
+    naming one cell the last one stays, as in naive; no two threads share a
     plane, so nothing races.
     """
     N, C, H, W = x.shape

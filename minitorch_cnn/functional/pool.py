@@ -348,10 +348,11 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     2*padding + kernel_size`` (PyTorch's default, ``stride=None`` meaning ``kernel_size``),
     or ``output_size`` ``(h, w)`` / ``(N, C, h, w)``, each strictly within ``stride`` of that
     default, as PyTorch allows (a pool whose input had a leftover row or column). Where
-    several inputs name one cell, the last in row-major order wins (PyTorch's CPU kernel
-    does the same). ``indices`` outside ``[0, H_out*W_out)`` raise ``ValueError`` (PyTorch:
-    ``RuntimeError: Found an invalid max index``); on a CUDA device array they are not
-    checked and are skipped.
+    several inputs name one cell, the last in row-major order wins, on every backend
+    (PyTorch's CPU kernel does so within each of its threads' chunks; its docs call duplicate
+    indices nondeterministic). ``indices`` outside ``[0, H_out*W_out)`` raise
+    ``ValueError`` (PyTorch: ``RuntimeError: Found an invalid max index``); on a CUDA device
+    array they are not checked and are skipped.
     """
     x, indices, spec = _unpool_args(x, indices, kernel_size, stride, padding, output_size,
                                     backend)

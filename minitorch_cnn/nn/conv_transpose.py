@@ -66,7 +66,6 @@ class ConvTranspose2d(Module):
         self.output_padding, self.dilation = _pair(output_padding), _pair(dilation)
         self.groups = groups
         self.padding_mode = padding_mode
-        self._output_size = None  # set by __call__(x, output_size) for forward to read
         kH, kW = self.kernel_size
         self.weight = Parameter(np.empty((in_channels, out_channels // groups, kH, kW),
                                          np.float32))
@@ -75,14 +74,6 @@ class ConvTranspose2d(Module):
         else:
             self.register_parameter("bias", None)
         init.default_weight_and_bias_(self.weight, self.bias)
-
-    def __call__(self, x: np.ndarray, output_size=None) -> np.ndarray:
-        """``forward(x, output_size)`` through :meth:`Module.__call__` (which takes ``x`` only)."""
-        self._output_size = output_size
-        try:
-            return super().__call__(x)
-        finally:
-            self._output_size = None
 
     def _output_padding(self, x: np.ndarray, output_size) -> tuple[int, int]:
         """PyTorch's ``_output_padding``: the output_padding that makes ``output_size``.
@@ -111,8 +102,6 @@ class ConvTranspose2d(Module):
         return (size[0] - min_sizes[0], size[1] - min_sizes[1])
 
     def forward(self, x: np.ndarray, output_size=None) -> np.ndarray:
-        if output_size is None:
-            output_size = self._output_size
         output_padding = self._output_padding(x, output_size)
         bias = None if self.bias is None else self.bias.data
         y = F.conv_transpose2d(x, self.weight.data, bias, self.stride, self.padding,

@@ -197,8 +197,12 @@ class Module:
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``forward(x)``; a top-level call first frees the tree's cache stacks (module doc)."""
+    def __call__(self, x: np.ndarray, *args, **kwargs) -> np.ndarray:
+        """``forward(x, *args, **kwargs)``, as PyTorch's; a top-level call first frees the
+        tree's cache stacks (module doc). Only ``x`` counts as the layer's input (the one
+        ``backward`` returns a gradient for); other arguments (``MaxUnpool2d``'s indices,
+        ``ConvTranspose2d``'s ``output_size``) go to ``forward`` as they came.
+        """
         running = getattr(_calls, "running", 0)
         if running == 0:
             self._free_caches()
@@ -207,7 +211,7 @@ class Module:
             _calls.model_input.readers += 1
         _calls.running = running + 1
         try:
-            y = self.forward(x)
+            y = self.forward(x, *args, **kwargs)
         finally:
             _calls.running = running
             if running == 0:

@@ -45,32 +45,9 @@ class MaxUnpool2d(Module):
         self.kernel_size = _pair(kernel_size)  # pairs, as PyTorch keeps them (and shows them)
         self.stride = _pair(kernel_size if stride is None else stride)
         self.padding = _pair(padding)
-        self._forward_args: list = []  # (indices, output_size) of the running __call__s
 
-    def __call__(self, x: np.ndarray, indices: np.ndarray, output_size=None) -> np.ndarray:
-        """``forward(x, indices, output_size)`` through :meth:`Module.__call__`.
-
-        ``Module.__call__`` (the cache rule, the model-input bookkeeping, ``summary``'s
-        recorders) passes ``x`` alone to ``forward``, so the other two arguments wait on a
-        stack for the ``forward`` that this call runs.
-        """
-        self._forward_args.append((indices, output_size))
-        try:
-            return super().__call__(x)
-        finally:
-            self._forward_args.pop()
-
-    def forward(self, x: np.ndarray, indices: np.ndarray | None = None,
-                output_size=None) -> np.ndarray:
-        """Put each value of ``x`` at its index; keep the indices for backward.
-
-        ``indices`` is required; ``None`` means "the ones given to ``__call__``".
-        """
-        if indices is None:
-            if not self._forward_args:
-                raise TypeError("indices: expected the int64 indices of max_pool2d(..., "
-                                "return_indices=True), got None")
-            indices, output_size = self._forward_args[-1]
+    def forward(self, x: np.ndarray, indices: np.ndarray, output_size=None) -> np.ndarray:
+        """Put each value of ``x`` at its index; keep the indices for backward."""
         y = F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
         self._save(UnpoolCache(x, indices, output_size))
         return y
