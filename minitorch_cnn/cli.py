@@ -152,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                "--op conv2d\n  minitorch-cnn check my_conv.py:conv2d --op conv2d --no-groups "
                "--no-dilation\n"))
     explain.add_arguments(sub.add_parser(
-        "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder), or "
-                        "a data set's first images (samples --data SPEC)"))
+        "explain", help="draw the pictures of docs/ (sliding, im2col, lenet, ladder, "
+                        "animations), or a data set's first images (samples --data SPEC)"))
     return parser
 
 

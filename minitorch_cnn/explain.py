@@ -2,6 +2,7 @@
 
     minitorch-cnn explain                          # every picture, into the checkout's docs/img/
     minitorch-cnn explain sliding im2col --out /tmp/img
+    minitorch-cnn explain animations               # the GIFs only
     minitorch-cnn explain lenet --checkpoint runs/lenet5-digits-numpy-.../checkpoint.npz
     minitorch-cnn explain samples --data cifar2:~/data/cifar-10 --n 16 --out /tmp/img
     python -m minitorch_cnn.explain ladder         # the same, without the console script
@@ -20,6 +21,12 @@ lenet       lenet_filters.png,               LeNet-5 trained briefly on the bund
 ladder      ladder.png                       GFLOP/s of every conv layer per backend, from
                                              ``benchmarks/results/cpu_ops.json``, and the GPU
                                              rungs from ``gpu_ops_*.json`` when one exists
+animations  conv_padding.gif,                GIFs in the manner of Dumoulin and Visin's "A
+            conv_stride.gif,                 guide to convolution arithmetic for deep
+            conv_dilation.gif,               learning": a kernel sliding with padding, with
+            conv_transpose.gif               stride 2, with dilation 2 (one frame per output),
+                                             and a transposed conv's scatter (one frame per
+                                             input cell)
 samples     samples.png                      on request only (not in the default set): the
                                              first ``--n`` training images of ``--data``
                                              (after ``--resize``), each with its label
@@ -39,12 +46,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .io import save_figure
 
-PICTURES = ("sliding", "im2col", "lenet", "ladder")
+PICTURES = ("sliding", "im2col", "lenet", "ladder", "animations")
 """What ``explain`` draws by default, in the order it draws them."""
 
 ON_REQUEST = ("samples",)
@@ -300,16 +308,21 @@ def draw_lenet(out_dir: Path, checkpoint: str | Path | None = None, epochs: int 
 # --------------------------------------------------------------------------- ladder
 
 
-def _bars(ax, rows, value_key, impl_key, title, unit):
-    """Horizontal grouped bars: one group per layer, one bar per implementation."""
+def _bars(ax, rows, value_key, impl_key, title, unit, colors):
+    """Horizontal grouped bars: one group per layer, one bar per implementation.
+
+    ``colors`` maps an implementation to its colour, shared by every panel, so that one
+    legend outside the panels serves them all; new implementations are added to it.
+    """
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     impls = list(dict.fromkeys(r[impl_key] for r in rows))
     height = 0.8 / max(len(impls), 1)
     for k, impl in enumerate(impls):
+        color = colors.setdefault(impl, f"C{len(colors) % 10}")
         values = {r["layer"]: r[value_key] for r in rows if r[impl_key] == impl}
         ys = [i + k * height for i, layer in enumerate(layers) if layer in values]
         xs = [values[layer] for layer in layers if layer in values]
-        ax.barh(ys, xs, height, label=impl)
+        ax.barh(ys, xs, height, label=impl, color=color)
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(layers))])
     ax.set_yticklabels(layers, fontsize=8)
     ax.invert_yaxis()
@@ -318,13 +331,48 @@ def _bars(ax, rows, value_key, impl_key, title, unit):
     ax.grid(axis="x", alpha=0.3)
 
 
+def _legend(fig, ax_row, colors, y, title):
+    """One legend for a row of panels, centred in the figure at height ``y``, below the bars."""
+    from matplotlib.patches import Patch
+
+    seen = {label for ax in ax_row for label in ax.get_legend_handles_labels()[1]}
+    handles = [Patch(color=color, label=impl) for impl, color in colors.items() if impl in seen]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, y), ncol=len(handles),
+               fontsize=9, title=title, title_fontsize=9, frameon=False)
+
+
+PEAK_NOTE = ("dashed line: SGEMM peak = the best float32 2048x2048 matrix product "
+             "(NumPy's or torch's) measured in the same run. GFLOP/s counts a direct conv's "
+             "2*N*C_out*H_out*W_out*C_in*kH*kW FLOPs,\nso a conv that does fewer "
+             "multiplications (Winograd, as oneDNN may choose) or a better-tuned GEMM shape "
+             "can pass the line: it does the counted work faster than the matrix product ran.")
+"""The footnote of ``ladder.png`` that says what the dashed peak line is."""
+
+
+def ladder_title(machine: dict, cpu_file: str, gpu_runs: list[dict]) -> str:
+    """The title of ``ladder.png``: "CPU only" without a GPU run, else the GPUs measured.
+
+    ``machine`` is ``cpu_ops.json``'s ``"machine"`` record, ``cpu_file`` that file's name,
+    ``gpu_runs`` the loaded ``gpu_ops_*.json`` files (rehearsals already left out).
+    """
+    cpu_line = (f"CPU: {machine.get('cpu_model', '?')}, {machine.get('logical_cpus', '?')} "
+                f"logical CPUs ({cpu_file}, `python -m benchmarks.ops`)")
+    if not gpu_runs:
+        return ("conv GFLOP/s per layer, CPU only (no GPU run yet: "
+                "`python -m benchmarks.gpu_ops` on a GPU adds its rungs)\n" + cpu_line)
+    devices = ", ".join(str(run.get("device", "?")) for run in gpu_runs)
+    return (f"conv GFLOP/s per layer: CPU backends and GPU rungs vs PyTorch\n{cpu_line}; "
+            f"GPU: {devices}")
+
+
 def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Path]:
     """``ladder.png``: conv GFLOP/s per layer and backend, forward and backward.
 
     The CPU panels read ``cpu_ops.json`` (``python -m benchmarks.ops``): one bar per backend
-    and PyTorch, with the machine's measured SGEMM rate as a dashed line. For each
-    ``gpu_ops_*.json`` (``python -m benchmarks.gpu_ops``) a row of GPU panels is added, one
-    bar per rung and cuDNN; without one, the figure says that no GPU has been measured.
+    and PyTorch, with the machine's measured SGEMM rate as a dashed line, labelled, and a
+    footnote saying what it is. For each ``gpu_ops_*.json`` (``python -m benchmarks.gpu_ops``)
+    a row of GPU panels is added, one bar per rung and cuDNN; without one the title says "CPU
+    only". Each row's legend sits under its panels, outside the bars.
     """
     plt = _pyplot()
     results_dir = Path(results_dir)
@@ -339,36 +387,221 @@ def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Pa
     peak = cpu.get("sgemm_gflops", {}).get("peak")
 
     n_rows = 1 + len(gpu_runs)
-    fig, axes = plt.subplots(n_rows, 2, figsize=(13, 6.5 * n_rows), squeeze=False)
+    row_inches = 6.4  # one row of panels, its legend and notes
+    top_inches = 0.55  # the title
+    height = top_inches + row_inches * n_rows
+    fig, axes = plt.subplots(n_rows, 2, figsize=(13, height), squeeze=False)
+    colors: dict[str, str] = {}
     for ax, op in zip(axes[0], ("forward", "backward"), strict=True):
         _bars(ax, [r for r in conv if r["op"] == op], "gflops", "backend",
-              f"CPU conv {op}, {cpu.get('dtype', 'float32')}", "GFLOP/s (higher is better)")
+              f"CPU conv {op}, {cpu.get('dtype', 'float32')}", "GFLOP/s (higher is better)",
+              colors)
         if peak:
             ax.axvline(peak, color="0.3", linestyle="--", linewidth=1)
-            ax.text(peak, ax.get_ylim()[1], f" SGEMM {peak:.0f}", fontsize=8, va="top",
-                    ha="right", rotation=90, color="0.3")
-        ax.legend(fontsize=8, loc="lower right")
+            ax.text(peak, 1.005, f"SGEMM peak {peak:.0f}", fontsize=8, va="bottom",
+                    ha="center", color="0.3", transform=ax.get_xaxis_transform())
+            ax.set_title(ax.get_title(), fontsize=10, pad=14)
+            ax.set_xlim(0, max(ax.get_xlim()[1], 1.05 * peak))
     axes[0, 1].set_yticklabels([])
-    title = (f"CPU: {machine.get('cpu_model', '?')}, {machine.get('logical_cpus', '?')} "
-             f"logical CPUs ({cpu_path.name}, `python -m benchmarks.ops`)")
     for row, run in enumerate(gpu_runs, start=1):
         for ax, op in zip(axes[row], ("forward", "backward"), strict=True):
             rows = [dict(r, gflops=1e3 * r["tflops"]) for r in run["conv"] if r["op"] == op]
             _bars(ax, rows, "gflops", "impl", f"GPU conv {op}: {run.get('device', '?')}",
-                  "GFLOP/s (higher is better)")
-            ax.legend(fontsize=8, loc="lower right")
+                  "GFLOP/s (higher is better)", colors)
         axes[row, 1].set_yticklabels([])
-    if gpu_runs:
-        title += "\nGPU: " + ", ".join(str(run.get("device", "?")) for run in gpu_runs)
-    else:
-        title += ("\nGPU: no measurements yet (no GPU has been available); "
-                  "`python -m benchmarks.gpu_ops` on a GPU adds them")
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+
+    fig.suptitle(ladder_title(machine, cpu_path.name, gpu_runs), fontsize=11)
+    # each row: panels on top, then the legend and (first row) the peak note underneath
+    panel_bottom, panel_top = 1.75, 0.5  # inches of a row below / above its panels
+    for row in range(n_rows):
+        row_top = height - top_inches - row * row_inches
+        bottom = (row_top - row_inches + panel_bottom) / height
+        for ax, left in zip(axes[row], (0.21, 0.6), strict=True):
+            ax.set_position([left, bottom, 0.37, (row_inches - panel_bottom - panel_top)
+                             / height])
+        legend_y = bottom - 0.55 / height
+        _legend(fig, axes[row], colors, legend_y, "CPU backend" if row == 0 else "GPU rung")
+        if row == 0 and peak:
+            fig.text(0.5, legend_y - 0.6 / height, PEAK_NOTE, ha="center", va="top",
+                     fontsize=8, color="0.3")
     path = Path(out_dir) / "ladder.png"
     save_figure(fig, path, dpi=100)
     plt.close(fig)
     return [path]
+
+
+# --------------------------------------------------------------------------- animations
+
+
+class Slide(NamedTuple):
+    """One sliding-kernel animation (``conv_<name>.gif``): the input and kernel sizes and the
+    conv's stride, padding and dilation, the same along both axes.
+    """
+
+    name: str
+    size: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+
+
+SLIDES = (
+    Slide("padding", 5, 3, 1, 1, 1),  # the textbook's 5x5 example: 5x5 out, one frame each
+    Slide("stride", 5, 3, 2, 1, 1),  # the same with stride 2: 3x3 out
+    Slide("dilation", 7, 3, 1, 0, 2),  # a 3x3 kernel with holes covers 5x5: 3x3 out
+)
+"""The convolutions ``explain animations`` animates, one GIF each (``conv_<name>.gif``)."""
+
+TRANSPOSE_X = np.array([[1.0, 2.0], [3.0, 4.0]])
+"""The 2x2 input of the transposed-convolution animation (3x3 kernel 1..9, stride 2)."""
+
+FRAME_MS = 700
+"""How long each frame of a GIF shows, in milliseconds."""
+
+
+def _frames_to_gif(frames, path: Path) -> Path:
+    """Write a list of PIL images as a looping GIF at ``path`` (atomically)."""
+    from .io import atomic_write
+
+    first, rest = frames[0], frames[1:]
+    return atomic_write(path, lambda f: first.save(f, format="GIF", save_all=True,
+                                                   append_images=rest, duration=FRAME_MS,
+                                                   loop=0, disposal=1))
+
+
+def _frame(fig):
+    """The figure drawn by Agg, as a palette PIL image (one GIF frame)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+    return image.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+
+
+def slide_frames(slide: Slide) -> list:
+    """The frames of one sliding-kernel GIF: one per output cell, in row-major order.
+
+    Left, the input with its padding (grey) and, in blue, the taps the kernel reads for the
+    current output (with dilation, every ``dilation``-th cell of its window); right, the
+    output, each cell filled in when its window has been visited, the current one outlined.
+    Values: the input 0..9 repeating, the kernel all ones, so each output is the sum of the
+    taps it reads; the output comes from the naive backend.
+    """
+    from . import functional as F
+
+    plt = _pyplot()
+    _, n, k, s, p, d = slide
+    x = (np.arange(n * n) % 10).reshape(n, n).astype(np.float64)  # (n, n)
+    y = F.conv2d(x[None, None], np.ones((1, 1, k, k)), stride=s, padding=p, dilation=d,
+                 backend="naive")[0, 0]  # (H_out, W_out)
+    x_pad = np.pad(x, p)  # (n + 2p, n + 2p)
+    pad_mask = np.pad(np.zeros((n, n), bool), p, constant_values=True)
+    H_out, W_out = y.shape
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(7.2, 3.9),
+                                        gridspec_kw=dict(width_ratios=[n + 2 * p, n]))
+    _grid(ax_in, x_pad, f"input {n}x{n}, padding={p}", shade=pad_mask)
+    _grid(ax_out, y, f"output {H_out}x{W_out}")
+    cells = list(ax_out.texts)  # row-major, filled in as the kernel visits them
+    for text in cells:
+        text.set_text("")
+    taps = [_rect(0, 0, 1, 1, facecolor="tab:blue", alpha=0.35, edgecolor="tab:blue",
+                  linewidth=1.5) for _ in range(k * k)]
+    for tap in taps:
+        ax_in.add_patch(tap)
+    current = _rect(0, 0, 1, 1, fill=False, edgecolor="tab:cyan", linewidth=3.0)
+    ax_out.add_patch(current)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.78, bottom=0.03, wspace=0.15)
+    frames = []
+    for cell in range(H_out * W_out):  # one frame per output, the figure updated in place
+        i, j = divmod(cell, W_out)
+        for tap, (a, b) in zip(taps, np.ndindex(k, k), strict=True):
+            tap.set_xy((j * s + b * d, i * s + a * d))  # (column, row) of the tap read
+        cells[cell].set_text(f"{y[i, j]:g}")
+        current.set_xy((j, i))
+        fig.suptitle(f"conv2d: {k}x{k} kernel of ones, stride={s}, padding={p}, dilation={d}"
+                     f"\ny[{i}, {j}] = sum of the {k * k} blue taps = {y[i, j]:g}", fontsize=10)
+        frames.append(_frame(fig))
+    plt.close(fig)
+    return frames
+
+
+def transpose_frames() -> list:
+    """The frames of the transposed-convolution GIF: one per input cell, then the result.
+
+    A transposed conv (stride 2, 3x3 kernel 1..9) *scatters*: input cell ``(i, j)`` adds
+    ``x[i, j] * kernel`` onto the output window at ``(2i, 2j)``; overlapping windows add up.
+    Frame ``t`` shows the output after the first ``t + 1`` scatters, the current window
+    outlined; the last frame's output is checked against the naive backend's
+    ``conv_transpose2d``.
+    """
+    from . import functional as F
+
+    plt = _pyplot()
+    x, k, s = TRANSPOSE_X, K9, 2
+    H, W = x.shape
+    size = (H - 1) * s + k.shape[0]  # 5
+    y = np.zeros((size, size))
+    steps = []
+    for i in range(H):
+        for j in range(W):
+            y[i * s:i * s + 3, j * s:j * s + 3] += x[i, j] * k
+            steps.append(((i, j), y.copy()))
+    expected = F.conv_transpose2d(x[None, None], k[None, None], stride=s, backend="naive")
+    if not np.array_equal(y, expected[0, 0]):
+        raise RuntimeError("transposed-conv animation: the scatter disagrees with the "
+                           "naive backend")
+    fig, (ax_in, ax_k, ax_out) = plt.subplots(1, 3, figsize=(8.4, 3.8),
+                                              gridspec_kw=dict(width_ratios=[2, 3, 5]))
+    _grid(ax_in, x, "input 2x2")
+    _grid(ax_k, k, "kernel 3x3")
+    _grid(ax_out, y, f"output {size}x{size}")
+    source = _rect(0, 0, 1, 1, fill=False, edgecolor="tab:orange", linewidth=3.0)
+    ax_in.add_patch(source)
+    window = _rect(0, 0, 3, 3, facecolor="tab:orange", alpha=0.25, edgecolor="tab:orange",
+                   linewidth=2.5)
+    ax_out.add_patch(window)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.8, bottom=0.03, wspace=0.15)
+    frames = []
+    for (i, j), partial in steps:  # one frame per input cell, the figure updated in place
+        for text, value in zip(ax_out.texts, partial.ravel(), strict=True):
+            text.set_text(f"{value:g}")
+        source.set_xy((j, i))
+        window.set_xy((j * s, i * s))
+        fig.suptitle(f"conv_transpose2d, stride={s}: input cell ({i}, {j}) adds "
+                     f"{x[i, j]:g} * kernel onto output rows {i * s}..{i * s + 2}, "
+                     f"columns {j * s}..{j * s + 2}\noverlapping windows add up",
+                     fontsize=10)
+        frames.append(_frame(fig))
+    plt.close(fig)
+    return frames
+
+
+def animation_frame_counts() -> dict[str, int]:
+    """``{file name: frames}`` of every GIF ``explain animations`` writes."""
+    from kernels.common import conv_output_size
+
+    counts = {f"conv_{sl.name}.gif": conv_output_size(sl.size, sl.kernel, sl.stride,
+                                                       sl.padding, sl.dilation) ** 2
+              for sl in SLIDES}
+    counts["conv_transpose.gif"] = TRANSPOSE_X.size
+    return counts
+
+
+def draw_animations(out_dir: Path) -> list[Path]:
+    """``conv_padding.gif``, ``conv_stride.gif``, ``conv_dilation.gif``, ``conv_transpose.gif``.
+
+    In the manner of Dumoulin and Visin's "A guide to convolution arithmetic for deep
+    learning" (its animations): a kernel sliding over an input with padding, with a stride,
+    with dilation (:func:`slide_frames`), and a transposed convolution scattering each input
+    cell onto the output (:func:`transpose_frames`).
+    """
+    paths = [_frames_to_gif(slide_frames(sl), Path(out_dir) / f"conv_{sl.name}.gif")
+             for sl in SLIDES]
+    paths.append(_frames_to_gif(transpose_frames(), Path(out_dir) / "conv_transpose.gif"))
+    return paths
 
 
 # --------------------------------------------------------------------------- samples
@@ -420,8 +653,8 @@ def draw_samples(out_dir: Path, data: str = "digits", n: int = 16,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``minitorch-cnn explain`` (shared with ``python -m``)."""
     parser.add_argument("what", nargs="*", metavar="WHAT",
-                        help=f"pictures to draw: {', '.join(PICTURES)} (default: these "
-                             f"four), or samples (a data set's first images: --data, --n)")
+                        help=f"pictures to draw: {', '.join(PICTURES)} (default: all "
+                             f"of these), or samples (a data set's first images: --data, --n)")
     parser.add_argument("--out", default=None,
                         help="output folder (default: docs/img of the checkout this package "
                              "runs from; required for an installed package)")
@@ -478,6 +711,7 @@ def run(args: argparse.Namespace) -> int:
         "lenet": lambda: draw_lenet(out, args.checkpoint, args.epochs, args.backend,
                                     args.limit_train),
         "ladder": lambda: draw_ladder(out, args.results),
+        "animations": lambda: draw_animations(out),
         "samples": lambda: draw_samples(out, args.data, args.n, args.resize),
     }
     for name in what:
@@ -500,8 +734,10 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-__all__ = ["ON_REQUEST", "PICTURES", "add_arguments", "draw_im2col", "draw_ladder",
-           "draw_lenet", "draw_samples", "draw_sliding", "main", "run"]
+__all__ = ["ON_REQUEST", "PICTURES", "SLIDES", "Slide", "add_arguments",
+           "animation_frame_counts", "draw_animations", "draw_im2col", "draw_ladder",
+           "draw_lenet", "draw_samples", "draw_sliding", "ladder_title", "main", "run",
+           "slide_frames", "transpose_frames"]
 
 
 if __name__ == "__main__":

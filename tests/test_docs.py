@@ -163,6 +163,37 @@ def test_explain_ladder_adds_gpu_rows_when_a_gpu_result_exists(tmp_path):
     assert png_size(tmp_path / "gpu" / "ladder.png")[1] > cpu_only[1]  # a second row
 
 
+def test_explain_ladder_legend_outside_the_bars_peak_labelled_title_says_cpu_only(
+        tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    figures = []
+    save = explain.save_figure
+
+    def keep(fig, path, **kwargs):
+        figures.append(fig)
+        save(fig, path, **kwargs)
+
+    monkeypatch.setattr(explain, "save_figure", keep)
+    explain.draw_ladder(tmp_path)  # the committed results: no GPU run
+    fig = figures[-1]
+    assert "CPU only" in fig._suptitle.get_text()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the figure is closed: draw it anew
+    panels = fig.axes
+    assert len(panels) == 2 and all(ax.get_legend() is None for ax in panels)
+    (legend,) = fig.legends
+    top = legend.get_window_extent(renderer).y1
+    assert top < min(ax.get_window_extent(renderer).y0 for ax in panels)  # under the bars
+    assert {t.get_text() for t in legend.get_texts()} == {"torch", "numpy", "numba"}
+    texts = [t.get_text() for ax in panels for t in ax.texts] + [t.get_text() for t in fig.texts]
+    assert sum(t.startswith("SGEMM peak ") for t in texts) == 2
+    assert any(t.startswith("dashed line: SGEMM peak = ") for t in texts)
+    runs = [dict(device="Test GPU", conv=[])]
+    assert "CPU only" not in explain.ladder_title({}, "cpu_ops.json", runs)
+    assert "GPU: Test GPU" in explain.ladder_title({}, "cpu_ops.json", runs)
+
+
 def test_explain_rejects_unknown_pictures_and_missing_results(tmp_path, capsys):
     assert explain.main(["nonsense", "--out", str(tmp_path)]) == 2
     assert "unknown picture 'nonsense'" in capsys.readouterr().err
@@ -172,9 +203,49 @@ def test_explain_rejects_unknown_pictures_and_missing_results(tmp_path, capsys):
     assert "benchmarks.ops" in capsys.readouterr().err
 
 
+def gif_frames(path: Path) -> list:
+    """The frames of a GIF file as RGB arrays; fails if it is not a GIF."""
+    import numpy as np
+    from PIL import Image, ImageSequence
+
+    assert Path(path).read_bytes()[:6] in (b"GIF87a", b"GIF89a"), f"{path} is not a GIF"
+    with Image.open(path) as image:
+        return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(image)]
+
+
+def test_explain_animations_writes_gifs_one_frame_per_output_or_scatter(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert cli.main(["explain", "animations", "--out", str(tmp_path)]) == 0
+    counts = {"conv_padding.gif": 25,  # 5x5 input, 3x3 kernel, padding 1: 5x5 outputs
+              "conv_stride.gif": 9,  # the same with stride 2: 3x3
+              "conv_dilation.gif": 9,  # 7x7, 3x3 kernel dilated 2 (covers 5x5): 3x3
+              "conv_transpose.gif": 4}  # one scatter per cell of the 2x2 input
+    assert explain.animation_frame_counts() == counts
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(counts)
+    for name, expected in counts.items():
+        frames = gif_frames(tmp_path / name)
+        assert len(frames) == expected, name
+        still = [f for f in range(1, expected) if (frames[f] == frames[f - 1]).all()]
+        assert not still, f"{name}: frames {still} repeat the one before"
+    assert "conv_transpose.gif" in capsys.readouterr().out
+
+
+def test_transposed_conv_animation_checks_its_scatter_against_the_naive_backend(monkeypatch):
+    pytest.importorskip("matplotlib")
+    from minitorch_cnn import functional as F
+
+    right = F.conv_transpose2d
+    monkeypatch.setattr(F, "conv_transpose2d",  # a backend that flips the kernel disagrees
+                        lambda x, w, **kw: right(x, w[..., ::-1, ::-1].copy(), **kw))
+    with pytest.raises(RuntimeError, match="disagrees with the naive backend"):
+        explain.transpose_frames()
+
+
 def test_committed_pictures_are_pngs():
     for name in ("sliding", "im2col", "lenet_filters", "lenet_feature_maps", "ladder"):
         png_size(DOCS / "img" / f"{name}.png")
+    for name, frames in explain.animation_frame_counts().items():
+        assert len(gif_frames(DOCS / "img" / name)) == frames, name
 
 
 # --------------------------------------------------------------------------- summary
