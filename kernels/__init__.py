@@ -31,6 +31,24 @@ kernel function (every backend)                 returns
 ``pad_backward(grad_y, spec)``                  ``grad_x spec.x_shape``
 ``relu(x)``                                     ``y x.shape`` (element-wise: no record)
 ``relu_backward(grad_y, x)``                    ``grad_x x.shape``
+``batch_norm(x, rm, rv, weight, bias, spec)``  ``BatchNormOutput(y, mean, inv_std)``
+``batch_norm_backward(grad_y, x, weight, mean, inv_std, spec)``  ``ConvGrads``
+``sigmoid(x)``, ``tanh(x)``                     ``y x.shape`` (element-wise)
+``sigmoid_backward(grad_y, y)``                 ``grad_x y.shape``, from the *output* y
+``tanh_backward(grad_y, y)``                    ``grad_x y.shape``, from the output y
+``add(a, b)``                                   ``y a.shape`` (a, b: one shape)
+``linear(x, weight, bias)``                     ``y (M, O)``: x (M, K), weight (O, K)
+``linear_backward(grad_y, x, weight)``          ``LinearGrads(grad_x, grad_weight, grad_bias)``
+``log_softmax(x)``                              ``y (N, C)``: x (N, C), over the rows
+``log_softmax_backward(grad_y, y)``             ``grad_x (N, C)``, from the output y
+``nll_loss(logp, target, spec)``                ``loss``, 0-d (a 0-d device array on cuda)
+``nll_loss_backward(logp, target, grad, spec)``  ``grad_logp (N, C)``; grad: float
+``cross_entropy(logits, target, spec)``         ``loss``, 0-d
+``cross_entropy_backward(logits, target, grad, spec)``  ``grad_logits (N, C)``
+``dropout(x, spec)``                            ``(y, mask)``: x.shape, mask uint8
+``dropout_backward(grad_y, mask, spec)``        ``grad_x grad_y.shape``
+``sgd_step(param, grad, buf, hyper, *, first)``  ``None``: param, buf updated in place
+``adam_step(param, grad, m, v, v_max, hyper)``  ``None``: param, m, v, v_max in place
 ==============================================  =========================================
 
 The records (NamedTuples of ints, so one Numba argument on the CPU and on the GPU; a kernel
@@ -54,10 +72,25 @@ reads ``spec.C_out // spec.groups``, never a position):
 - :class:`kernels.common.UnpoolSpec`: ``N, C, H, W, H_out, W_out`` of ``max_unpool2d``: ``H``,
   ``W`` the pooled input's, ``H_out``, ``W_out`` the unpooled output's (PyTorch's default
   ``(H - 1)*stride - 2*padding + kernel``, or the caller's ``output_size``).
+- :class:`kernels.common.BatchNormSpec`: ``N, C, L, training, momentum, eps`` (``L`` the
+  product of the sizes after the channel axis; the one record with floats: the forward
+  would take eight parameters otherwise). ``x``, ``y``, ``grad_y``, ``grad_x`` are
+  ``(N, C, L)`` views; ``mean``, ``inv_std`` and the gradients of weight and bias ``(C,)``.
+  The running pair ``rm``, ``rv`` (``running_mean``, ``running_var``, updated in place in
+  training) is ``None`` only in training;
+  ``weight`` and ``bias`` are always arrays (the functional layer fills in ones and zeros).
 - :class:`kernels.common.PadSpec`: ``N, C, H, W, pad_left, pad_right, pad_top, pad_bottom,
   mode, H_out, W_out`` (``mode`` is one of the codes ``PAD_CONSTANT``, ``PAD_REFLECT``,
   ``PAD_REPLICATE``, ``PAD_CIRCULAR``; a negative pad crops). The fill value of constant
   padding is a float argument of its own, ``pad(x, value, spec)``.
+- :class:`kernels.common.LossSpec`: ``N, C, reduction, divisor`` of the losses (``divisor``
+  N for ``"mean"``, 1 for ``"sum"``; ``target`` is C-contiguous int64 ``(N,)`` in ``[0, C)``,
+  checked on the host); :class:`kernels.common.DropoutSpec`: ``p, keep, seed`` (the CPU
+  backends draw with NumPy's Generator, ``cuda`` with a counter-based SplitMix64);
+  :class:`kernels.common.SgdHyper` and :class:`kernels.common.AdamHyper`, the optimizers'
+  hyper-parameters (floats and bools; AdamHyper holds the step's bias corrections). The
+  arrays an update writes are C-contiguous, of ``param``'s shape and dtype; ``buf`` is
+  unread when momentum is 0, ``v_max`` (None allowed) unless amsgrad.
 
 Each output-size formula lives in :mod:`kernels.common` and runs in the record's
 constructor; a kernel never recomputes a size. Quantities a kernel derives (GEMM sizes, the
@@ -65,7 +98,8 @@ phases of the strided backward, tile counts, per-axis divisors) are named fields
 the backend's own, not positions. No function in ``kernels/`` takes more than six parameters
 (``tests/test_kernel_contract.py`` checks every module).
 
-``conv2d_backward`` also takes a keyword-only ``needs_input_grad=(True, True, True)``, PyTorch's
+``conv2d_backward`` (and ``linear_backward``) also takes a keyword-only
+``needs_input_grad=(True, True, True)``, PyTorch's
 ``output_mask``: which of ``(grad_x, grad_weight, grad_bias)`` to compute. Every backend skips
 the work of a gradient not asked for and returns ``None`` in its place (a network's first
 layer needs no grad_x; a layer without bias no grad_bias).
@@ -131,4 +165,23 @@ KERNEL_FUNCTIONS = (
     "pad_backward",
     "relu",
     "relu_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+    "add",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "nll_loss",
+    "nll_loss_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "sgd_step",
+    "adam_step",
 )

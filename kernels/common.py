@@ -374,6 +374,59 @@ class PadSpec(NamedTuple):
         return (self.N, self.C, self.H_out, self.W_out)
 
 
+class BatchNormSpec(NamedTuple):
+    """One batch-normalisation problem: every ``batch_norm`` kernel takes this.
+
+    The kernels see ``x`` as ``(N, C, L)``: ``L`` is the product of the sizes after the
+    channel axis (``H*W`` for an image batch, 1 for an ``(N, C)`` one), so one loop serves
+    every rank. Unlike the other records it carries two floats, ``momentum`` and ``eps``:
+    they are the op's hyper-parameters, and as separate arguments the forward kernel would
+    take eight (the contract allows six). The CUDA kernels take them as scalars.
+    """
+
+    N: int  # batch size
+    C: int  # channels: one mean and variance each
+    L: int  # values per channel per sample (H*W)
+    training: int  # 1: the batch's statistics (and the running ones updated); 0: the running
+    momentum: float  # running = (1 - momentum) * running + momentum * batch
+    eps: float  # added to the variance before the square root
+
+    @classmethod
+    def from_shape(cls, x_shape: tuple[int, ...], training: bool, momentum: float,
+                   eps: float) -> BatchNormSpec:
+        """The spec of ``F.batch_norm`` on x_shape : (N, C, *) (already validated)."""
+        N, C = int(x_shape[0]), int(x_shape[1])
+        L = 1
+        for size in x_shape[2:]:
+            L *= int(size)
+        return cls(N=N, C=C, L=L, training=int(bool(training)), momentum=float(momentum),
+                   eps=float(eps))
+
+    @property
+    def x_shape(self) -> tuple[int, int, int]:
+        """``(N, C, L)``: the view of ``x`` (and of ``y``, ``grad_y``, ``grad_x``) kernels take."""
+        return (self.N, self.C, self.L)
+
+    @property
+    def count(self) -> int:
+        """``N*L``: the values one channel's statistics are taken over."""
+        return self.N * self.L
+
+
+class BatchNormOutput(NamedTuple):
+    """What a ``batch_norm`` kernel returns.
+
+    y : (N, C, L), ``weight * (x - mean) * inv_std + bias``;
+    mean, inv_std : (C,), the statistics used: the batch's in training (``inv_std =
+    1 / sqrt(biased var + eps)``), the running ones in eval; ``batch_norm_backward`` takes
+    them back.
+    """
+
+    y: object
+    mean: object
+    inv_std: object
+
+
 class ConvGrads(NamedTuple):
     """What ``conv2d_backward`` returns; unpacks like the tuple of the public API.
 
@@ -385,6 +438,136 @@ class ConvGrads(NamedTuple):
     grad_x: object
     grad_weight: object
     grad_bias: object
+
+
+class LinearGrads(NamedTuple):
+    """What ``linear_backward`` returns (each ``None`` where ``needs_input_grad`` says so).
+
+    grad_x : (M, in_features), grad_y @ weight
+    grad_weight : (out_features, in_features), grad_y.T @ x
+    grad_bias : (out_features,), ``grad_y.sum(0)``
+    """
+
+    grad_x: object
+    grad_weight: object
+    grad_bias: object
+
+
+LOSS_MEAN = 0
+"""``LossSpec.reduction`` code of ``reduction="mean"``: the sum over the batch divided by N."""
+LOSS_SUM = 1
+"""``LossSpec.reduction`` code of ``reduction="sum"``."""
+LOSS_REDUCTIONS = ("mean", "sum")
+
+
+class LossSpec(NamedTuple):
+    """A classification loss over ``N`` rows of ``C`` classes: log_softmax, nll, cross-entropy.
+
+    ``reduction`` is ``LOSS_MEAN`` or ``LOSS_SUM``; ``divisor`` is what the summed loss is
+    divided by (N for the mean, 1 for the sum), so a kernel never branches on the reduction.
+    """
+
+    N: int
+    C: int
+    reduction: int
+    divisor: int
+
+    @classmethod
+    def from_shape(cls, shape: tuple[int, int], reduction: str) -> LossSpec:
+        """The spec of logits / log-probabilities of ``shape`` (N, C) and a reduction name."""
+        N, C = (int(v) for v in shape)
+        code = LOSS_REDUCTIONS.index(reduction)
+        return cls(N, C, code, N if code == LOSS_MEAN else 1)
+
+    def grad_scale(self, grad: float) -> float:
+        """The factor of each row's gradient: ``grad / N`` for the mean, ``grad`` for the sum."""
+        return float(grad) / self.divisor
+
+
+class DropoutSpec(NamedTuple):
+    """Dropout with probability ``p`` of zeroing an element, masks drawn from ``seed``.
+
+    ``keep = 1 - p``: an element is kept when its uniform draw ``u`` in ``[0, 1)`` is
+    ``< keep`` (p = 0 keeps all, p = 1 none). A kept element is multiplied by
+    ``1 / (1 - p)``, which each kernel computes in the array's dtype as PyTorch does
+    (``DT(1) / DT(keep)``), and by 0 when ``p == 1`` (PyTorch returns ``x * 0`` there).
+    ``seed`` is a non-negative int.
+    """
+
+    p: float
+    keep: float
+    seed: int
+
+    @classmethod
+    def from_p(cls, p: float, seed: int) -> DropoutSpec:
+        """The spec of probability ``p`` in ``[0, 1]`` and ``seed``."""
+        p = float(p)
+        return cls(p, 1.0 - p, int(seed))
+
+
+class SgdHyper(NamedTuple):
+    """``torch.optim.SGD``'s hyper-parameters, one kernel argument.
+
+    Floats, and ``nesterov`` a bool, so Numba types every record alike;
+    :meth:`of` converts them. The update of one element (``first``: the first step, when
+    PyTorch's momentum buffer does not exist yet)::
+
+        d = grad + weight_decay * param          (when weight_decay != 0)
+        buf = d                                  (first step)
+        buf = momentum * buf + (1 - dampening) * d   (later steps)
+        d = d + momentum * buf if nesterov else buf   (when momentum != 0)
+        param = param - lr * d
+    """
+
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+
+    @classmethod
+    def of(cls, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False) -> SgdHyper:
+        """The record with every field converted (float, float, float, float, bool)."""
+        return cls(float(lr), float(momentum), float(weight_decay), float(dampening),
+                   bool(nesterov))
+
+
+class AdamHyper(NamedTuple):
+    """``torch.optim.Adam`` / ``AdamW``'s update at one step, one kernel argument.
+
+    ``step_size = lr / (1 - beta1**step)`` and ``bias2_sqrt = sqrt(1 - beta2**step)`` are
+    computed once on the host in double precision, as PyTorch's single-tensor Adam does.
+    The update of one element::
+
+        param = param * (1 - lr * weight_decay)      (decoupled, AdamW)
+        g = grad + weight_decay * param              (weight_decay != 0, not decoupled)
+        m = lerp(m, g, 1 - beta1)
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)                        (amsgrad; v_max replaces v below)
+        param = param - step_size * m / (sqrt(v) / bias2_sqrt + eps)
+    """
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    step_size: float
+    bias2_sqrt: float
+    amsgrad: bool
+    decoupled: bool
+
+    @classmethod
+    def at_step(cls, step: int, lr, betas, eps, weight_decay) -> AdamHyper:
+        """The record of step ``step`` (1 on the first update) and the hyper-parameters.
+
+        ``amsgrad`` and ``decoupled`` are False; set them with ``._replace(amsgrad=True)``.
+        """
+        beta1, beta2 = float(betas[0]), float(betas[1])
+        step_size = float(lr) / (1.0 - beta1 ** int(step))
+        bias2_sqrt = (1.0 - beta2 ** int(step)) ** 0.5
+        return cls(float(lr), beta1, beta2, float(eps), float(weight_decay), step_size,
+                   bias2_sqrt, False, False)
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
@@ -447,9 +630,19 @@ def flops_conv2d(y_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int
 
 
 __all__ = [
+    "AdamHyper",
     "AdaptivePoolSpec",
+    "DropoutSpec",
+    "LOSS_MEAN",
+    "LOSS_REDUCTIONS",
+    "LOSS_SUM",
+    "LossSpec",
+    "SgdHyper",
+    "BatchNormOutput",
+    "BatchNormSpec",
     "ConvGrads",
     "ConvSpec",
+    "LinearGrads",
     "PAD_CIRCULAR",
     "PAD_CONSTANT",
     "PAD_MODES",

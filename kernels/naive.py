@@ -30,6 +30,7 @@ arguments as named fields (``spec.stride_h``, ``spec.pad_w``, ...) and the outpu
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -39,8 +40,11 @@ from kernels.common import (
     PAD_REFLECT,
     PAD_REPLICATE,
     AdaptivePoolSpec,
+    BatchNormOutput,
+    BatchNormSpec,
     ConvGrads,
     ConvSpec,
+    LinearGrads,
     PadSpec,
     PoolSpec,
     UnpoolSpec,
@@ -1005,11 +1009,427 @@ def relu_backward(grad_y, x):
     return grad_x
 
 
+# --------------------------------------------------------------------------- losses
+# log_softmax, nll_loss and cross_entropy over 2-D (N, C) rows, as loops: a row's maximum,
+# its sum of exponentials, then each element. The max is subtracted before ``exp``, so every
+# ``exp`` argument is <= 0 and nothing overflows (PyTorch's order of operations).
+
+
+def _row_log_sum_exp(x, n):
+    """``(m, log(sum_k exp(x[n, k] - m)))`` of row ``n``, ``m`` its maximum, in x's dtype."""
+    m = x[n, 0]
+    for k in range(1, x.shape[1]):
+        m = max(m, x[n, k])
+    total = x.dtype.type(0)
+    for k in range(x.shape[1]):
+        total += np.exp(x[n, k] - m)
+    return m, np.log(total)
+
+
+def log_softmax(x):
+    """``y[n, k] = x[n, k] - m_n - log(sum_j exp(x[n, j] - m_n))``, ``m_n`` row n's maximum.
+
+    x : (N, C) -> y : (N, C), x's dtype (the class axis is the last; the functional layer
+    checks ``dim``).
+    """
+    y = np.empty_like(x)
+    for n in range(x.shape[0]):
+        m, lse = _row_log_sum_exp(x, n)
+        for k in range(x.shape[1]):
+            y[n, k] = x[n, k] - m - lse
+    return y
+
+
+def log_softmax_backward(grad_y, y):
+    """grad_x of :func:`log_softmax`, from its output: ``grad_y - exp(y) * sum(grad_y)``.
+
+    grad_y, y : (N, C) -> grad_x : (N, C); the sum is over row n of grad_y.
+    """
+    grad_x = np.empty_like(grad_y)
+    for n in range(y.shape[0]):
+        total = grad_y.dtype.type(0)
+        for k in range(y.shape[1]):
+            total += grad_y[n, k]
+        for k in range(y.shape[1]):
+            grad_x[n, k] = grad_y[n, k] - np.exp(y[n, k]) * total
+    return grad_x
+
+
+def nll_loss(logp, target, spec):
+    """``-(sum_n logp[n, target[n]]) / spec.divisor``: a 0-d array of logp's dtype.
+
+    logp : (N, C) log-probabilities; target : (N,) int64 in ``[0, C)``; spec : LossSpec.
+    """
+    total = logp.dtype.type(0)
+    for n in range(spec.N):
+        total += logp[n, target[n]]
+    return np.array(-total / logp.dtype.type(spec.divisor), logp.dtype)
+
+
+def nll_loss_backward(logp, target, grad, spec):
+    """grad_logp : (N, C): ``-grad / divisor`` at ``(n, target[n])``, 0 elsewhere.
+
+    logp (N, C) gives the shape and dtype; grad : float, the loss's upstream gradient.
+    """
+    grad_logp = np.zeros_like(logp)
+    value = logp.dtype.type(-spec.grad_scale(grad))
+    for n in range(spec.N):
+        grad_logp[n, target[n]] = value
+    return grad_logp
+
+
+def cross_entropy(logits, target, spec):
+    """``sum_n (lse_n - logits[n, target[n]]) / spec.divisor``, 0-d, as nll of log_softmax.
+
+    logits : (N, C); target : (N,) int64 in ``[0, C)``; ``lse_n`` is row n's
+    log-sum-exp, ``m_n + log(sum_k exp(logits[n, k] - m_n))``.
+    """
+    total = logits.dtype.type(0)
+    for n in range(spec.N):
+        m, lse = _row_log_sum_exp(logits, n)
+        total += logits[n, target[n]] - m - lse  # log_softmax at the target
+    return np.array(-total / logits.dtype.type(spec.divisor), logits.dtype)
+
+
+def cross_entropy_backward(logits, target, grad, spec):
+    """grad_logits (N, C) ``= (softmax(logits) - one_hot(target)) * grad / divisor``.
+
+    The fused form: the gradient of nll_loss(log_softmax(logits)) in one pass, stable
+    (``softmax = exp(logits - m - lse)``, every exponent <= 0).
+    """
+    scale = logits.dtype.type(spec.grad_scale(grad))
+    grad_logits = np.empty_like(logits)
+    for n in range(spec.N):
+        m, lse = _row_log_sum_exp(logits, n)
+        for k in range(spec.C):
+            p = np.exp(logits[n, k] - m - lse)
+            grad_logits[n, k] = (p - 1 if k == target[n] else p) * scale
+    return grad_logits
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+def dropout_mask(shape, spec):
+    """The keep mask (``shape``, uint8: 1 kept, 0 dropped) of seed ``spec.seed``.
+
+    One uniform ``u`` in ``[0, 1)`` per element from NumPy's ``Generator`` (PCG64) seeded with
+    ``spec.seed``, in C order; an element is kept when ``u < spec.keep``. Every CPU backend
+    draws its mask here, so they agree with each other for one seed.
+    """
+    u = np.random.default_rng(spec.seed).random(shape)
+    return (u < spec.keep).astype(np.uint8)
+
+
+def _dropout_scale(dtype, spec):
+    """What a kept element is multiplied by: ``1 / (1 - p)`` in ``dtype``, 0 when ``p == 1``.
+
+    PyTorch divides its 1.0 noise by ``1 - p`` in the tensor's dtype; so does this.
+    """
+    return dtype.type(0) if spec.keep == 0.0 else dtype.type(1) / dtype.type(spec.keep)
+
+
+def dropout(x, spec):
+    """``y = x * noise`` with ``noise = mask / (1 - p)``; returns ``(y, mask)``.
+
+    x : any shape -> y : that shape and dtype, mask : that shape, uint8 (:func:`dropout_mask`).
+    """
+    mask = dropout_mask(x.shape, spec)
+    scale = _dropout_scale(x.dtype, spec)
+    zero = x.dtype.type(0)
+    y = np.empty_like(x)
+    for index, keep in np.ndenumerate(mask):
+        y[index] = x[index] * (scale if keep else zero)
+    return y, mask
+
+
+def dropout_backward(grad_y, mask, spec):
+    """grad_x = ``grad_y * noise``, the noise of :func:`dropout` rebuilt from ``mask``."""
+    scale = _dropout_scale(grad_y.dtype, spec)
+    zero = grad_y.dtype.type(0)
+    grad_x = np.empty_like(grad_y)
+    for index, keep in np.ndenumerate(mask):
+        grad_x[index] = grad_y[index] * (scale if keep else zero)
+    return grad_x
+
+
+# --------------------------------------------------------------------------- optimizer updates
+# One element at a time, in place, in the parameters' dtype; the formulas of SgdHyper and
+# AdamHyper (kernels.common), which are torch.optim's single-tensor updates.
+
+
+def sgd_step(param, grad, buf, hyper, *, first=False):
+    """One ``torch.optim.SGD`` step, in place on ``param`` and ``buf``.
+
+    param, grad, buf : one shape (flat views are written through); hyper : SgdHyper; first :
+    True on the first step (``buf`` becomes ``d``). ``buf`` is untouched when momentum is 0.
+    """
+    T = param.dtype.type
+    lr, mu, wd = T(hyper.lr), T(hyper.momentum), T(hyper.weight_decay)
+    damp = T(1.0 - hyper.dampening)
+    p, g, b = param.reshape(-1), grad.reshape(-1), buf.reshape(-1)
+    for i in range(p.shape[0]):
+        d = g[i]
+        if hyper.weight_decay != 0:
+            d = d + wd * p[i]
+        if hyper.momentum != 0:
+            b[i] = d if first else mu * b[i] + damp * d
+            d = d + mu * b[i] if hyper.nesterov else b[i]
+        p[i] = p[i] - lr * d
+
+
+def _lerp(start, end, weight):
+    """PyTorch's ``lerp``: ``start + w * (end - start)``, from the end when ``w >= 0.5``."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def adam_step(param, grad, m, v, v_max, hyper):
+    """One ``torch.optim.Adam`` (or AdamW, ``hyper.decoupled``) step, in place.
+
+    param, grad, m, v : one shape; v_max : that shape when ``hyper.amsgrad``, else None;
+    hyper : AdamHyper of this step. m, v (and v_max) start as zeros, as PyTorch's state.
+    """
+    T = param.dtype.type
+    lr_wd, wd = T(1.0 - hyper.lr * hyper.weight_decay), T(hyper.weight_decay)
+    w1, b2, c2 = T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2)
+    step_size, bias2_sqrt, eps = T(hyper.step_size), T(hyper.bias2_sqrt), T(hyper.eps)
+    p, g, m_, v_ = param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1)
+    vm = v_max.reshape(-1) if hyper.amsgrad else None
+    for i in range(p.shape[0]):
+        d = g[i]
+        if hyper.weight_decay != 0:
+            if hyper.decoupled:
+                p[i] = p[i] * lr_wd
+            else:
+                d = d + wd * p[i]
+        m_[i] = _lerp(m_[i], d, w1)
+        v_[i] = v_[i] * b2 + c2 * d * d
+        second = v_[i]
+        if hyper.amsgrad:
+            vm[i] = max(vm[i], second)
+            second = vm[i]
+        denom = np.sqrt(second) / bias2_sqrt + eps
+        p[i] = p[i] + (-step_size) * (m_[i] / denom)
+
+
+# --------------------------------------------------------------------------- sigmoid, tanh, add
+
+
+def _sigmoid(v: float) -> float:
+    """``1 / (1 + exp(-v))`` with ``exp`` of a non-positive number only, so it never overflows.
+
+    ``v >= 0``: ``1 / (1 + exp(-v))``; ``v < 0`` (and NaN, for which ``v >= 0`` is false):
+    ``exp(v) / (1 + exp(v))``, the same value multiplied by ``exp(v) / exp(v)``.
+    """
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+def sigmoid(x):
+    """``y = 1 / (1 + exp(-x))``, one element at a time. x : any shape -> y : that shape."""
+    y = np.empty_like(x)
+    for index, v in np.ndenumerate(x):
+        y[index] = _sigmoid(float(v))
+    return y
+
+
+def sigmoid_backward(grad_y, y):
+    """grad_x of :func:`sigmoid` from its *output*: ``grad_y * (1 - y) * y``, as PyTorch's.
+
+    grad_y, y : one shape -> grad_x : that shape.
+    """
+    grad_x = np.empty_like(grad_y)
+    for index, s in np.ndenumerate(y):
+        grad_x[index] = grad_y[index] * (1 - s) * s
+    return grad_x
+
+
+def tanh(x):
+    """``y = tanh(x)``, one element at a time. x : any shape -> y : that shape."""
+    y = np.empty_like(x)
+    for index, v in np.ndenumerate(x):
+        y[index] = math.tanh(float(v))
+    return y
+
+
+def tanh_backward(grad_y, y):
+    """grad_x of :func:`tanh` from its output: ``grad_y * (1 - y * y)``, as PyTorch's.
+
+    grad_y, y : one shape -> grad_x : that shape.
+    """
+    grad_x = np.empty_like(grad_y)
+    for index, t in np.ndenumerate(y):
+        grad_x[index] = grad_y[index] * (1 - t * t)
+    return grad_x
+
+
+def add(a, b):
+    """``y = a + b`` for two arrays of one shape (a residual shortcut). -> y : that shape.
+
+    No backward kernel: the gradient of a sum is ``grad_y`` for both operands.
+    """
+    y = np.empty_like(a)
+    for index, v in np.ndenumerate(a):
+        y[index] = v + b[index]
+    return y
+
+
+# --------------------------------------------------------------------------- linear
+
+
+def linear(x, weight, bias):
+    """``y = x @ weight.T + bias`` as the loops of its definition.
+
+    x : (M, K), weight : (O, K), bias : (O,) or None -> y : (M, O) with
+    ``y[m, o] = bias[o] + sum_k x[m, k] * weight[o, k]``.
+    """
+    M, K = x.shape
+    O = weight.shape[0]
+    y = np.zeros((M, O), x.dtype)
+    for m in range(M):
+        for o in range(O):
+            acc = x.dtype.type(0) if bias is None else bias[o]
+            for k in range(K):
+                acc += x[m, k] * weight[o, k]
+            y[m, o] = acc
+    return y
+
+
+def linear_backward(grad_y, x, weight, *, needs_input_grad=(True, True, True)):
+    """Gradients of :func:`linear`, each the loop of its chain rule.
+
+    grad_y : (M, O), x : (M, K), weight : (O, K) -> ``LinearGrads(grad_x (M, K) with
+    grad_x[m, k] = sum_o grad_y[m, o] * weight[o, k], grad_weight (O, K) with
+    grad_weight[o, k] = sum_m grad_y[m, o] * x[m, k], grad_bias (O,) = sum_m grad_y[m, o])``;
+    a gradient that ``needs_input_grad`` does not ask for is ``None``.
+    """
+    need_x, need_w, need_b = (bool(flag) for flag in needs_input_grad)
+    M, K = x.shape
+    O = weight.shape[0]
+    grad_x = grad_w = grad_b = None
+    if need_x:
+        grad_x = np.zeros((M, K), x.dtype)
+        for m in range(M):
+            for k in range(K):
+                for o in range(O):
+                    grad_x[m, k] += grad_y[m, o] * weight[o, k]
+    if need_w:
+        grad_w = np.zeros((O, K), x.dtype)
+        for o in range(O):
+            for k in range(K):
+                for m in range(M):
+                    grad_w[o, k] += grad_y[m, o] * x[m, k]
+    if need_b:
+        grad_b = np.zeros(O, x.dtype)
+        for o in range(O):
+            for m in range(M):
+                grad_b[o] += grad_y[m, o]
+    return LinearGrads(grad_x, grad_w, grad_b)
+
+
+# --------------------------------------------------------------------------- batch_norm
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, spec: BatchNormSpec):
+    """Batch normalisation, one channel at a time, as ``torch.nn.functional.batch_norm``.
+
+    x : (N, C, L) (``L`` the values per channel of one sample: ``H*W``), running_mean,
+    running_var : (C,) or None (training only), weight, bias : (C,), ``spec`` the call's
+    :class:`kernels.common.BatchNormSpec` -> ``BatchNormOutput(y (N, C, L), mean (C,),
+    inv_std (C,))``.
+
+    In training channel ``c``'s ``M = N*L`` values give ``mean = sum(x) / M`` and the biased
+    ``var = sum((x - mean)**2) / M`` (two passes, as PyTorch), and the running estimates move
+    toward the batch's: ``running = (1 - momentum) * running + momentum * batch``, with the
+    *unbiased* ``sum((x - mean)**2) / (M - 1)`` for the variance. The sums are float64 for
+    float32 inputs too, as PyTorch's CPU kernel accumulates: the mean of a constant channel
+    is then that constant exactly, and ``x - mean`` exactly 0. In eval the running
+    estimates are the statistics. Then, as PyTorch's CPU kernel, the scale and shift fold
+    into one multiply-add per value: ``alpha = inv_std * weight``, ``beta = bias - mean *
+    alpha``, ``y = x * alpha + beta``.
+    """
+    dt = x.dtype.type
+    y = np.empty_like(x)
+    mean, inv_std = np.empty(spec.C, x.dtype), np.empty(spec.C, x.dtype)
+    M = spec.count
+    for c in range(spec.C):
+        if spec.training:
+            total = np.float64(0)
+            for n in range(spec.N):
+                for i in range(spec.L):
+                    total += x[n, c, i]
+            m = total / M
+            squares = np.float64(0)
+            for n in range(spec.N):
+                for i in range(spec.L):
+                    squares += (x[n, c, i] - m) * (x[n, c, i] - m)
+            momentum = spec.momentum
+            if running_mean is not None:
+                running_mean[c] = momentum * m + (1 - momentum) * running_mean[c]
+            if running_var is not None:
+                unbiased = squares / (M - 1)
+                running_var[c] = momentum * unbiased + (1 - momentum) * running_var[c]
+            mean[c], inv_std[c] = m, 1 / np.sqrt(squares / M + spec.eps)
+        else:
+            mean[c] = running_mean[c]
+            inv_std[c] = dt(1) / np.sqrt(running_var[c] + dt(spec.eps))
+        alpha = inv_std[c] * weight[c]
+        beta = bias[c] - mean[c] * alpha
+        for n in range(spec.N):
+            for i in range(spec.L):
+                y[n, c, i] = x[n, c, i] * alpha + beta
+    return BatchNormOutput(y, mean, inv_std)
+
+
+def batch_norm_backward(grad_y, x, weight, mean, inv_std, spec: BatchNormSpec):
+    """Gradients of :func:`batch_norm`, one channel at a time, as PyTorch's CPU kernel.
+
+    grad_y, x : (N, C, L), weight : (C,), mean, inv_std : (C,) as the forward returned them,
+    ``spec`` the forward's -> ``ConvGrads(grad_x (N, C, L), grad_weight (C,), grad_bias
+    (C,))`` (the conv record's fields: one gradient per argument).
+
+    Per channel, with ``M = N*L``: ``grad_bias = sum(grad_y)``, ``dot = sum((x - mean) *
+    grad_y)``, ``grad_weight = dot * inv_std`` (the sums in float64, as the forward's). In
+    eval mean and inv_std are constants, so ``grad_x = grad_y * inv_std * weight``. In
+    training they depend on x, and two paths subtract: the one through the mean
+    (``grad_bias / M``) and the one through the variance (``(x - mean) * dot * inv_std**2 /
+    M``), so ``grad_x = (grad_y - grad_bias / M - (x - mean) * dot * inv_std**2 / M) *
+    inv_std * weight``.
+    """
+    grad_x = np.empty_like(x)
+    grad_w, grad_b = np.empty(spec.C, x.dtype), np.empty(spec.C, x.dtype)
+    M = spec.count
+    for c in range(spec.C):
+        m, s = np.float64(mean[c]), np.float64(inv_std[c])
+        total, dot = np.float64(0), np.float64(0)
+        for n in range(spec.N):
+            for i in range(spec.L):
+                total += grad_y[n, c, i]
+                dot += (x[n, c, i] - m) * grad_y[n, c, i]
+        grad_b[c], grad_w[c] = total, dot * s
+        scale = s * weight[c]
+        for n in range(spec.N):
+            for i in range(spec.L):
+                g = np.float64(grad_y[n, c, i])
+                if spec.training:
+                    g = g - total / M - (x[n, c, i] - m) * (dot * s * s / M)
+                grad_x[n, c, i] = g * scale
+    return ConvGrads(grad_x, grad_w, grad_b)
+
+
 __all__ = [
+    "adam_step",
+    "batch_norm",
+    "batch_norm_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d",
     "adaptive_max_pool2d_backward",
+    "add",
     "avg_pool2d",
     "avg_pool2d_backward",
     "conv2d",
@@ -1020,12 +1440,28 @@ __all__ = [
     "corr2d_multi_in",
     "corr2d_multi_in_out",
     "corr2d_multi_in_out_1x1",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "dropout_mask",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "nll_loss",
+    "nll_loss_backward",
     "pad",
     "pad_backward",
     "relu",
     "relu_backward",
+    "sgd_step",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
 ]

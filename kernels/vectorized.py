@@ -62,14 +62,18 @@ from .common import (
     PAD_REFLECT,
     PAD_REPLICATE,
     AdaptivePoolSpec,
+    BatchNormOutput,
+    BatchNormSpec,
     ConvGrads,
     ConvSpec,
+    LinearGrads,
     PadSpec,
     PoolSpec,
     UnpoolSpec,
     adaptive_bounds,
     avg_pool_divisor,
 )
+from .naive import _dropout_scale, dropout_mask
 from .winograd import NUMPY_CONV_ALGORITHM, numpy_tile
 from .winograd import conv2d as _winograd_conv2d
 from .winograd import conv2d_backward as _winograd_conv2d_backward
@@ -824,3 +828,227 @@ def relu(x):
 def relu_backward(grad_y, x):
     """:func:`kernels.naive.relu_backward` as one ``np.where``."""
     return np.where(x <= 0, grad_y.dtype.type(0), grad_y)
+
+
+# --------------------------------------------------------------------------- losses
+# kernels.naive's row loops as whole-array reductions over the class axis (axis 1).
+
+
+def _log_softmax(x):
+    """``(x - m) - log(sum(exp(x - m)))`` row by row, ``m`` the row maximum (stable)."""
+    shifted = x - x.max(axis=1, keepdims=True)  # every entry <= 0: exp cannot overflow
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def log_softmax(x):
+    """:func:`kernels.naive.log_softmax`: x (N, C) -> y (N, C)."""
+    return _log_softmax(x)
+
+
+def log_softmax_backward(grad_y, y):
+    """:func:`kernels.naive.log_softmax_backward`: ``grad_y - exp(y) * grad_y.sum(1)``."""
+    return grad_y - np.exp(y) * grad_y.sum(axis=1, keepdims=True)
+
+
+def nll_loss(logp, target, spec):
+    """:func:`kernels.naive.nll_loss`: one fancy-indexed gather, one sum; a 0-d array."""
+    picked = logp[np.arange(spec.N), target]  # (N,)
+    return np.array(-picked.sum() / logp.dtype.type(spec.divisor), logp.dtype)
+
+
+def nll_loss_backward(logp, target, grad, spec):
+    """:func:`kernels.naive.nll_loss_backward`: zeros, one scatter of ``-grad / divisor``."""
+    grad_logp = np.zeros_like(logp)
+    grad_logp[np.arange(spec.N), target] = logp.dtype.type(-spec.grad_scale(grad))
+    return grad_logp
+
+
+def cross_entropy(logits, target, spec):
+    """:func:`kernels.naive.cross_entropy`: nll_loss of the whole-array log_softmax."""
+    return nll_loss(_log_softmax(logits), target, spec)
+
+
+def cross_entropy_backward(logits, target, grad, spec):
+    """:func:`kernels.naive.cross_entropy_backward`: ``(softmax - one_hot) * grad / divisor``."""
+    grad_logits = np.exp(_log_softmax(logits))  # softmax, (N, C)
+    grad_logits[np.arange(spec.N), target] -= 1
+    grad_logits *= logits.dtype.type(spec.grad_scale(grad))
+    return grad_logits
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+def dropout(x, spec):
+    """:func:`kernels.naive.dropout` as one multiplication by the noise array; (y, mask)."""
+    mask = dropout_mask(x.shape, spec)  # the naive backend's, so both agree for one seed
+    return x * _noise(mask, x.dtype, spec), mask
+
+
+def _noise(mask, dtype, spec):
+    """``mask / (1 - p)`` in ``dtype`` (0 where dropped, and everywhere when p == 1)."""
+    return np.where(mask != 0, _dropout_scale(dtype, spec), dtype.type(0))
+
+
+def dropout_backward(grad_y, mask, spec):
+    """:func:`kernels.naive.dropout_backward`: ``grad_y * noise``."""
+    return grad_y * _noise(mask, grad_y.dtype, spec)
+
+
+# --------------------------------------------------------------------------- optimizer updates
+
+
+def sgd_step(param, grad, buf, hyper, *, first=False):
+    """:func:`kernels.naive.sgd_step` on whole arrays, written in place with ``out=``."""
+    T = param.dtype.type
+    d = grad
+    if hyper.weight_decay != 0:
+        d = grad + T(hyper.weight_decay) * param
+    if hyper.momentum != 0:
+        if first:
+            buf[...] = d
+        else:
+            np.multiply(buf, T(hyper.momentum), out=buf)
+            buf += T(1.0 - hyper.dampening) * d
+        d = d + T(hyper.momentum) * buf if hyper.nesterov else buf
+    param -= T(hyper.lr) * d
+
+
+def adam_step(param, grad, m, v, v_max, hyper):
+    """:func:`kernels.naive.adam_step` on whole arrays, written in place with ``out=``."""
+    T = param.dtype.type
+    g = grad
+    if hyper.weight_decay != 0:
+        if hyper.decoupled:
+            param *= T(1.0 - hyper.lr * hyper.weight_decay)
+        else:
+            g = grad + T(hyper.weight_decay) * param
+    w = T(1.0 - hyper.beta1)  # lerp(m, g, w), PyTorch's two-sided form
+    if w < 0.5:
+        m += w * (g - m)
+    else:
+        m[...] = g - (g - m) * (T(1) - w)
+    np.multiply(v, T(hyper.beta2), out=v)
+    v += T(1.0 - hyper.beta2) * g * g
+    second = v
+    if hyper.amsgrad:
+        np.maximum(v_max, v, out=v_max)
+        second = v_max
+    denom = np.sqrt(second) / T(hyper.bias2_sqrt) + T(hyper.eps)
+    param += T(-hyper.step_size) * (m / denom)
+
+
+# --------------------------------------------------------------------------- sigmoid, tanh, add
+
+
+def sigmoid(x):
+    """:func:`kernels.naive.sigmoid` as ``exp(min(x, 0)) / (1 + exp(-|x|))``, whole arrays.
+
+    Both exponents are <= 0 (nothing overflows): for ``x >= 0`` this is ``1 / (1 + exp(-x))``,
+    for ``x < 0`` it is ``exp(x) / (1 + exp(x))``. Written without ``np.where``, which NumPy
+    does not vectorise (``nn.activation.sigmoid`` measured the two forms on LeNet's first
+    activation: 4.3 ms with ``np.where``, 0.4 ms this way). A NaN stays NaN.
+    """
+    num = np.minimum(x, 0, out=np.empty_like(x))  # min(x, 0), NaN stays NaN; out=: 0-d too
+    np.exp(num, out=num)
+    den = np.abs(x, out=np.empty_like(x))
+    np.negative(den, out=den)
+    np.exp(den, out=den)
+    den += 1  # 1 + exp(-|x|), in [1, 2]
+    num /= den
+    return num
+
+
+def sigmoid_backward(grad_y, y):
+    """:func:`kernels.naive.sigmoid_backward` on whole arrays: ``grad_y * (1 - y) * y``.
+
+    Every result goes to an ``out=`` array: a ufunc on 0-d arrays returns a scalar otherwise.
+    """
+    return np.multiply(grad_y * (1 - y), y, out=np.empty_like(grad_y))
+
+
+def tanh(x):
+    """:func:`kernels.naive.tanh` as ``np.tanh``."""
+    return np.tanh(x, out=np.empty_like(x))
+
+
+def tanh_backward(grad_y, y):
+    """:func:`kernels.naive.tanh_backward` on whole arrays: ``grad_y * (1 - y * y)``."""
+    return np.multiply(grad_y, 1 - y * y, out=np.empty_like(grad_y))
+
+
+def add(a, b):
+    """:func:`kernels.naive.add` as one ``a + b``."""
+    return np.add(a, b, out=np.empty_like(a))
+
+
+# --------------------------------------------------------------------------- linear
+
+
+def linear(x, weight, bias):
+    """:func:`kernels.naive.linear` as one matrix product (BLAS): x (M, K) -> y (M, O)."""
+    y = x @ weight.T  # (M, K) @ (K, O)
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(grad_y, x, weight, *, needs_input_grad=(True, True, True)):
+    """:func:`kernels.naive.linear_backward` as two matrix products and a sum.
+
+    grad_y (M, O), x (M, K), weight (O, K) -> ``LinearGrads(grad_y @ weight (M, K),
+    grad_y.T @ x (O, K), grad_y.sum(0) (O,))``, ``None`` where not asked for.
+    """
+    need_x, need_w, need_b = (bool(flag) for flag in needs_input_grad)
+    return LinearGrads(grad_y @ weight if need_x else None,
+                       grad_y.T @ x if need_w else None,
+                       grad_y.sum(axis=0) if need_b else None)
+
+
+# --------------------------------------------------------------------------- batch_norm
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, spec: BatchNormSpec):
+    """:func:`kernels.naive.batch_norm` on whole arrays: NumPy's sums over ``(N, L)``.
+
+    x : (N, C, L) -> ``BatchNormOutput(y (N, C, L), mean (C,), inv_std (C,))``; the running
+    estimates (C,) are updated in place in training (the unbiased variance), as naive's.
+    NumPy's pairwise float64 sums replace naive's running sums (same value, other rounding).
+    """
+    M = spec.count
+    if spec.training:
+        mean64 = x.sum(axis=(0, 2), dtype=np.float64) / M  # (C,)
+        centered = x - mean64[:, None]  # (N, C, L), float64
+        squares = (centered * centered).sum(axis=(0, 2))  # (C,)
+        momentum = spec.momentum
+        if running_mean is not None:
+            running_mean[...] = momentum * mean64 + (1 - momentum) * running_mean
+        if running_var is not None:
+            running_var[...] = momentum * (squares / (M - 1)) + (1 - momentum) * running_var
+        mean = mean64.astype(x.dtype)
+        inv_std = (1 / np.sqrt(squares / M + spec.eps)).astype(x.dtype)  # (C,)
+    else:
+        mean = running_mean.copy()
+        inv_std = 1 / np.sqrt(running_var + x.dtype.type(spec.eps))  # (C,)
+    alpha = inv_std * weight  # (C,): y = x * alpha + beta, as naive
+    beta = bias - mean * alpha
+    return BatchNormOutput(x * alpha[:, None] + beta[:, None], mean, inv_std)
+
+
+def batch_norm_backward(grad_y, x, weight, mean, inv_std, spec: BatchNormSpec):
+    """:func:`kernels.naive.batch_norm_backward` on whole arrays (float64 sums, as naive).
+
+    grad_y, x : (N, C, L), weight, mean, inv_std : (C,) -> ``ConvGrads(grad_x (N, C, L),
+    grad_weight (C,), grad_bias (C,))``.
+    """
+    M = spec.count
+    s = inv_std.astype(np.float64)
+    centered = x - mean.astype(np.float64)[:, None]  # (N, C, L), float64
+    total = grad_y.sum(axis=(0, 2), dtype=np.float64)  # (C,)
+    dot = (centered * grad_y).sum(axis=(0, 2))  # (C,)
+    g = grad_y
+    if spec.training:  # the paths through the mean and the variance
+        g = g - (total / M)[:, None] - centered * (dot * s * s / M)[:, None]
+    dtype = x.dtype
+    return ConvGrads((g * (s * weight)[:, None]).astype(dtype), (dot * s).astype(dtype),
+                     total.astype(dtype))

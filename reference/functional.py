@@ -124,6 +124,39 @@ def conv1d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
     return gx, gw, gb
 
 
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, *, backend=None):
+    """``torch.nn.functional.batch_norm`` on NumPy arrays.
+
+    Returns ``(y, running_mean, running_var)``: the running estimates as torch left them
+    (copies; the arrays passed in are not touched), None where None came.
+    """
+    rm = None if running_mean is None else _t(running_mean)
+    rv = None if running_var is None else _t(running_var)
+    w = None if weight is None else _t(weight)
+    b = None if bias is None else _t(bias)
+    y = tF.batch_norm(_t(x), rm, rv, w, b, training, momentum, eps)
+    return _np(y), None if rm is None else _np(rm), None if rv is None else _np(rv)
+
+
+def batch_norm_backward(grad_y, x, weight, running_mean, running_var, training=False,
+                        eps=1e-5, *, backend=None):
+    """(grad_x, grad_weight, grad_bias) of batch_norm by autograd (weight None: ones).
+
+    Takes the running estimates the forward was given (before its update), not saved
+    statistics: torch recomputes what it needs.
+    """
+    C = x.shape[1]
+    w = np.ones(C, x.dtype) if weight is None else weight
+    tx, tw = _t(x, True), _t(w, True)
+    tb = torch.zeros(C, dtype=tw.dtype, requires_grad=True)
+    rm = None if running_mean is None else _t(running_mean)
+    rv = None if running_var is None else _t(running_var)
+    out = tF.batch_norm(tx, rm, rv, tw, tb, training, 0.1, eps)
+    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
+    return gx, gw, gb
+
+
 def relu(x, *, backend=None):
     """``torch.relu`` on NumPy arrays."""
     return _np(torch.relu(_t(x)))
@@ -133,6 +166,48 @@ def relu_backward(grad_y, x, *, backend=None):
     """grad_x of relu by autograd."""
     tx = _t(x, True)
     return _backward(torch.relu(tx), grad_y, tx)[0]
+
+
+def sigmoid(x, *, backend=None):
+    """``torch.sigmoid`` on NumPy arrays."""
+    return _np(torch.sigmoid(_t(x)))
+
+
+def sigmoid_backward(grad_y, y, *, backend=None):
+    """grad_x of sigmoid from its output y: ``aten.sigmoid_backward``, what autograd runs."""
+    return _np(torch.ops.aten.sigmoid_backward(_t(grad_y), _t(y)))
+
+
+def tanh(x, *, backend=None):
+    """``torch.tanh`` on NumPy arrays."""
+    return _np(torch.tanh(_t(x)))
+
+
+def tanh_backward(grad_y, y, *, backend=None):
+    """grad_x of tanh from its output: ``torch.ops.aten.tanh_backward``, what autograd runs."""
+    return _np(torch.ops.aten.tanh_backward(_t(grad_y), _t(y)))
+
+
+def add(a, b, *, backend=None):
+    """``torch.add`` on NumPy arrays."""
+    return _np(torch.add(_t(a), _t(b)))
+
+
+def flatten(x, start_dim=1, end_dim=-1, *, backend=None):
+    """``torch.flatten`` on NumPy arrays (start_dim 1, as ``F.flatten``'s default)."""
+    return _np(torch.flatten(_t(x), start_dim, end_dim))
+
+
+def linear(x, weight, bias=None, *, backend=None):
+    """``torch.nn.functional.linear`` on NumPy arrays."""
+    return _np(tF.linear(_t(x), _t(weight), None if bias is None else _t(bias)))
+
+
+def linear_backward(grad_y, x, weight, *, backend=None):
+    """(grad_x, grad_weight, grad_bias) of linear by autograd."""
+    tx, tw = _t(x, True), _t(weight, True)
+    tb = torch.zeros(weight.shape[0], dtype=tw.dtype, requires_grad=True)
+    return tuple(_backward(tF.linear(tx, tw, tb), grad_y, tx, tw, tb))
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -182,3 +257,111 @@ def max_unpool2d_backward(grad_y, x, indices, kernel_size, stride=None, padding=
     out = tF.max_unpool2d(tx, torch.from_numpy(np.array(indices, np.int64)), kernel_size,
                           stride, padding, output_size)
     return _backward(out, grad_y, tx)[0]
+
+
+# --------------------------------------------------------------------------- losses, dropout
+
+
+def log_softmax(x, dim=1, *, backend=None):
+    """``torch.log_softmax`` on NumPy arrays."""
+    return _np(torch.log_softmax(_t(x), dim))
+
+
+def log_softmax_backward(grad_y, y, dim=1, *, backend=None):
+    """grad_x of log_softmax by autograd, taken at ``y`` itself: ``log_softmax(y) == y`` for
+    log-probabilities, and the gradient depends on the input only through ``softmax``,
+    which is ``exp(y)`` at both.
+    """
+    ty = _t(y, True)
+    return _backward(torch.log_softmax(ty, dim), grad_y, ty)[0]
+
+
+def _target(target) -> torch.Tensor:
+    return torch.from_numpy(np.array(target, np.int64))
+
+
+def _loss_backward(loss_fn, x, target, reduction, grad):
+    tx = _t(x, True)
+    loss = loss_fn(tx, _target(target), reduction=reduction)
+    return _backward(loss, np.array(grad, x.dtype), tx)[0]
+
+
+def nll_loss(logp, target, reduction="mean", *, backend=None):
+    """``torch.nn.functional.nll_loss`` on NumPy arrays: a 0-d array."""
+    return _np(tF.nll_loss(_t(logp), _target(target), reduction=reduction))
+
+
+def nll_loss_backward(logp, target, reduction="mean", *, grad=1.0, backend=None):
+    """grad_logp of nll_loss by autograd, the loss's upstream gradient ``grad``."""
+    return _loss_backward(tF.nll_loss, logp, target, reduction, grad)
+
+
+def cross_entropy(logits, target, reduction="mean", *, backend=None):
+    """``torch.nn.functional.cross_entropy`` on NumPy arrays: a 0-d array."""
+    return _np(tF.cross_entropy(_t(logits), _target(target), reduction=reduction))
+
+
+def cross_entropy_backward(logits, target, reduction="mean", *, grad=1.0, backend=None):
+    """grad_logits of cross_entropy by autograd, the loss's upstream gradient ``grad``."""
+    return _loss_backward(tF.cross_entropy, logits, target, reduction, grad)
+
+
+def _noise(mask, p, dtype) -> torch.Tensor:
+    """PyTorch's dropout noise for a given keep ``mask``: the 0/1 draws divided by ``1 - p``
+    in the tensor's dtype (``_dropout_impl`` in ATen's Dropout.cpp); zeros for ``p == 1``.
+    """
+    noise = torch.from_numpy(np.array(mask, dtype))
+    return noise * 0 if p == 1 else noise.div_(1 - p)
+
+
+def dropout_with_mask(x, mask, p, *, backend=None):
+    """PyTorch's dropout output for the keep ``mask`` our op drew: ``x * noise``.
+
+    ``x * 0`` for ``p == 1``, as PyTorch. The draws themselves cannot be twinned: they are ours.
+    """
+    return _np(_t(x) * _noise(mask, p, x.dtype))
+
+
+def dropout_backward(grad_y, mask, p, *, backend=None):
+    """grad_x of dropout by autograd of ``x * noise``, the noise rebuilt from ``mask``."""
+    tx = _t(np.zeros_like(grad_y), True)
+    return _backward(tx * _noise(mask, p, grad_y.dtype), grad_y, tx)[0]
+
+
+# --------------------------------------------------------------------------- optimizer updates
+
+
+def sgd_step(param, grad, buf, lr, momentum=0.0, dampening=0.0, nesterov=False,
+             weight_decay=0.0, *, backend=None):
+    """One ``torch.optim.SGD`` step on ``param`` in place (torch works on the NumPy memory);
+    returns the momentum buffer as ``F.sgd_step`` does (a new array on the first step).
+    """
+    p = torch.nn.Parameter(torch.from_numpy(param))  # shares param's memory
+    p.grad = _t(grad)
+    opt = torch.optim.SGD([p], lr=lr, momentum=momentum, dampening=dampening,
+                          nesterov=nesterov, weight_decay=weight_decay, foreach=False)
+    if buf is not None:
+        opt.state[p]["momentum_buffer"] = torch.from_numpy(buf)
+    opt.step()
+    new = opt.state[p].get("momentum_buffer")
+    if momentum == 0:
+        return None
+    return _np(new) if buf is None else buf
+
+
+def adam_step(param, grad, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+              *, amsgrad=False, v_max=None, decoupled_weight_decay=False, backend=None):
+    """One ``torch.optim.Adam`` step on ``param``, ``m``, ``v`` (and ``v_max``) in place:
+    torch's state is set to them (``step - 1`` steps taken) and works on their memory.
+    """
+    p = torch.nn.Parameter(torch.from_numpy(param))
+    p.grad = _t(grad)
+    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                           amsgrad=amsgrad, foreach=False,
+                           decoupled_weight_decay=decoupled_weight_decay)
+    state = {"step": torch.tensor(float(step - 1)), "exp_avg": torch.from_numpy(m),
+             "exp_avg_sq": torch.from_numpy(v)}
+    if amsgrad:
+        state["max_exp_avg_sq"] = torch.from_numpy(v_max)
+    opt.state[p] = state
+    opt.step()

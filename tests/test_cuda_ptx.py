@@ -67,12 +67,20 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
         # the transposed conv's bias; adaptive max pooling and max unpooling
         "add_channel_bias", "adaptive_max_pool2d_forward", "adaptive_max_pool2d_backward",
         "max_unpool2d_forward", "max_unpool2d_backward",
+        # kernels/cuda/batch_norm.py
+        "batch_norm_stats", "batch_norm_update", "batch_norm_affine", "batch_norm_apply",
+        "batch_norm_grad_sums", "batch_norm_grad_coef", "batch_norm_grad_x",
         # kernels/cuda/elementwise.py
-        "relu_forward", "relu_backward",
-        # kernels/cuda/train.py: what LeNet-5 training on the device adds
-        "sigmoid_forward", "sigmoid_backward", "linear_forward", "linear_grad_input",
-        "linear_grad_weight", "linear_grad_bias", "cross_entropy_rows", "mean",
+        "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
+        "tanh_forward", "tanh_backward", "add_elementwise",
+        # kernels/cuda/linear.py
+        "linear_forward", "linear_grad_input", "linear_grad_weight", "linear_grad_bias",
+        # kernels/cuda/loss.py and optim_ops.py: losses, dropout, optimizer updates (the
+        # cross-entropy and SGD kernels came from train.py, LeNet-5 training on the device)
+        "cross_entropy_rows", "mean",
         "cross_entropy_backward", "sgd_update",
+        "log_softmax_rows", "log_softmax_backward_rows", "nll_loss_rows", "nll_loss_backward",
+        "dropout_forward", "dropout_backward", "adam_update",
     ]
     from kernels.cuda import conv_gemm, conv_igemm
 

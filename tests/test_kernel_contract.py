@@ -49,6 +49,25 @@ CONTRACT = {  # op -> its parameters, in order (kernels/__init__.py)
     "pad_backward": ["grad_y", "spec"],
     "relu": ["x"],
     "relu_backward": ["grad_y", "x"],
+    "batch_norm": ["x", "running_mean", "running_var", "weight", "bias", "spec"],
+    "batch_norm_backward": ["grad_y", "x", "weight", "mean", "inv_std", "spec"],
+    "sigmoid": ["x"],
+    "sigmoid_backward": ["grad_y", "y"],
+    "tanh": ["x"],
+    "tanh_backward": ["grad_y", "y"],
+    "add": ["a", "b"],
+    "linear": ["x", "weight", "bias"],
+    "linear_backward": ["grad_y", "x", "weight", "needs_input_grad"],  # keyword-only
+    "log_softmax": ["x"],
+    "log_softmax_backward": ["grad_y", "y"],
+    "nll_loss": ["logp", "target", "spec"],
+    "nll_loss_backward": ["logp", "target", "grad", "spec"],
+    "cross_entropy": ["logits", "target", "spec"],
+    "cross_entropy_backward": ["logits", "target", "grad", "spec"],
+    "dropout": ["x", "spec"],
+    "dropout_backward": ["grad_y", "mask", "spec"],
+    "sgd_step": ["param", "grad", "buf", "hyper", "first"],  # first: keyword-only
+    "adam_step": ["param", "grad", "m", "v", "v_max", "hyper"],
 }
 
 

@@ -43,8 +43,9 @@ from collections.abc import Iterator
 from numba import cuda
 
 from kernels import KERNEL_FUNCTIONS
-from kernels.common import ConvGrads, ConvSpec
+from kernels.common import BatchNormOutput, ConvGrads, ConvSpec, LinearGrads
 
+from . import batch_norm as batch_norm_kernels
 from . import (
     conv_backward,
     conv_direct,
@@ -55,6 +56,9 @@ from . import (
     elementwise,
     pool,
 )
+from . import linear as linear_kernels
+from . import loss as loss_kernels
+from . import optim_ops as optim_kernels
 from . import pad as pad_kernels
 from ._arrays import (
     SIMULATOR,
@@ -333,6 +337,31 @@ def pad_backward(grad_y, spec):
     return finish(pad_kernels.pad_backward(dgy, spec), not is_device_array(grad_y))
 
 
+# --------------------------------------------------------------------------- batch_norm
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, spec):
+    """Batch normalisation: x (N, C, L) -> ``BatchNormOutput(y, mean (C,), inv_std (C,))``.
+
+    Results live where x lives. In training the running pair (C,) (or None) is updated in
+    place: on the device, and written back into NumPy arrays when those came.
+    """
+    dx, drm, drv, dw, db = _device(x, running_mean, running_var, weight, bias)
+    out = batch_norm_kernels.batch_norm(dx, drm, drv, dw, db, spec)
+    if spec.training:
+        for a, d in ((running_mean, drm), (running_var, drv)):
+            if a is not None and not is_device_array(a):
+                a[...] = d.copy_to_host()
+    return BatchNormOutput(*(finish(d, not is_device_array(x)) for d in out))
+
+
+def batch_norm_backward(grad_y, x, weight, mean, inv_std, spec):
+    """Gradients of batch_norm: ``ConvGrads(grad_x (N, C, L), grad_weight, grad_bias (C,))``."""
+    out = batch_norm_kernels.batch_norm_backward(*_device(grad_y, x, weight, mean, inv_std),
+                                                 spec)
+    return ConvGrads(*(finish(d, not is_device_array(x)) for d in out))
+
+
 # --------------------------------------------------------------------------- relu
 
 
@@ -348,33 +377,205 @@ def relu_backward(grad_y, x):
     return finish(elementwise.relu_backward(dgy, dx), not is_device_array(x)).reshape(x.shape)
 
 
+# --------------------------------------------------------------------------- sigmoid, tanh, add
+
+
+def _elementwise(op, like, *arrays):
+    """Run ``op`` of :mod:`.elementwise` on flat ``arrays``; the result shaped as ``like``,
+    where ``like`` lives (a 0-d array travels as ``(1,)``, as in :func:`relu`).
+    """
+    flats = _device(*(a.reshape(-1) for a in arrays))
+    return finish(op(*flats), not is_device_array(like)).reshape(like.shape)
+
+
+def sigmoid(x):
+    """Sigmoid of x (any shape) -> y of that shape, where x lives."""
+    return _elementwise(elementwise.sigmoid, x, x)
+
+
+def sigmoid_backward(grad_y, y):
+    """grad_x of sigmoid from its output y (one shape) -> grad_x, where y lives."""
+    return _elementwise(elementwise.sigmoid_backward, y, grad_y, y)
+
+
+def tanh(x):
+    """The tanh of x (any shape) -> y of that shape, where x lives."""
+    return _elementwise(elementwise.tanh, x, x)
+
+
+def tanh_backward(grad_y, y):
+    """grad_x of tanh from its output y (one shape) -> grad_x, where y lives."""
+    return _elementwise(elementwise.tanh_backward, y, grad_y, y)
+
+
+def add(a, b):
+    """``a + b`` (one shape) -> that shape, where ``a`` lives."""
+    return _elementwise(elementwise.add, a, a, b)
+
+
+# --------------------------------------------------------------------------- linear
+
+
+def linear(x, weight, bias):
+    """Forward: x (M, K), weight (O, K), bias (O,) or None -> y (M, O), where x lives."""
+    dx, dw, db = _device(x, weight, bias)
+    return finish(linear_kernels.linear_forward(dx, dw, db), not is_device_array(x))
+
+
+def linear_backward(grad_y, x, weight, *, needs_input_grad=(True, True, True)) -> LinearGrads:
+    """grad_y (M, O), x (M, K), weight (O, K) -> ``LinearGrads`` of (M, K), (O, K), (O,),
+    where x lives; ``None`` for a gradient ``needs_input_grad`` does not ask for.
+    """
+    dgy, dx, dw = _device(grad_y, x, weight)
+    host = not is_device_array(x)
+    grads = linear_kernels.linear_backward(dgy, dx, dw, needs_input_grad)
+    return LinearGrads(*(None if g is None else finish(g, host) for g in grads))
+
+# --------------------------------------------------------------------------- losses, dropout
+
+
+def _loss_value(d_loss, host: bool):
+    """The (1,) device loss as a 0-d array: NumPy when ``host``, else a 0-d device view."""
+    return d_loss.copy_to_host().reshape(()) if host else d_loss.reshape(())
+
+
+def log_softmax(x):
+    """log_softmax of x (N, C) over its rows -> y (N, C), where x lives."""
+    (dx,) = _device(x)
+    return finish(loss_kernels.log_softmax(dx), not is_device_array(x))
+
+
+def log_softmax_backward(grad_y, y):
+    """grad_x of log_softmax from its output y (N, C) -> grad_x (N, C), where y lives."""
+    dgy, dy = _device(grad_y, y)
+    return finish(loss_kernels.log_softmax_backward(dgy, dy), not is_device_array(y))
+
+
+def nll_loss(logp, target, spec):
+    """The 0-d nll loss of logp (N, C) and target (N,) int64, where logp lives."""
+    dlogp, dt = _device(logp, target)
+    return _loss_value(loss_kernels.nll_loss(dlogp, dt, spec.divisor), not is_device_array(logp))
+
+
+def nll_loss_backward(logp, target, grad, spec):
+    """grad_logp (N, C): ``-grad / divisor`` at the targets, where logp lives."""
+    dlogp, dt = _device(logp, target)
+    return finish(loss_kernels.nll_loss_backward(dlogp, dt, spec.grad_scale(grad)),
+                  not is_device_array(logp))
+
+
+def cross_entropy(logits, target, spec):
+    """The 0-d cross-entropy of logits (N, C) and target (N,) int64, where logits live."""
+    dl, dt = _device(logits, target)
+    d_loss, _ = loss_kernels.cross_entropy_forward(dl, dt, spec.divisor)
+    return _loss_value(d_loss, not is_device_array(logits))
+
+
+def cross_entropy_backward(logits, target, grad, spec):
+    """grad_logits (N, C) = (softmax - one_hot) * grad / divisor, where logits live.
+
+    The rows' log-sum-exp is computed again (one kernel over the rows) rather than kept from
+    the forward: the functional API passes arrays only.
+    """
+    dl, dt = _device(logits, target)
+    _, lse = loss_kernels.cross_entropy_forward(dl, dt, spec.divisor)
+    grad_logits = loss_kernels.cross_entropy_backward(dl, dt, lse, spec.grad_scale(grad))
+    return finish(grad_logits, not is_device_array(logits))
+
+
+def dropout(x, spec):
+    """(y, mask) of dropout on x (any shape), where x lives; mask uint8.
+
+    The draws are the counter-based ones of :mod:`.loss`; a 0-d array travels as ``(1,)``.
+    """
+    (dx,) = _device(x.reshape(-1))
+    dy, dmask = loss_kernels.dropout(dx, spec.seed, spec.keep)
+    host = not is_device_array(x)
+    return finish(dy, host).reshape(x.shape), finish(dmask, host).reshape(x.shape)
+
+
+def dropout_backward(grad_y, mask, spec):
+    """grad_x = grad_y * noise (grad_y, mask : one shape), where grad_y lives."""
+    return _elementwise(lambda dgy, dm: loss_kernels.dropout_backward(dgy, dm, spec.keep),
+                        grad_y, grad_y, mask)
+
+
+# --------------------------------------------------------------------------- optimizer updates
+
+
+def _update_in_place(step, written: int, *arrays):
+    """Run ``step`` on the device copies of ``arrays``; copy the first ``written`` back into
+    host arrays (a host array is updated in place as on the CPU backends).
+    """
+    copies = {}  # one device copy per host array (the buffer may be param itself, unread)
+    devices = tuple(None if a is None else copies.setdefault(id(a), to_device(a))
+                    for a in arrays)
+    step(*devices)
+    if not is_device_array(arrays[0]):
+        for a, d in zip(arrays[:written], devices[:written], strict=True):
+            if a is not None:  # an array passed twice has one copy: it is written back twice
+                d.copy_to_host(a)
+
+
+def sgd_step(param, grad, buf, hyper, *, first=False):
+    """One SGD step in place on param and buf (one shape), on the device."""
+    _update_in_place(lambda p, b, g: optim_kernels.sgd_step(p, g, b, hyper, first=first), 2,
+                     param, buf, grad)
+
+
+def adam_step(param, grad, m, v, v_max, hyper):
+    """One Adam step in place on param, m, v (and v_max under amsgrad), on the device."""
+    _update_in_place(lambda p, m_, v_, vm, g: optim_kernels.adam_step(p, g, m_, v_, vm, hyper),
+                     4, param, m, v, v_max, grad)
+
+
+
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
     "KERNEL_FUNCTIONS",
     "SIMULATOR",
+    "adam_step",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d",
     "adaptive_max_pool2d_backward",
+    "add",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
     "conv2d",
     "conv2d_backward",
     "conv_algorithm",
     "conv_transpose2d",
     "conv_transpose2d_backward",
     "corr2d",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
     "get_conv_algorithm",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "nll_loss",
+    "nll_loss_backward",
     "pad",
     "pad_backward",
     "pad_bottom_right",
     "relu",
     "relu_backward",
     "set_conv_algorithm",
+    "sgd_step",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
     "unavailable_reason",
 ]

@@ -1,4 +1,4 @@
-"""Element-wise ops on the device: ReLU forward and backward.
+"""Element-wise ops on the device: ReLU, sigmoid and tanh forward and backward; add.
 
 What changes relative to ``kernels.naive``: naive's loop over the elements becomes a
 *grid-stride loop*: thread ``g = blockIdx.x * blockDim.x + threadIdx.x`` of ``G`` threads
@@ -11,6 +11,8 @@ through forward (as NaN) and passes its gradient backward.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import cuda
@@ -97,6 +99,134 @@ def relu_backward(dgrad_y, dx):
     return dgrad_x
 
 
+@kernel_cache
+def sigmoid_forward_kernel(DT):
+    """Build the sigmoid forward kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def sigmoid_forward(x, y):
+        """y[i] = 1 / (1 + exp(-x[i])) over flat arrays of the same length.
+
+        Thread ``g`` (grid-stride, see the module docstring) computes ``y[g]``, ``y[g + G]``,
+        ... . Stable for large ``|x|``: ``exp`` only ever sees a non-positive argument
+        (``x >= 0``: ``1 / (1 + exp(-x))``; ``x < 0``: ``exp(x) / (1 + exp(x))``), so it
+        never overflows. NaN in gives NaN out. No shared memory.
+        """
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for i in range(start, x.shape[0], step):
+            v = x[i]
+            if v >= DT(0):
+                y[i] = DT(1) / (DT(1) + math.exp(-v))
+            else:
+                e = math.exp(v)
+                y[i] = e / (DT(1) + e)
+
+    return sigmoid_forward
+
+
+@kernel_cache
+def sigmoid_backward_kernel(DT):
+    """Build the sigmoid backward kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def sigmoid_backward(grad_y, y, grad_x):
+        """grad_x[i] = grad_y[i] * (1 - y[i]) * y[i], with ``y`` the forward's output.
+
+        Thread ``g`` (grid-stride) computes ``grad_x[g]``, ``grad_x[g + G]``, ... .
+        No shared memory.
+        """
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for i in range(start, y.shape[0], step):
+            s = y[i]
+            grad_x[i] = grad_y[i] * (DT(1) - s) * s
+
+    return sigmoid_backward
+
+
+@kernel_cache
+def tanh_forward_kernel(DT):
+    """Build the tanh forward kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def tanh_forward(x, y):
+        """y[i] = tanh(x[i]) over flat arrays of one length (grid-stride, no shared memory)."""
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for i in range(start, x.shape[0], step):
+            y[i] = math.tanh(x[i])
+
+    return tanh_forward
+
+
+@kernel_cache
+def tanh_backward_kernel(DT):
+    """Build the tanh backward kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def tanh_backward(grad_y, y, grad_x):
+        """grad_x[i] = grad_y[i] * (1 - y[i] * y[i]), ``y`` the forward's output.
+
+        Grid-stride, no shared memory.
+        """
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for i in range(start, y.shape[0], step):
+            t = y[i]
+            grad_x[i] = grad_y[i] * (DT(1) - t * t)
+
+    return tanh_backward
+
+
+@kernel_cache
+def add_kernel(DT):
+    """Build the element-wise sum kernel for dtype ``DT``."""
+
+    @cuda.jit
+    def add_elementwise(a, b, y):
+        """y[i] = a[i] + b[i] over flat arrays of one length (grid-stride, no shared memory)."""
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for i in range(start, a.shape[0], step):
+            y[i] = a[i] + b[i]
+
+    return add_elementwise
+
+
+def _map(build, out_like, *arrays):
+    """Launch ``build(DT)`` over the flat ``arrays`` and a new output shaped as ``out_like``."""
+    out = empty(out_like.shape, out_like.dtype)
+    n = int(np.prod(out_like.shape))
+    launch_stride(build(numba_dtype(out_like)), n, *(flat(a) for a in arrays), flat(out))
+    return out
+
+
+def sigmoid(dx):
+    """Sigmoid of the device array ``dx`` (any shape): a new device array of that shape."""
+    return _map(sigmoid_forward_kernel, dx, dx)
+
+
+def sigmoid_backward(dgrad_y, dy):
+    """grad_x of sigmoid from its output ``dy``: ``dgrad_y * (1 - dy) * dy``; device arrays."""
+    return _map(sigmoid_backward_kernel, dgrad_y, dgrad_y, dy)
+
+
+def tanh(dx):
+    """The tanh of the device array ``dx`` (any shape): a new device array of that shape."""
+    return _map(tanh_forward_kernel, dx, dx)
+
+
+def tanh_backward(dgrad_y, dy):
+    """grad_x of tanh from its output ``dy``: ``dgrad_y * (1 - dy * dy)``; device arrays."""
+    return _map(tanh_backward_kernel, dgrad_y, dgrad_y, dy)
+
+
+def add(da, db):
+    """``da + db`` for device arrays of one shape: a new device array of that shape."""
+    return _map(add_kernel, da, da, db)
+
+
 def kernel_signatures():
     """``[(name, dtype_name, dispatcher, signature)]`` of every kernel here, both dtypes.
 
@@ -111,4 +241,12 @@ def kernel_signatures():
         out.append(("relu_forward", str(DT), relu_forward_kernel(DT), types.void(a1, a1)))
         out.append(("relu_backward", str(DT), relu_backward_kernel(DT),
                     types.void(a1, a1, a1)))
+        out.append(("sigmoid_forward", str(DT), sigmoid_forward_kernel(DT),
+                    types.void(a1, a1)))
+        out.append(("sigmoid_backward", str(DT), sigmoid_backward_kernel(DT),
+                    types.void(a1, a1, a1)))
+        out.append(("tanh_forward", str(DT), tanh_forward_kernel(DT), types.void(a1, a1)))
+        out.append(("tanh_backward", str(DT), tanh_backward_kernel(DT),
+                    types.void(a1, a1, a1)))
+        out.append(("add_elementwise", str(DT), add_kernel(DT), types.void(a1, a1, a1)))
     return out

@@ -43,7 +43,11 @@ def kernel_signatures():
         pool,
         train,
     )
+    from . import loss as loss_kernels
+    from . import optim_ops as optim_kernels
+    from .batch_norm import kernel_signatures as batch_norm_signatures
     from .conv_transpose import channel_bias_kernel
+    from .linear import kernel_signatures as linear_signatures  # kernels.cuda.linear is the op
     from .pad import backward_kernel as pad_backward_kernel
     from .pad import forward_kernel as pad_forward_kernel
 
@@ -113,7 +117,9 @@ def kernel_signatures():
     out.append(("max_unpool2d_claim", "int64", pool.unpool_claim_kernel,
                 types.void(index4, index1, unpool_spec)))
     # what training adds, and the element-wise ops (both dtypes)
-    return out + train.kernel_signatures() + elementwise.kernel_signatures()
+    return (out + train.kernel_signatures() + elementwise.kernel_signatures()
+            + linear_signatures() + loss_kernels.kernel_signatures()
+            + optim_kernels.kernel_signatures() + batch_norm_signatures())
 
 
 def compile_all(cc=(9, 0), out_dir=None, verbose=True):

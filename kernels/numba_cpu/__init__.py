@@ -1,99 +1,56 @@
 """The Numba CPU backend ("numba"): the naive loops, compiled, parallel, and fed to BLAS.
 
 Every op computes what :mod:`kernels.naive` computes (read that first); this package changes
-*how*, never *what*. What changes relative to the naive loops, and why:
+*how*, never *what*. Why each change is faster, with the times of every step on benchmark
+layers and the thread-oversubscription trap, is the subject of ``docs/06b-numba.md`` (the
+Numba chapter: the loop compiled, taps outside and pixels inside, ``prange`` lanes, im2col +
+BLAS, one BLAS thread per lane; threads, threading layer and the compile cache). This header
+is the map.
 
-1. Compiled loops: every kernel is ``@njit(parallel=True, cache=True)`` (helpers called inside
-   a ``prange`` body are plain ``@njit(cache=True)``). ``prange`` splits the outermost
-   independent loop (planes, weights, GEMM lanes) across threads; nothing loops over batch,
-   channels or pixels in Python, which only picks a path (and tabulates the per-axis divisors
-   or window bounds of average pooling). Sizes come from the call's record
-   (:class:`kernels.common.ConvSpec`, ``PoolSpec``, ``AdaptivePoolSpec``), which a kernel
-   takes as one argument and reads by name (``spec.stride_h``); the GEMM kernels also take
-   their work split as a :class:`conv_gemm.GemmPlan`.
-2. Taps outside, pixels inside: where naive loops over output pixels and then over the window,
-   these kernels loop over the window taps ``(i, j)`` and then over a row of output pixels. The
-   inner loop is then a contiguous (for stride 1) multiply-add that LLVM turns into AVX, and
-   bounds are handled by computing the valid output range of each tap once
-   (:func:`_loops._valid_range`) instead of testing every pixel.
-3. conv2d has three paths, chosen by :func:`conv_plan`:
+Conventions: every kernel is ``@njit(parallel=True, cache=True)`` (helpers called inside a
+``prange`` body are plain ``@njit(cache=True)``); Python only picks a path (and tabulates the
+per-axis divisors or window bounds of average pooling), never loops over batch, channels or
+pixels. Sizes come from the call's record (:class:`kernels.common.ConvSpec`, ``PoolSpec``,
+``AdaptivePoolSpec``), one argument read by name (``spec.stride_h``); the GEMM kernels also
+take their work split as a :class:`conv_gemm.GemmPlan`. ``fastmath={"reassoc", "contract"}``
+(``_loops.FASTMATH``) does not assume the absence of NaN or inf: NaN still propagates.
 
-   - ``"direct"`` (stride 1 and ``C_in / groups <= DIRECT_MAX_C_IN``, e.g. LeNet's
-     1-channel input or a depthwise conv, or a small window, ``C_in/groups*kH*kW <=
-     DIRECT_MAX_K`` and not 1x1, e.g. LeNet's and the MNIST CNN's second layers): loops over
-     (sample, block of output channels). With few input channels an im2col matrix would be
-     ``kH*kW`` copies of the input for a GEMM with a short inner dimension; instead each tap
-     is one long AXPY over the zero-padded plane ("wide rows", see
-     :func:`conv_direct._conv2d_direct`), so the inner loop runs ~``H*W`` elements, not
-     ``W_out``, and updates four output planes per load of the input. Below
-     ``SERIAL_MAX_MACS`` it runs serial twins of its kernels (no thread pool to wake).
-     ``conv2d_backward`` skips what its ``needs_input_grad`` mask (PyTorch's
-     ``output_mask``) does not ask for, on every path. The direct backward multiplies the
-     junk columns' zeros with inputs and weights, exact only while they are finite; with a
-     NaN or inf in ``x`` or the weight, :func:`conv2d_backward` takes the GEMM path instead
-     (NaN then reaches exactly the gradients it reaches in PyTorch).
-   - ``"gemm"``: im2col then one BLAS GEMM per group,
-     ``Y_g (C_out/g, n*P) = W_g (C_out/g, K) @ cols_g (K, n*P)`` with ``K = C_in/g*kH*kW``
-     and ``P = H_out*W_out``. The batch is cut into chunks of ``n`` samples so that every
-     GEMM has at least ``GEMM_MIN_COLS`` columns (ResNet's 7x7 layers have P = 49) while the
-     im2col buffer stays under ``COLS_MAX_BYTES`` (reused, never the whole batch at once);
-     one "lane" per thread takes its share of chunks, each lane doing im2col + GEMM + copy-out
-     on its own, so a call is one parallel region.
-   - ``"1x1"`` (1x1 kernel, stride 1, no padding, one sample per GEMM): the input plane stack
-     ``x[n]`` *is* the im2col matrix, so the GEMM reads it in place and writes ``y[n]`` in
-     place: no copy at all.
-   - ``"winograd"`` (3x3, stride 1, dilation 1, one group; float32 layers with many
-     channels, by ``winograd.AUTO_TABLE``, or forced by :func:`conv_algorithm`): Winograd
-     F(2x2, 3x3) or F(4x4, 3x3), forward and both backward problems (module ``winograd``).
+conv2d's paths, chosen per call by :func:`conv_plan` (its tuning constants beside it):
+``"direct"`` (stride 1 and few input channels or a small window: each tap one AXPY over the
+zero-padded plane, "wide rows"; serial twins below ``SERIAL_MAX_MACS``), ``"gemm"`` (im2col +
+one single-threaded BLAS GEMM per chunk of samples, one lane per thread), ``"1x1"`` (the GEMM
+reads ``x[n]`` and writes ``y[n]`` in place), ``"winograd"`` (3x3, stride 1, dilation 1, one
+group, float32 with many channels, by ``winograd.AUTO_TABLE``, or forced by
+:func:`conv_algorithm`). ``conv2d_backward`` skips what its ``needs_input_grad`` mask
+(PyTorch's ``output_mask``) does not ask for, on every path. The direct backward multiplies the
+wide rows' junk zeros with inputs and weights, exact only while they are finite; with a NaN or
+inf in ``x`` or the weight, :func:`conv2d_backward` takes the GEMM path instead (NaN then
+reaches exactly the gradients it reaches in PyTorch). Pooling is one parallel loop over the
+``N*C`` planes, each pooled tap by tap (a row of running maxima or sums), which keeps PyTorch's
+per-window scan order exactly (adaptive pooling reassociates its sums, as PyTorch does;
+:mod:`.pool` says why).
 
-   Backward runs the same chunks backwards: ``grad_W_g += gY_g @ cols_g.T`` and
-   ``dcols_g = W_g.T @ gY_g``, then col2im (the backward of im2col: scatter-add the columns
-   back onto the input planes, in parallel over planes so no two threads write one place).
-4. BLAS: ``np.dot`` inside ``njit`` on contiguous 2-D float arrays calls the ``sgemm``/``dgemm``
-   of SciPy's BLAS. Each lane calls it single-threaded: a first version ran im2col in a
-   ``prange`` and let OpenBLAS thread each GEMM; the two thread pools then took turns
-   spinning on 2 cores and a LeNet layer ran 100x slower than now.
-5. Pooling: one parallel loop over the ``N*C`` planes; each plane is pooled tap by tap (a row
-   of running maxima / sums), which keeps PyTorch's per-window scan order exactly: every
-   output still sees its window's taps in row-major order (adaptive pooling reassociates
-   its sums, as PyTorch does; :mod:`.pool` says why and what each loop rule bought).
-6. ``fastmath={"reassoc", "contract"}`` on the multiply-add loops lets LLVM vectorise sums and
-   use FMA; it does *not* assume the absence of NaN or inf, so NaN still propagates.
+The modules, in reading order (each header names its naive twin):
 
-Read the modules in this order (each header names its naive twin):
-
-1. this file: ``corr2d``, and conv2d's entry points: :func:`conv_plan` picks the path (item
-   3) with the tuning constants beside it, :func:`conv2d` and :func:`conv2d_backward` run it;
-2. ``_loops``: the small loops every kernel calls (``_valid_range`` of item 2, AXPY, dot, a
-   NaN/inf scan) and ``FASTMATH`` (item 6);
+1. this file: ``corr2d``; conv2d's plan (:func:`conv_plan`) and entry points (:func:`conv2d`,
+   :func:`conv2d_backward`, :func:`conv_transpose2d`, :func:`conv_transpose2d_backward`);
+2. ``_loops``: the small loops every kernel calls (``_valid_range``: each tap's valid output
+   range, computed once; AXPY, dot, a NaN/inf scan) and ``FASTMATH``;
 3. ``conv_direct``: the ``"direct"`` path, forward and backward, with wide rows;
-4. ``conv_gemm``: im2col and col2im, the ``"gemm"`` and ``"1x1"`` paths forward and
-   backward, and the switch that keeps BLAS single-threaded inside a lane (item 4);
+4. ``conv_gemm``: im2col and col2im, the ``"gemm"`` and ``"1x1"`` paths forward and backward,
+   and ``_single_threaded_blas``, the switch that keeps BLAS on one thread inside a lane;
 5. ``pool``: max, average and adaptive (average and max) pooling, and max unpooling, forward
-   and backward (item 5);
-6. ``pad``: ``F.pad``'s four modes, forward and backward, one ``prange`` over planes.
+   and backward;
+6. ``pad``: ``F.pad``'s four modes, forward and backward, one ``prange`` over planes;
 7. ``conv_transpose``: the transposed conv as conv2d_backward's grad_x (forward) and as conv2d
-   plus its grad_weight (backward), on the same plans, im2col and col2im; its entry points,
-   :func:`conv_transpose2d` and :func:`conv_transpose2d_backward`, are in this file.
-8. ``winograd``: the ``"winograd"`` path (item 3), F(2x2, 3x3) and F(4x4, 3x3), after its
-   readable NumPy twin :mod:`kernels.winograd`; :func:`conv_algorithm` forces a path.
+   plus its grad_weight (backward), on the same plans, im2col and col2im;
+8. ``winograd``: the ``"winograd"`` path, F(2x2, 3x3) and F(4x4, 3x3), after its readable
+   NumPy twin :mod:`kernels.winograd`;
+9. ``elementwise``: the element-wise ops (activations, add), forward and backward, serial.
 
-Threads: ``prange`` loops use ``numba.get_num_threads()`` threads, set by the environment
-variable ``NUMBA_NUM_THREADS`` before import or by ``numba.set_num_threads(n)`` at run time.
-The GEMM paths run one lane per thread, each calling BLAS single-threaded (threadpoolctl
-switches the BLAS libraries to one thread for the duration of the call and back; without
-threadpoolctl they use one lane and let OpenBLAS thread each GEMM). Numba's threading layer
-(``NUMBA_THREADING_LAYER``: ``omp`` when an OpenMP runtime is found, else ``workqueue``) is
-left to the user; on a machine shared with other busy processes ``workqueue`` was much less
-sensitive to the load than ``omp`` in our benchmarks (see benchmarks/results).
-
-Compilation: each kernel compiles on its first call for each dtype (float32, float64); with
-``cache=True`` the machine code is written to ``__pycache__`` beside these files (or, if that
-is not writable, to Numba's per-user cache directory; ``NUMBA_CACHE_DIR`` overrides both), so
-a second process loads it instead of compiling. Numba checks only the file a cached kernel is
-defined in: after editing a helper in ``_loops.py``, the kernels of the other modules that
-call it keep their old machine code until their own file changes, so delete
-``kernels/numba_cpu/__pycache__`` after such an edit.
+Compilation: each kernel compiles on its first call per dtype and is cached beside its file
+(``__pycache__``); after editing a helper in ``_loops.py``, delete
+``kernels/numba_cpu/__pycache__`` (the chapter says why).
 """
 
 from __future__ import annotations
@@ -107,6 +64,7 @@ from numba import njit, prange
 from kernels.common import ConvGrads, ConvSpec
 
 from ._loops import FASTMATH, _all_finite
+from .batch_norm import batch_norm, batch_norm_backward
 from .conv_direct import (
     _conv2d_direct,
     _conv2d_direct_grad_weight,
@@ -124,7 +82,27 @@ from .conv_gemm import (
     _single_threaded_blas,
 )
 from .conv_transpose import _conv_transpose2d_backward_gemm, _conv_transpose2d_gemm
-from .elementwise import relu, relu_backward
+from .elementwise import (
+    add,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
+)
+from .linear import linear, linear_backward
+from .loss import (
+    cross_entropy,
+    cross_entropy_backward,
+    dropout,
+    dropout_backward,
+    log_softmax,
+    log_softmax_backward,
+    nll_loss,
+    nll_loss_backward,
+)
+from .optim_ops import adam_step, sgd_step
 from .pad import pad, pad_backward
 from .pool import (
     adaptive_avg_pool2d,
@@ -412,12 +390,16 @@ def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
 __all__ = [
     "ConvPlan",
     "GemmPlan",
+    "adam_step",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d",
     "adaptive_max_pool2d_backward",
+    "add",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
     "conv2d",
     "conv2d_backward",
     "conv_algorithm",
@@ -425,14 +407,29 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose2d_backward",
     "corr2d",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
     "get_conv_algorithm",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "nll_loss",
+    "nll_loss_backward",
     "pad",
     "pad_backward",
     "relu",
     "relu_backward",
     "set_conv_algorithm",
+    "sgd_step",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
 ]

@@ -38,7 +38,14 @@ from ._checks import (  # the private helpers are re-exported for nn.Conv1d and 
     _human,  # noqa: F401
     _memory_limit_bytes,  # noqa: F401
 )
-from .activation import relu, relu_backward
+from .activation import (
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
+)
 from .conv import (
     _row_view,  # noqa: F401
     conv1d,
@@ -48,6 +55,19 @@ from .conv import (
     corr2d,
 )
 from .conv_transpose import conv_transpose2d, conv_transpose2d_backward
+from .linear import add, flatten, linear, linear_backward
+from .loss import (
+    cross_entropy,
+    cross_entropy_backward,
+    dropout,
+    dropout_backward,
+    log_softmax,
+    log_softmax_backward,
+    nll_loss,
+    nll_loss_backward,
+)
+from .normalization import BatchNormSaved, batch_norm, batch_norm_backward
+from .optim_ops import adam_step, sgd_step
 from .pad import pad, pad_backward
 from .pool import (
     adaptive_avg_pool2d,
@@ -76,12 +96,17 @@ im2col columns at ``kernels.vectorized.COLUMN_BYTES_LIMIT``).
 """
 
 __all__ = [
+    "adam_step",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d",
     "adaptive_max_pool2d_backward",
+    "add",
     "avg_pool2d",
+    "BatchNormSaved",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
     "conv1d",
     "conv1d_backward",
     "conv2d",
@@ -89,12 +114,28 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose2d_backward",
     "corr2d",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "flatten",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "nll_loss",
+    "nll_loss_backward",
     "pad",
     "pad_backward",
     "relu",
     "relu_backward",
+    "sgd_step",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
 ]

@@ -50,3 +50,62 @@ def relu_backward(grad_y, x, *, backend=None):
     if 0 in shape:
         return _zeros(x, shape, dtype)
     return _run(kernel_module(backend), "relu_backward", grad_y, x)
+
+
+def _output_backward(op: str, grad_y, y, backend):
+    """Validate ``grad_y`` against the forward's output ``y`` and run kernel ``op``."""
+    y = _any_shape(y, "y", backend)
+    grad_y = _any_shape(grad_y, "grad_y", backend)
+    _same_dtype("grad_y", grad_y, "y", y)
+    shape, dtype = _shape_dtype(y)
+    if tuple(_shape_dtype(grad_y)[0]) != tuple(shape):
+        raise ValueError(
+            f"grad_y: expected shape {tuple(shape)} (y's), got {tuple(_shape_dtype(grad_y)[0])}")
+    if 0 in shape:
+        return _zeros(y, shape, dtype)
+    return _run(kernel_module(backend), op, grad_y, y)
+
+
+def _elementwise(op: str, x, backend):
+    """Validate ``x`` (any shape) and run the element-wise kernel ``op`` on it."""
+    x = _any_shape(x, "x", backend)
+    shape, dtype = _shape_dtype(x)
+    if 0 in shape:
+        return _zeros(x, shape, dtype)
+    return _run(kernel_module(backend), op, x)
+
+
+def sigmoid(x, *, backend=None):
+    """``y = 1 / (1 + exp(-x))`` element-wise, as ``torch.sigmoid``.
+
+    x : any shape, float32 or float64 -> y : that shape and dtype. Stable for large ``|x|``
+    (every backend exponentiates only non-positive numbers: ``exp(x) / (1 + exp(x))`` for
+    ``x < 0``); ``sigmoid(+-inf) = 1, 0``; a NaN stays NaN.
+    """
+    return _elementwise("sigmoid", x, backend)
+
+
+def sigmoid_backward(grad_y, y, *, backend=None):
+    """grad_x of :func:`sigmoid` from its *output* ``y``: ``grad_y * (1 - y) * y``.
+
+    grad_y, y : one shape -> grad_x : that shape, in their dtype. In terms of the output, as
+    PyTorch's ``sigmoid_backward(grad_output, output)``, so the forward's ``y`` is all a
+    layer keeps.
+    """
+    return _output_backward("sigmoid_backward", grad_y, y, backend)
+
+
+def tanh(x, *, backend=None):
+    """``y = tanh(x)`` element-wise, as ``torch.tanh``. x : any shape -> y : that shape.
+
+    ``tanh(+-inf) = +-1``; a NaN stays NaN.
+    """
+    return _elementwise("tanh", x, backend)
+
+
+def tanh_backward(grad_y, y, *, backend=None):
+    """grad_x of :func:`tanh` from its output ``y``: ``grad_y * (1 - y * y)``, as PyTorch's.
+
+    grad_y, y : one shape -> grad_x : that shape, in their dtype.
+    """
+    return _output_backward("tanh_backward", grad_y, y, backend)

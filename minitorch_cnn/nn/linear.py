@@ -1,4 +1,7 @@
-"""Linear (fully connected) and Flatten: plain NumPy, no kernel backend needed."""
+"""Linear (fully connected) and Flatten, on ``F.linear`` / ``F.linear_backward`` and ``F.flatten``.
+
+Both run on the current backend (``minitorch_cnn.backend``), as the conv layers do.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import functional as F
 from .. import init
-from .module import Module, Parameter
+from .module import ModelInput, Module, Parameter, model_input
 
 
 class LinearCache(NamedTuple):
-    """What Linear's backward needs: the input x : (N, in_features)."""
+    """What Linear's backward needs: the input x, and whether x is the model's input."""
 
-    x: np.ndarray
+    x: np.ndarray  # (N, in_features)
+    model_input: ModelInput | None  # set when x is the input of a model that needs no grad_x
 
 
 class Linear(Module):
@@ -43,18 +48,26 @@ class Linear(Module):
                 f"Linear: x has dtype {x.dtype}, the weight {self.weight.dtype}; cast one "
                 f"(model.to(dtype) or x.astype(...))"
             )
-        y = x @ self.weight.data.T  # (N, in) @ (in, out) -> (N, out)
-        if self.bias is not None:
-            y += self.bias.data
-        self._save(LinearCache(x))
+        bias = None if self.bias is None else self.bias.data
+        y = F.linear(x, self.weight.data, bias)  # (N, in) -> (N, out)
+        self._save(LinearCache(x, model_input(x)))
         return y
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._restore().x
-        self.weight.accumulate_grad(grad_y.T @ x)  # (out, N) @ (N, in) -> (out, in)
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
+        """Add grad_weight (out, in) and grad_bias (out,) to the parameters; return grad_x.
+
+        grad_x (N, in) is skipped, and ``None`` returned, when this layer alone read the
+        input of a model with ``needs_input_grad = False`` (:mod:`.module`).
+        """
+        cache = self._restore()
+        need_x = cache.model_input is None or not cache.model_input.skips()
+        grad_x, grad_weight, grad_bias = F.linear_backward(
+            grad_y, cache.x, self.weight.data,
+            needs_input_grad=(need_x, True, self.bias is not None))
+        self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
-            self.bias.accumulate_grad(grad_y.sum(axis=0))
-        return grad_y @ self.weight.data  # (N, out) @ (out, in) -> (N, in)
+            self.bias.accumulate_grad(grad_bias)
+        return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
         N = x_shape[0]
@@ -81,11 +94,8 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        start = self.start_dim % x.ndim
-        end = self.end_dim % x.ndim
-        shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
         self._save(FlattenCache(x.shape))
-        return x.reshape(shape)  # (N, C, H, W) -> (N, C*H*W) for the defaults
+        return F.flatten(x, self.start_dim, self.end_dim)  # (N, C, H, W) -> (N, C*H*W)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         x_shape = self._restore().x_shape

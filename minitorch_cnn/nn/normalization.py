@@ -8,9 +8,10 @@ return ``y = weight * x_hat + bias``; they differ only in the axes:
   ``normalized_shape``;
 - GroupNorm: over (C // G, *), per sample and group of channels; weight and bias (C,).
 
-So one backward serves them all (:func:`normalize_backward`). Only BatchNorm2d keeps running
-statistics and behaves differently in eval mode. Parameter names, shapes, initialisation
-(weight ones, bias zeros) and ``state_dict`` keys are PyTorch's.
+So one backward serves LayerNorm and GroupNorm (:func:`normalize_backward`); BatchNorm2d
+calls ``F.batch_norm`` / ``F.batch_norm_backward``, which run on every backend. Only
+BatchNorm2d keeps running statistics and behaves differently in eval mode. Parameter names,
+shapes, initialisation (weight ones, bias zeros) and ``state_dict`` keys are PyTorch's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import functional as F
 from .module import Module, Parameter
 
 
@@ -72,17 +74,23 @@ class NormCache(NamedTuple):
 
 
 class BatchNormCache(NamedTuple):
-    """What BatchNorm2d's backward needs.
+    """What BatchNorm2d's backward needs: the input and the forward's saved statistics.
 
-    x_hat : (N, C, H, W), the normalised input; inv_std : (C,), ``1 / sqrt(var + eps)`` of
-    the statistics used (the batch's in training, the running ones in eval);
-    training : whether batch statistics were used (they depend on x, so the gradient has
-    two more terms).
+    x : (N, C, H, W), in the dtype the layer computed in; mean, inv_std : (C,), what
+    ``F.batch_norm(..., return_saved=True)`` returned (the batch's in training, the running
+    ones in eval); training : whether batch statistics were used (they depend on x, so the
+    gradient has two more terms).
     """
 
-    x_hat: np.ndarray
-    inv_std: np.ndarray
+    x: object
+    mean: object
+    inv_std: object
     training: bool
+
+
+def _in_dtype(a, dtype):
+    """A NumPy ``a`` in ``dtype`` (a copy), so F sees one dtype; a device array as it is."""
+    return a.astype(dtype) if isinstance(a, np.ndarray) else a
 
 
 class BatchNorm2d(Module):
@@ -91,8 +99,11 @@ class BatchNorm2d(Module):
     x : (N, C, H, W) -> ``y = weight * (x - mean) / sqrt(var + eps) + bias``, where in
     training mean and var are the batch's (biased var), and the running estimates are
     updated with ``running = (1 - momentum) * running + momentum * batch`` (the *unbiased*
-    var goes into running_var; ``momentum=None`` means a cumulative average). In eval the
-    running estimates are used. weight : (C,) ones, bias : (C,) zeros.
+    var goes into running_var; ``momentum=None`` means a cumulative average, factor ``1 /
+    num_batches_tracked``). In eval the running estimates are used. weight : (C,) ones,
+    bias : (C,) zeros. The arithmetic is ``F.batch_norm`` / ``F.batch_norm_backward`` on the
+    current backend; parameters and running estimates of another dtype than x are taken in
+    x's dtype (the running estimates are stored back in their own).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1
@@ -106,48 +117,38 @@ class BatchNorm2d(Module):
         self.register_buffer("num_batches_tracked", np.array(0, np.int64))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim != 4 or x.shape[1] != self.num_features:
+        shape = getattr(x, "shape", ())
+        if len(shape) != 4 or shape[1] != self.num_features:
             raise ValueError(
-                f"BatchNorm2d: expected x of shape (N, {self.num_features}, H, W), got {x.shape}"
+                f"BatchNorm2d: expected x of shape (N, {self.num_features}, H, W), got {shape}"
             )
-        C = self.num_features
-        if self.training:
-            count = x.shape[0] * x.shape[2] * x.shape[3]
-            if count <= 1:
-                raise ValueError(
-                    f"BatchNorm2d: expected more than 1 value per channel when training, got "
-                    f"input of shape {x.shape}"
-                )
-            mean = x.mean(axis=(0, 2, 3))  # (C,)
-            var = x.var(axis=(0, 2, 3))  # (C,), biased: normalises the batch
-            self._update_running(mean, var * count / (count - 1))
-        else:
-            mean, var = self.running_mean, self.running_var
-        inv_std = 1.0 / np.sqrt(var + self.eps)  # (C,)
-        x_hat = (x - mean.reshape(1, C, 1, 1)) * inv_std.reshape(1, C, 1, 1)  # (N, C, H, W)
-        self._save(BatchNormCache(x_hat, inv_std, self.training))
-        return x_hat * self.weight.data.reshape(1, C, 1, 1) + self.bias.data.reshape(1, C, 1, 1)
-
-    def _update_running(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
-        self.num_batches_tracked = self.num_batches_tracked + 1
-        if self.momentum is None:  # cumulative moving average
-            factor = 1.0 / float(self.num_batches_tracked)
-        else:
-            factor = self.momentum
+        dtype = x.dtype
+        factor = 0.0
+        if self.training:  # PyTorch's exponential_average_factor
+            tracked = self.num_batches_tracked + 1
+            factor = 1.0 / float(tracked) if self.momentum is None else float(self.momentum)
         rm, rv = self.running_mean, self.running_var
-        self.running_mean = ((1 - factor) * rm + factor * mean).astype(rm.dtype)
-        self.running_var = ((1 - factor) * rv + factor * unbiased_var).astype(rv.dtype)
+        running_mean, running_var = _in_dtype(rm, dtype), _in_dtype(rv, dtype)  # F updates them
+        y, saved = F.batch_norm(x, running_mean, running_var,
+                                _in_dtype(self.weight.data, dtype),
+                                _in_dtype(self.bias.data, dtype), self.training, factor,
+                                self.eps, return_saved=True)
+        if self.training:
+            self.num_batches_tracked = tracked
+            self.running_mean = _in_dtype(running_mean, getattr(rm, "dtype", dtype))
+            self.running_var = _in_dtype(running_var, getattr(rv, "dtype", dtype))
+        self._save(BatchNormCache(x, saved.mean, saved.inv_std, self.training))
+        return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_hat, inv_std, training = self._restore()
-        C = self.num_features
-        self.weight.accumulate_grad((grad_y * x_hat).sum(axis=(0, 2, 3)))
-        self.bias.accumulate_grad(grad_y.sum(axis=(0, 2, 3)))
-        g_hat = grad_y * self.weight.data.reshape(1, C, 1, 1)  # dL/dx_hat : (N, C, H, W)
-        if not training:  # mean and var are constants
-            return g_hat * inv_std.reshape(1, C, 1, 1)
-        # mean and var depend on x: subtract the gradient's mean and its projection on x_hat.
-        return normalize_backward(g_hat, x_hat, inv_std.reshape(1, C, 1, 1), axes=(0, 2, 3))
+        x, mean, inv_std, training = self._restore()
+        if isinstance(grad_y, np.ndarray) and grad_y.dtype != x.dtype:
+            grad_y = grad_y.astype(x.dtype)
+        grad_x, grad_weight, grad_bias = F.batch_norm_backward(
+            grad_y, x, _in_dtype(self.weight.data, x.dtype), mean, inv_std, training)
+        self.weight.accumulate_grad(grad_weight)
+        self.bias.accumulate_grad(grad_bias)
+        return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 4 * int(np.prod(y_shape))
