@@ -85,7 +85,7 @@ reads ``spec.C_out // spec.groups``, never a position):
   padding is a float argument of its own, ``pad(x, value, spec)``.
 - :class:`kernels.common.LossSpec`: ``N, C, reduction, divisor`` of the losses (``divisor``
   N for ``"mean"``, 1 for ``"sum"``; ``target`` is C-contiguous int64 ``(N,)`` in ``[0, C)``,
-  checked on the host); :class:`kernels.common.DropoutSpec`: ``p, keep, seed`` (the CPU
+  checked on the host); :class:`kernels.common.DropoutSpec`: ``p, keep, random_seed`` (the CPU
   backends draw with NumPy's Generator, ``cuda`` with a counter-based SplitMix64);
   :class:`kernels.common.SgdHyper` and :class:`kernels.common.AdamHyper`, the optimizers'
   hyper-parameters (floats and bools; AdamHyper holds the step's bias corrections). The

@@ -485,24 +485,24 @@ class LossSpec(NamedTuple):
 
 
 class DropoutSpec(NamedTuple):
-    """Dropout with probability ``p`` of zeroing an element, masks drawn from ``seed``.
+    """Dropout with probability ``p`` of zeroing an element, masks drawn from ``random_seed``.
 
     ``keep = 1 - p``: an element is kept when its uniform draw ``u`` in ``[0, 1)`` is
     ``< keep`` (p = 0 keeps all, p = 1 none). A kept element is multiplied by
     ``1 / (1 - p)``, which each kernel computes in the array's dtype as PyTorch does
     (``DT(1) / DT(keep)``), and by 0 when ``p == 1`` (PyTorch returns ``x * 0`` there).
-    ``seed`` is a non-negative int.
+    ``random_seed`` is a non-negative int.
     """
 
     p: float
     keep: float
-    seed: int
+    random_seed: int
 
     @classmethod
-    def from_p(cls, p: float, seed: int) -> DropoutSpec:
-        """The spec of probability ``p`` in ``[0, 1]`` and ``seed``."""
+    def from_p(cls, p: float, random_seed: int) -> DropoutSpec:
+        """The spec of probability ``p`` in ``[0, 1]`` and ``random_seed``."""
         p = float(p)
-        return cls(p, 1.0 - p, int(seed))
+        return cls(p, 1.0 - p, int(random_seed))
 
 
 class SgdHyper(NamedTuple):

@@ -1111,13 +1111,13 @@ def cross_entropy_backward(logits, target, grad, spec):
 
 
 def dropout_mask(shape, spec):
-    """The keep mask (``shape``, uint8: 1 kept, 0 dropped) of seed ``spec.seed``.
+    """The keep mask (``shape``, uint8: 1 kept, 0 dropped) of the random seed ``spec.random_seed``.
 
     One uniform ``u`` in ``[0, 1)`` per element from NumPy's ``Generator`` (PCG64) seeded with
-    ``spec.seed``, in C order; an element is kept when ``u < spec.keep``. Every CPU backend
-    draws its mask here, so they agree with each other for one seed.
+    ``spec.random_seed``, in C order; an element is kept when ``u < spec.keep``. Every CPU backend
+    draws its mask here, so they agree with each other for one random seed.
     """
-    u = np.random.default_rng(spec.seed).random(shape)
+    u = np.random.default_rng(spec.random_seed).random(shape)
     return (u < spec.keep).astype(np.uint8)
 
 

@@ -881,7 +881,7 @@ def cross_entropy_backward(logits, target, grad, spec):
 
 def dropout(x, spec):
     """:func:`kernels.naive.dropout` as one multiplication by the noise array; (y, mask)."""
-    mask = dropout_mask(x.shape, spec)  # the naive backend's, so both agree for one seed
+    mask = dropout_mask(x.shape, spec)  # the naive backend's, so both agree for one random seed
     return x * _noise(mask, x.dtype, spec), mask
 
 

@@ -115,8 +115,8 @@ def conv_problems(draw, dtype=np.float64, max_size: int = 8,
             size[-1] = reach - 2 * pads[i]
     H, W = size
     W += H == W  # non-square (one more column may add an output column: derived below)
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
+    random_seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(random_seed)
     x = _values(rng, (N, C_in, H, W), dtype)
     weight = _values(rng, (C_out, C_in // groups) + kernel, dtype)
     bias = _values(rng, (C_out,), dtype) if on["bias"] and draw(st.booleans()) else None
@@ -170,8 +170,8 @@ def pool_problems(draw, kind: str, dtype=np.float64, max_size: int = 8,
     W += H == W  # non-square
     N = draw(st.integers(1, 2 if small else 3))
     C = draw(st.integers(1, 2 if small else 3))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
+    random_seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(random_seed)
     ties = kind == "max" and draw(st.booleans())
     x = _values(rng, (N, C, H, W), dtype, ties=ties)
     if kind == "max" and on["nan"] and draw(st.integers(0, 4)) == 4:  # sprinkle NaNs

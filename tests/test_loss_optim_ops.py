@@ -140,7 +140,7 @@ def _dropout_size(backend):
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
 def test_dropout_keeps_one_minus_p_and_scales_by_its_inverse(backend, dtype, p):
     x = np.random.default_rng(1).normal(size=_dropout_size(backend)).astype(dtype)
-    y, mask = F.dropout(x, p, seed=7, return_mask=True, backend=backend)
+    y, mask = F.dropout(x, p, random_seed=7, return_mask=True, backend=backend)
     assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
     kept = mask.mean()
     sigma = np.sqrt(p * (1 - p) / mask.size)
@@ -157,18 +157,18 @@ def test_dropout_keeps_one_minus_p_and_scales_by_its_inverse(backend, dtype, p):
 @backends
 def test_dropout_one_seed_one_mask_another_seed_another(backend):
     x = np.ones(_dropout_size(backend))
-    y1, m1 = F.dropout(x, 0.5, seed=3, return_mask=True, backend=backend)
-    y2, m2 = F.dropout(x, 0.5, seed=3, return_mask=True, backend=backend)
-    _, m3 = F.dropout(x, 0.5, seed=4, return_mask=True, backend=backend)
+    y1, m1 = F.dropout(x, 0.5, random_seed=3, return_mask=True, backend=backend)
+    y2, m2 = F.dropout(x, 0.5, random_seed=3, return_mask=True, backend=backend)
+    _, m3 = F.dropout(x, 0.5, random_seed=4, return_mask=True, backend=backend)
     np.testing.assert_array_equal(m1, m2)
     np.testing.assert_array_equal(y1, y2)
     assert (m1 != m3).any()
-    np.testing.assert_array_equal(F.dropout(x, 0.5, seed=3, backend=backend), y1)  # y alone
+    np.testing.assert_array_equal(F.dropout(x, 0.5, random_seed=3, backend=backend), y1)  # y alone
 
 
 def test_the_cpu_backends_draw_the_same_mask_for_one_seed():
     x = np.ones((7, 9))
-    masks = [F.dropout(x, 0.4, seed=11, return_mask=True, backend=b)[1]
+    masks = [F.dropout(x, 0.4, random_seed=11, return_mask=True, backend=b)[1]
              for b in ("naive", "numpy", "numba") if b in BACKENDS]
     for mask in masks[1:]:
         np.testing.assert_array_equal(mask, masks[0])
@@ -178,20 +178,20 @@ def test_the_cpu_backends_draw_the_same_mask_for_one_seed():
 def test_dropout_p0_p1_and_eval_are_torchs(backend):
     x = np.array([[1.5, -2.0, np.inf], [0.0, -0.0, np.nan]])
     grad_y = np.arange(6.0).reshape(2, 3)
-    y, mask = F.dropout(x, 0.0, seed=1, return_mask=True, backend=backend)
+    y, mask = F.dropout(x, 0.0, random_seed=1, return_mask=True, backend=backend)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(mask, 1)
     np.testing.assert_array_equal(F.dropout_backward(grad_y, mask, 0.0, backend=backend),
                                   grad_y)
-    y, mask = F.dropout(x, 1.0, seed=1, return_mask=True, backend=backend)
+    y, mask = F.dropout(x, 1.0, random_seed=1, return_mask=True, backend=backend)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(y, x * 0)  # PyTorch's x * 0: NaN at inf and NaN
     np.testing.assert_array_equal(mask, 0)
     np.testing.assert_array_equal(F.dropout_backward(grad_y, mask, 1.0, backend=backend),
                                   R.dropout_backward(grad_y, mask, 1.0))
-    y = F.dropout(x, 0.7, training=False, seed=1, backend=backend)
+    y = F.dropout(x, 0.7, training=False, random_seed=1, backend=backend)
     np.testing.assert_array_equal(y, x)
-    assert F.dropout(np.zeros((0, 3)), 0.5, seed=1, backend=backend).shape == (0, 3)
+    assert F.dropout(np.zeros((0, 3)), 0.5, random_seed=1, backend=backend).shape == (0, 3)
 
 
 # --------------------------------------------------------------------------- optimizer updates
@@ -313,10 +313,11 @@ P3 = np.zeros(3)
      "target: Target -100 is out of bounds"),
     (lambda: F.cross_entropy(X2, T2, "none"), ValueError, "reduction: expected 'mean' or"),
     (lambda: F.cross_entropy_backward(X2, T2, grad="1"), TypeError, "grad: expected a real"),
-    (lambda: F.dropout(X2, 1.5, seed=0), ValueError, "p: dropout probability has to be"),
-    (lambda: F.dropout(X2, 0.5, seed=-1), ValueError, r"seed: expected an int in \[0"),
-    (lambda: F.dropout(X2, 0.5, seed=1.0), TypeError, "seed: expected an int"),
-    (lambda: F.dropout(X2, 0.5, training=1, seed=0), TypeError, "training: expected a bool"),
+    (lambda: F.dropout(X2, 1.5, random_seed=0), ValueError, "p: dropout probability has to be"),
+    (lambda: F.dropout(X2, 0.5, random_seed=-1), ValueError,
+     r"random_seed: expected an int in \[0"),
+    (lambda: F.dropout(X2, 0.5, random_seed=1.0), TypeError, "random_seed: expected an int"),
+    (lambda: F.dropout(X2, 0.5, training=1, random_seed=0), TypeError, "training: expected a bool"),
     (lambda: F.dropout_backward(X2, X2, 0.5), TypeError, "mask: expected dtype uint8"),
     (lambda: F.dropout_backward(X2, np.ones(3, np.uint8), 0.5), ValueError,
      r"mask: expected shape \(2, 3\)"),

@@ -489,7 +489,7 @@ def dropout(x, spec):
     The draws are the counter-based ones of :mod:`.loss`; a 0-d array travels as ``(1,)``.
     """
     (dx,) = _device(x.reshape(-1))
-    dy, dmask = loss_kernels.dropout(dx, spec.seed, spec.keep)
+    dy, dmask = loss_kernels.dropout(dx, spec.random_seed, spec.keep)
     host = not is_device_array(x)
     return finish(dy, host).reshape(x.shape), finish(dmask, host).reshape(x.shape)
 

@@ -10,12 +10,12 @@ inputs give the same bits every run, with no atomics. Every ``exp`` sees ``x - m
 
 Dropout's mask cannot come from NumPy's Generator on the device. Each element draws its
 uniform from a *counter-based* generator: element ``i``'s draw is the ``i``-th output of
-SplitMix64 seeded with ``seed`` (Steele, Lea and Flood, "Fast splittable pseudorandom number
-generators", OOPSLA 2014; the constants of Vigna's ``splitmix64.c`` and Java's
-``SplittableRandom``), computed directly from ``(seed, i)`` with no state to carry between
-threads or calls. So the mask depends on ``seed`` and the element's index only,
-not on the grid: one seed gives one mask on any GPU and in the simulator (a different one from
-the CPU backends', whose draws are NumPy's).
+SplitMix64 seeded with ``random_seed`` (Steele, Lea and Flood, "Fast splittable
+pseudorandom number generators", OOPSLA 2014; the constants of Vigna's ``splitmix64.c`` and Java's
+``SplittableRandom``), computed directly from ``(random_seed, i)`` with no state to carry between
+threads or calls. So the mask depends on ``random_seed`` and the element's index only,
+not on the grid: one random seed gives one mask on any GPU and in the simulator (a
+different one from the CPU backends', whose draws are NumPy's).
 
 The cross-entropy kernels were written for ``minitorch_cnn.gpu_train`` (LeNet-5 on the device)
 and live here now; ``kernels.cuda.train`` re-exports them.
@@ -301,15 +301,15 @@ def cross_entropy_backward(logits, labels, log_sum_exp, scale=None):
 
 
 @cuda.jit(device=True, inline="always")
-def splitmix64_uniform(seed, i):
-    """The ``i``-th output of SplitMix64 seeded with ``seed``, as a float64 in ``[0, 1)``.
+def splitmix64_uniform(random_seed, i):
+    """The ``i``-th output of SplitMix64 seeded with ``random_seed``, as a float64 in ``[0, 1)``.
 
-    ``z = seed + (i + 1) * golden`` (the generator's state after ``i + 1`` steps), then
+    ``z = random_seed + (i + 1) * golden`` (the generator's state after ``i + 1`` steps), then
     SplitMix64's mix (xor-shift, multiply, twice; Stafford's "Mix13" constants); its top 53
     bits scaled by ``2**-53``. Every operand is uint64 (a mix with int64 would give float64).
     """
     U = numba.uint64
-    z = U(seed) + (U(i) + U(1)) * U(0x9E3779B97F4A7C15)
+    z = U(random_seed) + (U(i) + U(1)) * U(0x9E3779B97F4A7C15)
     z = (z ^ (z >> U(30))) * U(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> U(27))) * U(0x94D049BB133111EB)
     z = z ^ (z >> U(31))
@@ -321,16 +321,17 @@ def dropout_kernel(DT):
     """Build the dropout forward kernel for dtype ``DT``."""
 
     @cuda.jit
-    def dropout_forward(x, seed, keep, y, mask):
+    def dropout_forward(x, random_seed, keep, y, mask):
         """mask[i] = u_i < keep; y[i] = x[i] * (1 / keep if kept else 0), flat arrays.
 
-        ``u_i = splitmix64_uniform(seed, i)``; ``seed`` : int64 >= 0, ``keep = 1 - p``; the
-        scale is computed in ``DT`` as PyTorch's (``DT(1) / DT(keep)``), 0 when ``keep ==
-        0``. One thread per element, grid-stride. No shared memory.
+        ``u_i = splitmix64_uniform(random_seed, i)``; ``random_seed`` : int64 >= 0,
+        ``keep = 1 - p``; the scale is computed in ``DT`` as PyTorch's (``DT(1) /
+        DT(keep)``), 0 when ``keep == 0``. One thread per element, grid-stride. No shared
+        memory.
         """
         scale = DT(1) / DT(keep) if keep > 0.0 else DT(0)
         for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            kept = splitmix64_uniform(seed, i) < keep
+            kept = splitmix64_uniform(random_seed, i) < keep
             mask[i] = 1 if kept else 0
             y[i] = x[i] * (scale if kept else DT(0))
 
@@ -354,12 +355,12 @@ def dropout_backward_kernel(DT):
     return dropout_backward
 
 
-def dropout(dx, seed, keep):
+def dropout(dx, random_seed, keep):
     """(y, mask) of dropout on the device array ``dx`` (any shape); mask uint8."""
     dy = empty(dx.shape, dx.dtype)
     dmask = empty(dx.shape, "uint8")
     with _quiet_simulator():
-        launch_stride(dropout_kernel(numba_dtype(dx)), dx.size, flat(dx), int(seed),
+        launch_stride(dropout_kernel(numba_dtype(dx)), dx.size, flat(dx), int(random_seed),
                       float(keep), flat(dy), flat(dmask))
     return dy, dmask
 

@@ -5,7 +5,7 @@ exponentials, then each element), compiled by Numba, so each row is a few passes
 speed instead of Python steps. Serial on purpose, as ``elementwise``: a classifier's logits
 are small (N x 10 for MNIST, N x 1000 for ImageNet) and waking Numba's thread pool (~50 us)
 costs more than the loop. The dropout mask comes from NumPy's ``Generator``
-(``kernels.naive.dropout_mask``), as on every CPU backend, so all three agree for one seed;
+(``kernels.naive.dropout_mask``), as on every CPU backend, so all three agree for one random seed;
 the multiplication by the noise is the compiled loop.
 """
 

@@ -194,19 +194,20 @@ def _probability(p: object) -> float:
     return float(p)
 
 
-def _seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__} {seed!r}")
-    if not 0 <= seed < 2**63:
-        raise ValueError(f"seed: expected an int in [0, 2**63), got {seed}")
-    return int(seed)
+def _random_seed(random_seed: object) -> int:
+    if isinstance(random_seed, bool) or not isinstance(random_seed, numbers.Integral):
+        raise TypeError(f"random_seed: expected an int, got {type(random_seed).__name__} "
+                        f"{random_seed!r}")
+    if not 0 <= random_seed < 2**63:
+        raise ValueError(f"random_seed: expected an int in [0, 2**63), got {random_seed}")
+    return int(random_seed)
 
 
-def dropout(x, p=0.5, training=True, *, seed, return_mask=False, backend=None):
+def dropout(x, p=0.5, training=True, *, random_seed, return_mask=False, backend=None):
     """Zero each element with probability ``p``, scale the rest by ``1 / (1 - p)``.
 
-    As ``torch.nn.functional.dropout``, with the randomness named: ``seed`` (an int >= 0)
-    fixes the mask, the same seed giving the same mask on one backend. The CPU backends draw
+    As ``torch.nn.functional.dropout``, with the randomness named: ``random_seed`` (an int >= 0)
+    fixes the mask, the same random seed giving the same mask on one backend. The CPU backends draw
     with NumPy's ``Generator`` (all three agree); ``cuda`` with a counter-based generator
     (SplitMix64 of the element's index, ``kernels.cuda.loss``), so its masks differ from the
     CPU's. ``training=False`` (or ``p == 0``) returns a copy of ``x`` and a mask of ones;
@@ -219,7 +220,7 @@ def dropout(x, p=0.5, training=True, *, seed, return_mask=False, backend=None):
     p = _probability(p)
     training = _bool(training, "training")
     return_mask = _bool(return_mask, "return_mask")
-    spec = DropoutSpec.from_p(p if training else 0.0, _seed(seed))
+    spec = DropoutSpec.from_p(p if training else 0.0, _random_seed(random_seed))
     x = _any_shape(x, "x", backend)
     shape, dtype = _shape_dtype(x)
     if 0 in shape:
