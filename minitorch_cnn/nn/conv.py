@@ -17,7 +17,7 @@ from kernels.common import flops_conv2d
 
 from .. import functional as F
 from .. import init
-from .module import ModelInput, Module, Parameter, model_input
+from .module import ModelInput, Module, Parameter, model_input, needs_grad_x
 
 
 def _pair(value) -> tuple:
@@ -28,13 +28,6 @@ class InputCache(NamedTuple):
     """What a conv or pooling backward needs: the forward input x : (N, C, H, W)."""
 
     x: np.ndarray
-
-
-class PaddedInputCache(NamedTuple):
-    """What a conv with ``padding_mode != "zeros"`` needs: x and x after ``F.pad``."""
-
-    x: np.ndarray  # (N, C_in, H, W)
-    x_padded: np.ndarray  # (N, C_in, H + top + bottom, W + left + right)
 
 
 class ConvCache(NamedTuple):
@@ -136,7 +129,7 @@ class Conv2d(Module):
         model with ``needs_input_grad = False`` (:mod:`.module`): a net's first layer.
         """
         cache = self._restore()
-        need_x = cache.model_input is None or not cache.model_input.skips()
+        need_x = needs_grad_x(cache.model_input)
         needs = (need_x, True, self.bias is not None)  # PyTorch's output_mask
         if self.padding_mode != "zeros":
             grad_x_padded, grad_weight, grad_bias = F.conv2d_backward(

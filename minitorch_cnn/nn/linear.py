@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import init
-from .module import ModelInput, Module, Parameter, model_input
+from .module import ModelInput, Module, Parameter, model_input, needs_grad_x
 
 
 class LinearCache(NamedTuple):
@@ -60,7 +60,7 @@ class Linear(Module):
         input of a model with ``needs_input_grad = False`` (:mod:`.module`).
         """
         cache = self._restore()
-        need_x = cache.model_input is None or not cache.model_input.skips()
+        need_x = needs_grad_x(cache.model_input)
         grad_x, grad_weight, grad_bias = F.linear_backward(
             grad_y, cache.x, self.weight.data,
             needs_input_grad=(need_x, True, self.bias is not None))

@@ -120,6 +120,14 @@ class ModelInput:
         return self.readers <= 1
 
 
+def needs_grad_x(record: ModelInput | None) -> bool:
+    """Whether a layer whose forward kept ``record`` (from :func:`model_input`) returns grad_x.
+
+    Always, unless it alone read the input of a model that needs no grad_x.
+    """
+    return record is None or not record.skips()
+
+
 def model_input(x: object) -> ModelInput | None:
     """The running top-level call's :class:`ModelInput` if ``x`` is its input, else None.
 
