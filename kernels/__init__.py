@@ -49,6 +49,20 @@ kernel function (every backend)                 returns
 ``dropout_backward(grad_y, mask, spec)``        ``grad_x grad_y.shape``
 ``sgd_step(param, grad, buf, hyper, *, first)``  ``None``: param, buf updated in place
 ``adam_step(param, grad, m, v, v_max, hyper)``  ``None``: param, m, v, v_max in place
+``leaky_relu(x, negative_slope)``              ``y x.shape`` (element-wise; a float)
+``elu(x, alpha)``                               ``y x.shape`` (element-wise; a float)
+``leaky_relu_backward(grad_y, x, negative_slope)``  ``grad_x x.shape``, from the *input* x
+``elu_backward(grad_y, x, alpha)``              ``grad_x x.shape``, from the input x
+``gelu(x, approximate)``                        ``y x.shape``; approximate "none" or "tanh"
+``gelu_backward(grad_y, x, approximate)``       ``grad_x x.shape``, from the input x
+``silu(x)``                                     ``y x.shape`` (element-wise)
+``silu_backward(grad_y, x)``                    ``grad_x x.shape``, from the input x
+``softmax(x)``                                  ``y (A, C, B)``: x (A, C, B), over axis 1
+``softmax_backward(grad_y, y)``                 ``grad_x (A, C, B)``, from the output y
+``dropout2d(x, spec)``                          ``(y, mask)``: x (R, L), mask (R,) uint8
+``dropout2d_backward(grad_y, mask, spec)``      ``grad_x (R, L)``: one draw per row
+``cat(arrays)``                                 ``y (A, sum C_i, B)``: arrays (A, C_i, B)
+``cat_backward(grad_y, sizes)``                 ``[grad (A, C_i, B)]``, slices along axis 1
 ==============================================  =========================================
 
 The records (NamedTuples of ints, so one Numba argument on the CPU and on the GPU; a kernel
@@ -184,4 +198,18 @@ KERNEL_FUNCTIONS = (
     "dropout_backward",
     "sgd_step",
     "adam_step",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "elu",
+    "elu_backward",
+    "gelu",
+    "gelu_backward",
+    "silu",
+    "silu_backward",
+    "softmax",
+    "softmax_backward",
+    "dropout2d",
+    "dropout2d_backward",
+    "cat",
+    "cat_backward",
 )

@@ -1278,6 +1278,179 @@ def add(a, b):
     return y
 
 
+# --------------------------------------------------------------------------- leaky_relu, elu,
+# gelu, silu, softmax, dropout2d, cat
+# One element (one row) at a time, in Python floats, with PyTorch's formulas and its tests
+# (``x > 0`` for LeakyReLU, ``x <= 0`` for ELU), so NaN and +-inf go where PyTorch sends them.
+
+GELU_TANH_BETA = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5  # sqrt(2 / pi), PyTorch's
+GELU_TANH_KAPPA = 0.044715
+GELU_PDF_ALPHA = (2.0 / math.sqrt(math.pi)) * math.sqrt(0.5) * 0.5  # 1 / sqrt(2 pi), PyTorch's
+
+
+def _map_elements(f, out_like, *arrays):
+    """``out[i] = f(a[i], b[i], ...)`` over every index, in ``out_like``'s shape and dtype."""
+    out = np.empty_like(out_like)
+    for index in np.ndindex(out_like.shape):
+        out[index] = f(*(float(a[index]) for a in arrays))
+    return out
+
+
+def leaky_relu(x, negative_slope):
+    """``y = x if x > 0 else x * negative_slope``. x : any shape -> y : that shape."""
+    return _map_elements(lambda v: v if v > 0 else v * negative_slope, x, x)
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    """grad_x = ``grad_y if x > 0 else grad_y * negative_slope``; one shape."""
+    return _map_elements(lambda g, v: g if v > 0 else g * negative_slope, grad_y, grad_y, x)
+
+
+def elu(x, alpha):
+    """``y = alpha * expm1(x) if x <= 0 else x``. x : any shape -> y : that shape."""
+    return _map_elements(lambda v: math.expm1(v) * alpha if v <= 0 else v, x, x)
+
+
+def elu_backward(grad_y, x, alpha):
+    """grad_x = ``grad_y * alpha * exp(x) if x <= 0 else grad_y``; one shape."""
+    return _map_elements(lambda g, v: g * alpha * math.exp(v) if v <= 0 else g,
+                         grad_y, grad_y, x)
+
+
+def _gelu(v: float, approximate: str) -> float:
+    if approximate == "tanh":
+        inner = GELU_TANH_BETA * (v + GELU_TANH_KAPPA * v * v * v)
+        return 0.5 * v * (1.0 + math.tanh(inner))
+    return v * 0.5 * (1.0 + math.erf(v * math.sqrt(0.5)))
+
+
+def _gelu_backward(g: float, v: float, approximate: str) -> float:
+    if approximate == "tanh":
+        inner = GELU_TANH_BETA * (v + GELU_TANH_KAPPA * v * v * v)
+        t = math.tanh(inner)
+        left_derivative = 0.5 * (1.0 + t)
+        inner_derivative = GELU_TANH_BETA * (1.0 + 3.0 * GELU_TANH_KAPPA * v * v)
+        return g * (left_derivative + 0.5 * v * (1.0 - t * t) * inner_derivative)
+    cdf = 0.5 * (1.0 + math.erf(v * math.sqrt(0.5)))
+    pdf = math.exp(-0.5 * v * v) * GELU_PDF_ALPHA
+    return g * (cdf + v * pdf)
+
+
+def gelu(x, approximate):
+    """``y = x * Phi(x)`` (``approximate`` "none": erf; "tanh": the tanh formula)."""
+    return _map_elements(lambda v: _gelu(v, approximate), x, x)
+
+
+def gelu_backward(grad_y, x, approximate):
+    """grad_x = ``grad_y * (Phi(x) + x * Phi'(x))``, PyTorch's formulas; one shape."""
+    return _map_elements(lambda g, v: _gelu_backward(g, v, approximate), grad_y, grad_y, x)
+
+
+def _exp(v: float) -> float:
+    """``exp(v)``, +inf where it overflows (as C's ``exp``; Python's raises)."""
+    return math.exp(v) if v < 709.0 else math.inf
+
+
+def silu(x):
+    """``y = x / (1 + exp(-x))``, PyTorch's expression. x : any shape -> y : that shape."""
+    return _map_elements(lambda v: v / (1.0 + _exp(-v)), x, x)
+
+
+def silu_backward(grad_y, x):
+    """grad_x = ``grad_y * s * (1 + x * (1 - s))``, ``s = 1 / (1 + exp(-x))``; one shape."""
+
+    def grad(g, v):
+        s = 1.0 / (1.0 + _exp(-v))
+        return g * s * (1.0 + v * (1.0 - s))
+
+    return _map_elements(grad, grad_y, grad_y, x)
+
+
+def softmax(x):
+    """Softmax over axis 1 of x : (A, C, B) -> y : (A, C, B), one row ``x[a, :, b]`` at a time.
+
+    The row's maximum is subtracted before ``exp``, so no exponent is positive; a row with
+    +inf gives ``inf - inf = NaN``, as PyTorch's.
+    """
+    A, C, B = x.shape
+    y = np.empty_like(x)
+    for a in range(A):
+        for b in range(B):
+            m = float(x[a, 0, b])
+            for c in range(1, C):
+                v = float(x[a, c, b])
+                if m == m and (v != v or v > m):  # a NaN wins, as in PyTorch's max
+                    m = v
+            total = 0.0
+            for c in range(C):
+                e = math.exp(float(x[a, c, b]) - m)
+                y[a, c, b] = e
+                total += e
+            for c in range(C):
+                y[a, c, b] = float(y[a, c, b]) / total
+    return y
+
+
+def softmax_backward(grad_y, y):
+    """grad_x = ``y * (grad_y - sum_c grad_y * y)`` over axis 1 of (A, C, B) arrays."""
+    A, C, B = y.shape
+    grad_x = np.empty_like(grad_y)
+    for a in range(A):
+        for b in range(B):
+            dot = 0.0
+            for c in range(C):
+                dot += float(grad_y[a, c, b]) * float(y[a, c, b])
+            for c in range(C):
+                grad_x[a, c, b] = float(y[a, c, b]) * (float(grad_y[a, c, b]) - dot)
+    return grad_x
+
+
+def dropout2d(x, spec):
+    """Channel dropout of x : (R, L), one draw per row -> ``(y (R, L), mask (R,) uint8)``.
+
+    The mask is :func:`dropout_mask` of shape ``(R,)``: the draws ``dropout`` makes for an
+    ``(R,)`` array with that random seed.
+    """
+    mask = dropout_mask((x.shape[0],), spec)
+    return dropout2d_backward(x, mask, spec), mask
+
+
+def dropout2d_backward(grad_y, mask, spec):
+    """``grad_x[r, l] = grad_y[r, l] * (1 / (1 - p) if mask[r] else 0)``; grad_y : (R, L)."""
+    scale = _dropout_scale(grad_y.dtype, spec)
+    zero = grad_y.dtype.type(0)
+    grad_x = np.empty_like(grad_y)
+    for r in range(grad_y.shape[0]):
+        noise = scale if mask[r] else zero
+        for col in range(grad_y.shape[1]):
+            grad_x[r, col] = grad_y[r, col] * noise
+    return grad_x
+
+
+def cat(arrays):
+    """Concatenate (A, C_i, B) arrays along axis 1 -> (A, sum C_i, B), element by element."""
+    A, _, B = arrays[0].shape
+    y = np.empty((A, sum(a.shape[1] for a in arrays), B), arrays[0].dtype)
+    offset = 0
+    for a in arrays:
+        for i in range(A):
+            for c in range(a.shape[1]):
+                for j in range(B):
+                    y[i, offset + c, j] = a[i, c, j]
+        offset += a.shape[1]
+    return y
+
+
+def cat_backward(grad_y, sizes):
+    """The slices of grad_y : (A, sum(sizes), B) along axis 1: a list of (A, C_i, B) copies."""
+    out = []
+    offset = 0
+    for size in sizes:
+        out.append(grad_y[:, offset:offset + size, :].copy())
+        offset += size
+    return out
+
+
 # --------------------------------------------------------------------------- linear
 
 
@@ -1464,4 +1637,18 @@ __all__ = [
     "sigmoid_backward",
     "tanh",
     "tanh_backward",
+    "cat",
+    "cat_backward",
+    "dropout2d",
+    "dropout2d_backward",
+    "elu",
+    "elu_backward",
+    "gelu",
+    "gelu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "silu",
+    "silu_backward",
+    "softmax",
+    "softmax_backward",
 ]

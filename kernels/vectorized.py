@@ -54,6 +54,8 @@ dil_h, dil_w, H_out, W_out, H_pad, W_pad``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -73,7 +75,13 @@ from .common import (
     adaptive_bounds,
     avg_pool_divisor,
 )
-from .naive import _dropout_scale, dropout_mask
+from .naive import (
+    GELU_PDF_ALPHA,
+    GELU_TANH_BETA,
+    GELU_TANH_KAPPA,
+    _dropout_scale,
+    dropout_mask,
+)
 from .winograd import NUMPY_CONV_ALGORITHM, numpy_tile
 from .winograd import conv2d as _winograd_conv2d
 from .winograd import conv2d_backward as _winograd_conv2d_backward
@@ -980,6 +988,113 @@ def tanh_backward(grad_y, y):
 def add(a, b):
     """:func:`kernels.naive.add` as one ``a + b``."""
     return np.add(a, b, out=np.empty_like(a))
+
+
+# --------------------------------------------------------------------------- leaky_relu, elu,
+# gelu, silu, softmax, dropout2d, cat
+# kernels.naive's element loops as whole-array NumPy expressions (same formulas, same tests on
+# x, so NaN and +-inf go the same way); every result goes to an ``out=`` array or a fresh
+# array, never a NumPy scalar (a 0-d input stays 0-d).
+
+
+def leaky_relu(x, negative_slope):
+    """:func:`kernels.naive.leaky_relu` as one ``np.where``."""
+    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    """:func:`kernels.naive.leaky_relu_backward` as one ``np.where``."""
+    return np.where(x > 0, grad_y, grad_y * grad_y.dtype.type(negative_slope))
+
+
+def elu(x, alpha):
+    """:func:`kernels.naive.elu`: ``expm1`` of ``min(x, 0)`` only, so nothing overflows."""
+    neg = np.expm1(np.minimum(x, 0)) * x.dtype.type(alpha)
+    return np.where(x <= 0, neg, x)
+
+
+def elu_backward(grad_y, x, alpha):
+    """:func:`kernels.naive.elu_backward`: ``exp`` of ``min(x, 0)`` only."""
+    neg = grad_y * grad_y.dtype.type(alpha) * np.exp(np.minimum(x, 0))
+    return np.where(x <= 0, neg, grad_y)
+
+
+def _erf(v):
+    """The erf of every element (NumPy has none): ``math.erf`` per element, exact."""
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(v), dtype=v.dtype)
+
+
+def gelu(x, approximate):
+    """:func:`kernels.naive.gelu` on whole arrays (erf through ``math.erf``, per element)."""
+    T = x.dtype.type
+    if approximate == "tanh":
+        inner = T(GELU_TANH_BETA) * (x + T(GELU_TANH_KAPPA) * x * x * x)
+        return np.multiply(T(0.5) * x, 1 + np.tanh(inner), out=np.empty_like(x))
+    return np.multiply(x * T(0.5), 1 + _erf(x * T(math.sqrt(0.5))), out=np.empty_like(x))
+
+
+def gelu_backward(grad_y, x, approximate):
+    """:func:`kernels.naive.gelu_backward` on whole arrays."""
+    T = x.dtype.type
+    if approximate == "tanh":
+        inner = T(GELU_TANH_BETA) * (x + T(GELU_TANH_KAPPA) * x * x * x)
+        t = np.tanh(inner)
+        inner_derivative = T(GELU_TANH_BETA) * (1 + T(3.0 * GELU_TANH_KAPPA) * x * x)
+        slope = T(0.5) * (1 + t) + T(0.5) * x * (1 - t * t) * inner_derivative
+    else:
+        cdf = T(0.5) * (1 + _erf(x * T(math.sqrt(0.5))))
+        slope = cdf + x * (np.exp(T(-0.5) * x * x) * T(GELU_PDF_ALPHA))
+    return np.multiply(grad_y, slope, out=np.empty_like(grad_y))
+
+
+def silu(x):
+    """:func:`kernels.naive.silu` as ``x / (1 + exp(-x))``.
+
+    ``exp`` may overflow to +inf, giving ``x / inf = -0``, as PyTorch's.
+    """
+    return np.divide(x, 1 + np.exp(-x), out=np.empty_like(x))
+
+
+def silu_backward(grad_y, x):
+    """:func:`kernels.naive.silu_backward` on whole arrays."""
+    s = 1 / (1 + np.exp(-x))
+    return np.multiply(grad_y * s, 1 + x * (1 - s), out=np.empty_like(grad_y))
+
+
+def softmax(x):
+    """:func:`kernels.naive.softmax` over axis 1 of (A, C, B), whole arrays."""
+    e = np.exp(x - x.max(axis=1, keepdims=True))  # NaN in a row: max is NaN, so is the row
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def softmax_backward(grad_y, y):
+    """:func:`kernels.naive.softmax_backward` over axis 1 of (A, C, B), whole arrays."""
+    return y * (grad_y - (grad_y * y).sum(axis=1, keepdims=True))
+
+
+def dropout2d(x, spec):
+    """:func:`kernels.naive.dropout2d`: x : (R, L) -> (y, mask (R,)), one multiplication."""
+    mask = dropout_mask((x.shape[0],), spec)  # the naive backend's draws
+    return dropout2d_backward(x, mask, spec), mask
+
+
+def dropout2d_backward(grad_y, mask, spec):
+    """:func:`kernels.naive.dropout2d_backward`: ``grad_y * noise[:, None]``."""
+    dtype = grad_y.dtype
+    noise = np.where(mask != 0, _dropout_scale(dtype, spec), dtype.type(0))
+    return grad_y * noise[:, None]
+
+
+def cat(arrays):
+    """:func:`kernels.naive.cat` as ``np.concatenate`` along axis 1."""
+    return np.concatenate(arrays, axis=1)
+
+
+def cat_backward(grad_y, sizes):
+    """:func:`kernels.naive.cat_backward`: C-contiguous copies of the slices along axis 1."""
+    bounds = np.cumsum(sizes)[:-1]
+    return [np.ascontiguousarray(g) for g in np.split(grad_y, bounds, axis=1)]
 
 
 # --------------------------------------------------------------------------- linear

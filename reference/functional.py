@@ -188,6 +188,93 @@ def tanh_backward(grad_y, y, *, backend=None):
     return _np(torch.ops.aten.tanh_backward(_t(grad_y), _t(y)))
 
 
+def leaky_relu(x, negative_slope=0.01, *, backend=None):
+    """``torch.nn.functional.leaky_relu`` on NumPy arrays."""
+    return _np(tF.leaky_relu(_t(x), negative_slope))
+
+
+def leaky_relu_backward(grad_y, x, negative_slope=0.01, *, backend=None):
+    """grad_x of leaky_relu by autograd."""
+    tx = _t(x, True)
+    return _backward(tF.leaky_relu(tx, negative_slope), grad_y, tx)[0]
+
+
+def elu(x, alpha=1.0, *, backend=None):
+    """``torch.nn.functional.elu`` on NumPy arrays."""
+    return _np(tF.elu(_t(x), alpha))
+
+
+def elu_backward(grad_y, x, alpha=1.0, *, backend=None):
+    """grad_x of elu by autograd (at a NaN input PyTorch gives grad_y or NaN by the element's
+    position: its scalar loop tests ``x <= 0``, its vectorised loop ``x > 0``).
+    """
+    tx = _t(x, True)
+    return _backward(tF.elu(tx, alpha), grad_y, tx)[0]
+
+
+def gelu(x, approximate="none", *, backend=None):
+    """``torch.nn.functional.gelu`` on NumPy arrays."""
+    return _np(tF.gelu(_t(x), approximate=approximate))
+
+
+def gelu_backward(grad_y, x, approximate="none", *, backend=None):
+    """grad_x of gelu by autograd."""
+    tx = _t(x, True)
+    return _backward(tF.gelu(tx, approximate=approximate), grad_y, tx)[0]
+
+
+def silu(x, *, backend=None):
+    """``torch.nn.functional.silu`` on NumPy arrays."""
+    return _np(tF.silu(_t(x)))
+
+
+def silu_backward(grad_y, x, *, backend=None):
+    """grad_x of silu by autograd."""
+    tx = _t(x, True)
+    return _backward(tF.silu(tx), grad_y, tx)[0]
+
+
+def softmax(x, dim=1, *, backend=None):
+    """``torch.softmax`` on NumPy arrays."""
+    return _np(torch.softmax(_t(x), dim))
+
+
+def softmax_backward(grad_y, y, dim=1, *, backend=None):
+    """grad_x of softmax from its output: ``aten._softmax_backward_data``, what autograd runs."""
+    g, ty = _t(grad_y), _t(y)
+    return _np(torch.ops.aten._softmax_backward_data(g, ty, dim, ty.dtype))
+
+
+def cat(arrays, dim=1, *, backend=None):
+    """``torch.cat`` on NumPy arrays."""
+    return _np(torch.cat([_t(a) for a in arrays], dim))
+
+
+def cat_backward(grad_y, sizes, dim=1, *, backend=None):
+    """The gradients of cat's inputs by autograd: the slices of grad_y along ``dim``."""
+    shape = list(grad_y.shape)
+    inputs = []
+    for size in sizes:
+        shape[dim] = size
+        inputs.append(_t(np.zeros(shape, grad_y.dtype), True))
+    return _backward(torch.cat(inputs, dim), grad_y, *inputs)
+
+
+def dropout2d_with_mask(x, mask, p, *, backend=None):
+    """PyTorch's dropout2d output for the (N, C) keep ``mask`` our op drew: ``x * noise``,
+    the noise (N, C, 1, ..., 1) broadcast over the dims after C (``_dropout_impl``).
+    """
+    noise = _noise(mask, p, x.dtype).reshape(mask.shape + (1,) * (x.ndim - 2))
+    return _np(_t(x) * noise)
+
+
+def dropout2d_backward(grad_y, mask, p, *, backend=None):
+    """grad_x of dropout2d by autograd of ``x * noise``, the noise rebuilt from ``mask``."""
+    tx = _t(np.zeros_like(grad_y), True)
+    noise = _noise(mask, p, grad_y.dtype).reshape(mask.shape + (1,) * (grad_y.ndim - 2))
+    return _backward(tx * noise, grad_y, tx)[0]
+
+
 def add(a, b, *, backend=None):
     """``torch.add`` on NumPy arrays."""
     return _np(torch.add(_t(a), _t(b)))

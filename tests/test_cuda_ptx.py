@@ -73,6 +73,10 @@ def test_every_kernel_compiles_for_sm90_float32_and_float64(ptx_report):
         # kernels/cuda/elementwise.py
         "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
         "tanh_forward", "tanh_backward", "add_elementwise",
+        "leaky_relu_forward", "leaky_relu_backward", "elu_forward", "elu_backward",
+        "gelu_forward_none", "gelu_backward_none", "gelu_forward_tanh", "gelu_backward_tanh",
+        "silu_forward", "silu_backward", "softmax_forward", "softmax_backward", "row_scale",
+        "channel_copy",
         # kernels/cuda/linear.py
         "linear_forward", "linear_grad_input", "linear_grad_weight", "linear_grad_bias",
         # kernels/cuda/loss.py and optim_ops.py: losses, dropout, optimizer updates (the

@@ -68,6 +68,20 @@ CONTRACT = {  # op -> its parameters, in order (kernels/__init__.py)
     "dropout_backward": ["grad_y", "mask", "spec"],
     "sgd_step": ["param", "grad", "buf", "hyper", "first"],  # first: keyword-only
     "adam_step": ["param", "grad", "m", "v", "v_max", "hyper"],
+    "leaky_relu": ["x", "negative_slope"],
+    "leaky_relu_backward": ["grad_y", "x", "negative_slope"],
+    "elu": ["x", "alpha"],
+    "elu_backward": ["grad_y", "x", "alpha"],
+    "gelu": ["x", "approximate"],
+    "gelu_backward": ["grad_y", "x", "approximate"],
+    "silu": ["x"],
+    "silu_backward": ["grad_y", "x"],
+    "softmax": ["x"],
+    "softmax_backward": ["grad_y", "y"],
+    "dropout2d": ["x", "spec"],
+    "dropout2d_backward": ["grad_y", "mask", "spec"],
+    "cat": ["arrays"],
+    "cat_backward": ["grad_y", "sizes"],
 }
 
 

@@ -413,6 +413,95 @@ def add(a, b):
     return _elementwise(elementwise.add, a, a, b)
 
 
+# --------------------------------------------------------------------------- leaky_relu, elu,
+# gelu, silu, softmax, dropout2d, cat
+
+
+def leaky_relu(x, negative_slope):
+    """LeakyReLU of x (any shape) -> y of that shape, where x lives."""
+    return _elementwise(lambda dx: elementwise.leaky_relu(dx, negative_slope), x, x)
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    """grad_x of LeakyReLU from its input x (one shape), where x lives."""
+    return _elementwise(lambda dg, dx: elementwise.leaky_relu_backward(dg, dx, negative_slope),
+                        x, grad_y, x)
+
+
+def elu(x, alpha):
+    """ELU of x (any shape) -> y of that shape, where x lives."""
+    return _elementwise(lambda dx: elementwise.elu(dx, alpha), x, x)
+
+
+def elu_backward(grad_y, x, alpha):
+    """grad_x of ELU from its input x (one shape), where x lives."""
+    return _elementwise(lambda dg, dx: elementwise.elu_backward(dg, dx, alpha), x, grad_y, x)
+
+
+def gelu(x, approximate):
+    """GELU of x (any shape; ``approximate`` "none" or "tanh"), where x lives."""
+    return _elementwise(lambda dx: elementwise.gelu(dx, approximate), x, x)
+
+
+def gelu_backward(grad_y, x, approximate):
+    """grad_x of GELU from its input x (one shape), where x lives."""
+    return _elementwise(lambda dg, dx: elementwise.gelu_backward(dg, dx, approximate),
+                        x, grad_y, x)
+
+
+def silu(x):
+    """SiLU of x (any shape) -> y of that shape, where x lives."""
+    return _elementwise(elementwise.silu, x, x)
+
+
+def silu_backward(grad_y, x):
+    """grad_x of SiLU from its input x (one shape), where x lives."""
+    return _elementwise(elementwise.silu_backward, x, grad_y, x)
+
+
+def softmax(x):
+    """Softmax over axis 1 of x : (A, C, B) -> y : (A, C, B), where x lives."""
+    (dx,) = _device(x)
+    return finish(elementwise.softmax(dx), not is_device_array(x))
+
+
+def softmax_backward(grad_y, y):
+    """grad_x of softmax from its output y : (A, C, B), where y lives."""
+    dgy, dy = _device(grad_y, y)
+    return finish(elementwise.softmax_backward(dgy, dy), not is_device_array(y))
+
+
+def dropout2d(x, spec):
+    """(y (R, L), mask (R,) uint8) of channel dropout on x : (R, L), where x lives.
+
+    The mask is the dropout kernel's counter-based draws for an (R,) array (an uninitialised
+    one: only its length is read), then every row is scaled by its draw.
+    """
+    (dx,) = _device(x)
+    _, dmask = loss_kernels.dropout(cuda.device_array((x.shape[0],), x.dtype),
+                                    spec.random_seed, spec.keep)
+    host = not is_device_array(x)
+    return finish(elementwise.row_scale(dx, dmask, spec.keep), host), finish(dmask, host)
+
+
+def dropout2d_backward(grad_y, mask, spec):
+    """grad_x = grad_y * noise[:, None] (grad_y : (R, L), mask : (R,)), where grad_y lives."""
+    dgy, dmask = _device(grad_y, mask)
+    return finish(elementwise.row_scale(dgy, dmask, spec.keep), not is_device_array(grad_y))
+
+
+def cat(arrays):
+    """Concatenate (A, C_i, B) arrays along axis 1 -> (A, sum C_i, B), where the first lives."""
+    return finish(elementwise.cat(_device(*arrays)), not is_device_array(arrays[0]))
+
+
+def cat_backward(grad_y, sizes):
+    """The blocks of grad_y : (A, sum(sizes), B) along axis 1, where grad_y lives."""
+    (dgy,) = _device(grad_y)
+    host = not is_device_array(grad_y)
+    return [finish(d, host) for d in elementwise.cat_backward(dgy, sizes)]
+
+
 # --------------------------------------------------------------------------- linear
 
 
@@ -578,4 +667,18 @@ __all__ = [
     "tanh",
     "tanh_backward",
     "unavailable_reason",
+    "cat",
+    "cat_backward",
+    "dropout2d",
+    "dropout2d_backward",
+    "elu",
+    "elu_backward",
+    "gelu",
+    "gelu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "silu",
+    "silu_backward",
+    "softmax",
+    "softmax_backward",
 ]

@@ -1,4 +1,5 @@
-"""Element-wise ops, compiled: ReLU, sigmoid and tanh forward and backward; add.
+"""Element-wise ops, compiled: ReLU, LeakyReLU, ELU, GELU, SiLU, sigmoid, tanh and softmax
+forward and backward; add; dropout2d and cat (the vectorized backend's).
 
 What changes relative to ``kernels.naive``: the same loop over the elements, compiled by
 Numba over the flat arrays, so it runs at memory speed (LLVM vectorises it). It is serial on
@@ -13,6 +14,13 @@ import math
 
 import numpy as np
 from numba import njit
+
+from kernels.vectorized import (  # noqa: F401  (the numba backend's, see below)
+    cat,
+    cat_backward,
+    dropout2d,
+    dropout2d_backward,
+)
 
 
 @njit(cache=True)
@@ -121,3 +129,198 @@ def tanh_backward(grad_y: np.ndarray, y: np.ndarray) -> np.ndarray:
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a + b``. a, b : one shape -> that shape."""
     return _map(_add, a, a, b)
+
+
+# --------------------------------------------------------------------------- leaky_relu, elu,
+# gelu, silu, softmax; dropout2d and cat
+# The same serial flat loops, with PyTorch's formulas and tests on x (``x > 0`` for
+# LeakyReLU, ``x <= 0`` for ELU). Softmax loops over the rows of an (A, C, B) array. dropout2d
+# and cat are the vectorized backend's: the mask is NumPy's draws (so every CPU backend agrees
+# for one random seed) and a concatenation is a memory copy, which NumPy already does at
+# memory speed.
+
+GELU_TANH_BETA = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5
+GELU_TANH_KAPPA = 0.044715
+GELU_PDF_ALPHA = (2.0 / math.sqrt(math.pi)) * math.sqrt(0.5) * 0.5
+
+
+@njit(cache=True)
+def _leaky_relu(x, slope, y):
+    for k in range(x.shape[0]):
+        v = x[k]
+        y[k] = v if v > 0 else v * slope
+
+
+@njit(cache=True)
+def _leaky_relu_backward(grad_y, x, slope, grad_x):
+    for k in range(x.shape[0]):
+        grad_x[k] = grad_y[k] if x[k] > 0 else grad_y[k] * slope
+
+
+@njit(cache=True)
+def _elu(x, alpha, y):
+    for k in range(x.shape[0]):
+        v = x[k]
+        y[k] = math.expm1(v) * alpha if v <= 0 else v
+
+
+@njit(cache=True)
+def _elu_backward(grad_y, x, alpha, grad_x):
+    for k in range(x.shape[0]):
+        v = x[k]
+        grad_x[k] = grad_y[k] * alpha * math.exp(v) if v <= 0 else grad_y[k]
+
+
+@njit(cache=True)
+def _gelu_erf(x, y):
+    half = x.dtype.type(0.5)
+    root_half = x.dtype.type(math.sqrt(0.5))
+    for k in range(x.shape[0]):
+        v = x[k]
+        y[k] = v * half * (1 + math.erf(v * root_half))
+
+
+@njit(cache=True)
+def _gelu_tanh(x, y):
+    half = x.dtype.type(0.5)
+    beta = x.dtype.type(GELU_TANH_BETA)
+    kappa = x.dtype.type(GELU_TANH_KAPPA)
+    for k in range(x.shape[0]):
+        v = x[k]
+        y[k] = half * v * (1 + math.tanh(beta * (v + kappa * v * v * v)))
+
+
+@njit(cache=True)
+def _gelu_erf_backward(grad_y, x, grad_x):
+    half = x.dtype.type(0.5)
+    root_half = x.dtype.type(math.sqrt(0.5))
+    alpha = x.dtype.type(GELU_PDF_ALPHA)
+    for k in range(x.shape[0]):
+        v = x[k]
+        cdf = half * (1 + math.erf(v * root_half))
+        pdf = math.exp(-half * v * v) * alpha
+        grad_x[k] = grad_y[k] * (cdf + v * pdf)
+
+
+@njit(cache=True)
+def _gelu_tanh_backward(grad_y, x, grad_x):
+    half = x.dtype.type(0.5)
+    beta = x.dtype.type(GELU_TANH_BETA)
+    kappa = x.dtype.type(GELU_TANH_KAPPA)
+    three_kappa = x.dtype.type(3.0 * GELU_TANH_KAPPA)
+    for k in range(x.shape[0]):
+        v = x[k]
+        t = math.tanh(beta * (v + kappa * v * v * v))
+        inner_derivative = beta * (1 + three_kappa * v * v)
+        grad_x[k] = grad_y[k] * (half * (1 + t) + half * v * (1 - t * t) * inner_derivative)
+
+
+@njit(cache=True)
+def _silu(x, y):
+    for k in range(x.shape[0]):
+        v = x[k]
+        y[k] = v / (1 + math.exp(-v))
+
+
+@njit(cache=True)
+def _silu_backward(grad_y, x, grad_x):
+    for k in range(x.shape[0]):
+        v = x[k]
+        s = 1 / (1 + math.exp(-v))
+        grad_x[k] = grad_y[k] * s * (1 + v * (1 - s))
+
+
+@njit(cache=True)
+def _softmax(x, y):
+    """Softmax over axis 1 of x : (A, C, B); the row maximum (NaN wins) subtracted first."""
+    A, C, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            m = x[a, 0, b]
+            for c in range(1, C):
+                v = x[a, c, b]
+                if m == m and (v != v or v > m):
+                    m = v
+            total = x.dtype.type(0)
+            for c in range(C):
+                e = math.exp(x[a, c, b] - m)
+                y[a, c, b] = e
+                total += e
+            for c in range(C):
+                y[a, c, b] = y[a, c, b] / total
+
+
+@njit(cache=True)
+def _softmax_backward(grad_y, y, grad_x):
+    A, C, B = y.shape
+    for a in range(A):
+        for b in range(B):
+            dot = y.dtype.type(0)
+            for c in range(C):
+                dot += grad_y[a, c, b] * y[a, c, b]
+            for c in range(C):
+                grad_x[a, c, b] = y[a, c, b] * (grad_y[a, c, b] - dot)
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float) -> np.ndarray:
+    """``y = x if x > 0 else x * negative_slope``. x : any shape -> y : that shape."""
+    y = np.empty_like(x)
+    _leaky_relu(x.reshape(-1), x.dtype.type(negative_slope), y.reshape(-1))
+    return y
+
+
+def leaky_relu_backward(grad_y: np.ndarray, x: np.ndarray, negative_slope: float) -> np.ndarray:
+    """grad_x of :func:`leaky_relu`. grad_y, x : one shape -> that shape."""
+    grad_x = np.empty_like(grad_y)
+    _leaky_relu_backward(grad_y.reshape(-1), x.reshape(-1), x.dtype.type(negative_slope),
+                         grad_x.reshape(-1))
+    return grad_x
+
+
+def elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    """``y = alpha * expm1(x) if x <= 0 else x``. x : any shape -> y : that shape."""
+    y = np.empty_like(x)
+    _elu(x.reshape(-1), x.dtype.type(alpha), y.reshape(-1))
+    return y
+
+
+def elu_backward(grad_y: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
+    """grad_x of :func:`elu` from its input. grad_y, x : one shape -> that shape."""
+    grad_x = np.empty_like(grad_y)
+    _elu_backward(grad_y.reshape(-1), x.reshape(-1), x.dtype.type(alpha), grad_x.reshape(-1))
+    return grad_x
+
+
+def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
+    """``y = x * Phi(x)``, ``approximate`` "none" (erf) or "tanh". x : any shape."""
+    return _map(_gelu_tanh if approximate == "tanh" else _gelu_erf, x, x)
+
+
+def gelu_backward(grad_y: np.ndarray, x: np.ndarray, approximate: str) -> np.ndarray:
+    """grad_x of :func:`gelu` from its input. grad_y, x : one shape -> that shape."""
+    kernel = _gelu_tanh_backward if approximate == "tanh" else _gelu_erf_backward
+    return _map(kernel, grad_y, grad_y, x)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """``y = x / (1 + exp(-x))``. x : any shape -> y : that shape."""
+    return _map(_silu, x, x)
+
+
+def silu_backward(grad_y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """grad_x of :func:`silu` from its input. grad_y, x : one shape -> that shape."""
+    return _map(_silu_backward, grad_y, grad_y, x)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over axis 1 of x : (A, C, B) -> y : (A, C, B)."""
+    y = np.empty_like(x)
+    _softmax(x, y)
+    return y
+
+
+def softmax_backward(grad_y: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y * (grad_y - sum(grad_y * y, axis 1))`` over (A, C, B) arrays."""
+    grad_x = np.empty_like(grad_y)
+    _softmax_backward(grad_y, y, grad_x)
+    return grad_x

@@ -2,13 +2,14 @@
 
 Element-wise: ReLU, LeakyReLU, ELU, Sigmoid, Tanh, GELU, SiLU; along one dimension: Softmax,
 LogSoftmax. Each caches what its derivative needs: the input (ReLU, LeakyReLU, ELU), the
-output (Sigmoid, Tanh, Softmax, LogSoftmax) or the input and a gate (GELU and SiLU are
-``x * gate(x)``). Names, arguments and derivatives (at the kinks too) are PyTorch's.
+output (Sigmoid, Tanh, Softmax, LogSoftmax); GELU and SiLU keep their input too. Every
+forward and backward is one call of :mod:`minitorch_cnn.functional`, so a layer runs on any
+backend, a CUDA device array in and out (LogSoftmax along any but the last dim is NumPy
+only). Names, arguments and derivatives (at the kinks too) are PyTorch's.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from typing import NamedTuple
@@ -59,25 +60,6 @@ class ReLU(Module):
         return int(np.prod(y_shape))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-x))`` without overflow: ``exp(min(x, 0)) / (1 + exp(-|x|))``.
-
-    Both exponents are <= 0, so nothing overflows: for ``x >= 0`` this is ``1 / (1 +
-    exp(-x))``, for ``x < 0`` it is ``exp(x) / (1 + exp(x))``. Written without ``np.where``,
-    which NumPy does not vectorise: on LeNet's first activation, (64, 6, 28, 28) float32, the
-    two-branch ``np.where`` form took 4.3 ms and this one 0.4 ms (min of 60 calls, 2-core
-    AMD EPYC, NumPy 2.4).
-    """
-    num = np.minimum(x, 0)  # (x.shape): min(x, 0), NaN stays NaN
-    np.exp(num, out=num)
-    den = np.abs(x)
-    np.negative(den, out=den)
-    np.exp(den, out=den)
-    den += 1  # 1 + exp(-|x|), in [1, 2]
-    num /= den
-    return num
-
-
 class Sigmoid(Module):
     """``y = 1 / (1 + exp(-x))``; ``dy/dx = y * (1 - y)``."""
 
@@ -126,11 +108,10 @@ class LeakyReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._save(InputCache(x))
-        return np.where(x > 0, x, x * self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._restore().x
-        return np.where(x > 0, grad_y, grad_y * self.negative_slope)
+        return F.leaky_relu_backward(grad_y, self._restore().x, self.negative_slope)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 2 * int(np.prod(y_shape))
@@ -143,8 +124,8 @@ class ELU(Module):
     """``y = x if x > 0 else alpha * (exp(x) - 1)``; ``dy/dx = 1 if x > 0 else alpha * exp(x)``.
 
     At ``x == 0`` the derivative is ``alpha``, as PyTorch's; at a NaN input it is 1, as
-    PyTorch's (its test is ``x <= 0``). ``exp`` only ever sees ``min(x, 0)``, so a large
-    positive x cannot overflow. x : any shape.
+    PyTorch's scalar loop (its test is ``x <= 0``; its vectorised loop gives NaN there, so
+    PyTorch itself answers either, by the element's position). x : any shape.
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -153,34 +134,16 @@ class ELU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._save(InputCache(x))
-        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+        return F.elu(x, self.alpha)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x = self._restore().x
-        return np.where(x <= 0, grad_y * self.alpha * np.exp(np.minimum(x, 0)), grad_y)
+        return F.elu_backward(grad_y, self._restore().x, self.alpha)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 4 * int(np.prod(y_shape))
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
-
-
-class GateCache(NamedTuple):
-    """GELU and SiLU are ``y = x * gate(x)``: backward needs x and the gate's value.
-
-    x, gate : the input's shape. The derivative is ``gate + x * gate'(x)``.
-    """
-
-    x: np.ndarray
-    gate: np.ndarray
-
-
-# NumPy has no erf; math.erf, element by element, is exact to the last bit (about 0.1 s per
-# million elements).
-_erf = np.frompyfunc(math.erf, 1, 1)
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # the tanh approximation's k
-_KAPPA = 0.044715  # the tanh approximation's cubic coefficient
 
 
 class GELU(Module):
@@ -190,8 +153,9 @@ class GELU(Module):
     ``dy/dx = Phi(x) + x * phi(x)`` with ``phi(x) = exp(-x**2 / 2) / sqrt(2 * pi)``.
 
     ``approximate="tanh"``: ``Phi(x) ~ (1 + t) / 2`` with ``t = tanh(k * (x + 0.044715 * x**3))``
-    and ``k = sqrt(2 / pi)``, so ``Phi'(x) ~ (1 - t**2) / 2 * k * (1 + 3 * 0.044715 * x**2)``
-    (``1 - t**2 = 4 * Phi * (1 - Phi)``). x : any shape.
+    and ``k = sqrt(2 / pi)``, so ``Phi'(x) ~ (1 - t**2) / 2 * k * (1 + 3 * 0.044715 * x**2)``.
+    Both through :func:`minitorch_cnn.functional.gelu`; backward needs the input only.
+    x : any shape.
     """
 
     def __init__(self, approximate: str = "none") -> None:
@@ -201,21 +165,11 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.approximate == "none":
-            cdf = 0.5 * (1.0 + np.asarray(_erf(x / math.sqrt(2.0)), dtype=x.dtype))
-        else:
-            cdf = 0.5 * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x**3)))
-        cdf = cdf.astype(x.dtype, copy=False)
-        self._save(GateCache(x, cdf))
-        return x * cdf
+        self._save(InputCache(x))
+        return F.gelu(x, self.approximate)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x, cdf = self._restore()
-        if self.approximate == "none":
-            slope = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)  # phi(x)
-        else:
-            slope = 2.0 * cdf * (1.0 - cdf) * _SQRT_2_OVER_PI * (1.0 + 3.0 * _KAPPA * x * x)
-        return (grad_y * (cdf + x * slope)).astype(grad_y.dtype, copy=False)
+        return F.gelu_backward(grad_y, self._restore().x, self.approximate)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 8 * int(np.prod(y_shape))
@@ -227,20 +181,19 @@ class GELU(Module):
 class SiLU(Module):
     """Sigmoid linear unit (swish): ``y = x * s``, ``s = sigmoid(x)``.
 
-    ``dy/dx = s + x * s * (1 - s) = s * (1 + x * (1 - s))``. x : any shape.
+    ``dy/dx = s + x * s * (1 - s) = s * (1 + x * (1 - s))``; backward needs the input only.
+    x : any shape.
     """
 
     def __init__(self) -> None:
         super().__init__()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s = sigmoid(x)
-        self._save(GateCache(x, s))
-        return x * s
+        self._save(InputCache(x))
+        return F.silu(x)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x, s = self._restore()
-        return grad_y * s * (1 + x * (1 - s))
+        return F.silu_backward(grad_y, self._restore().x)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 5 * int(np.prod(y_shape))
@@ -292,15 +245,14 @@ class Softmax(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         dim = _forward_dim(self.dim, x, "softmax")
         _check_dim_fits(x, dim, "Softmax")
-        e = np.exp(x - x.max(axis=dim, keepdims=True))  # every exponent <= 0: no overflow
-        y = e / e.sum(axis=dim, keepdims=True)
+        y = F.softmax(x, dim)
         self._save(OutputCache(y))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         y = self._restore().y
         dim = _implicit_dim(y.ndim) if self.dim is None else self.dim
-        return y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True))
+        return F.softmax_backward(grad_y, y, dim)
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 4 * int(np.prod(y_shape))
@@ -323,13 +275,23 @@ class LogSoftmax(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         dim = _forward_dim(self.dim, x, "log_softmax")
         _check_dim_fits(x, dim, "LogSoftmax")
-        y = log_softmax(x, dim)
+        shape = tuple(x.shape)  # a tuple: the simulator's shape takes no negative index
+        if dim % len(shape) == len(shape) - 1:  # the last dim: F's (rows, C) op, any backend
+            rows = (int(np.prod(shape[:-1])), shape[-1])
+            y = F.log_softmax(x.reshape(rows), 1).reshape(shape)
+        else:  # another dim: NumPy only (F.log_softmax takes the class axis last)
+            y = log_softmax(x, dim)
         self._save(OutputCache(y))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         y = self._restore().y
         dim = _implicit_dim(y.ndim) if self.dim is None else self.dim
+        shape = tuple(y.shape)
+        if dim % len(shape) == len(shape) - 1:
+            rows = (int(np.prod(shape[:-1])), shape[-1])
+            return F.log_softmax_backward(grad_y.reshape(rows), y.reshape(rows), 1).reshape(
+                shape)
         return grad_y - np.exp(y) * grad_y.sum(axis=dim, keepdims=True)
 
     def forward_flops(self, x_shape, y_shape) -> int:

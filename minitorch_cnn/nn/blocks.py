@@ -6,6 +6,9 @@ Their backward passes show the two rules every multi-branch network needs:
 - a *sum* of branches (``y = f(x) + x``) passes ``grad_y`` unchanged to every branch, and the
   gradients arriving at ``x`` from the branches are *added*;
 - a channel *concatenation* splits ``grad_y`` along the channel axis, one slice per branch.
+
+The sums are ``F.add`` and the concatenation ``F.cat`` / ``F.cat_backward``, so a block runs
+on any backend, CUDA device arrays in and out, as its convolutions do.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import functional as F
 from .activation import ReLU
 from .conv import AvgPool2d, Conv2d
 from .module import Module
@@ -37,12 +41,12 @@ class ResidualBlock(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.conv2(self.relu1(self.conv1(x)))
-        return self.relu2(x + y)
+        return self.relu2(F.add(x, y))
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         grad_sum = self.relu2.backward(grad_y)  # goes to both terms of x + y
         grad_main = self.conv1.backward(self.relu1.backward(self.conv2.backward(grad_sum)))
-        return grad_main + grad_sum  # the shortcut's gradient is grad_sum itself
+        return F.add(grad_main, grad_sum)  # the shortcut's gradient is grad_sum itself
 
 
 class Residual(Module):
@@ -72,7 +76,7 @@ class Residual(Module):
         y = self.relu1(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
         shortcut = x if self.conv3 is None else self.conv3(x)
-        return self.relu2(y + shortcut)
+        return self.relu2(F.add(y, shortcut))
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         grad_sum = self.relu2.backward(grad_y)  # reaches both the main path and the shortcut
@@ -82,7 +86,7 @@ class Residual(Module):
         grad = self.relu1.backward(grad)
         grad = self.bn1.backward(grad)
         grad_main = self.conv1.backward(grad)
-        return grad_main + grad_short
+        return F.add(grad_main, grad_short)
 
 
 class ConcatCache(NamedTuple):
@@ -118,16 +122,13 @@ class InceptionA(Module):
         bp = self.branch_pool(self.pool(x))
         outputs = [b1, b5, b3, bp]
         self._save(ConcatCache(tuple(o.shape[1] for o in outputs)))
-        return np.concatenate(outputs, axis=1)  # (N, 16 + 24 + 24 + 24, H, W)
+        return F.cat(outputs, 1)  # (N, 16 + 24 + 24 + 24, H, W)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         channels = self._restore().channels
-        bounds = np.cumsum(channels)[:-1]
-        g1, g5, g3, gp = np.split(grad_y, bounds, axis=1)  # each (N, C_branch, H, W)
-        grad_x = self.branch1x1.backward(np.ascontiguousarray(g1))
-        grad_x = grad_x + self.branch5x5_1.backward(
-            self.branch5x5_2.backward(np.ascontiguousarray(g5)))
-        grad_x = grad_x + self.branch3x3dbl_1.backward(self.branch3x3dbl_2.backward(
-            self.branch3x3dbl_3.backward(np.ascontiguousarray(g3))))
-        grad_x = grad_x + self.pool.backward(self.branch_pool.backward(np.ascontiguousarray(gp)))
-        return grad_x
+        g1, g5, g3, gp = F.cat_backward(grad_y, list(channels), 1)  # each (N, C_branch, H, W)
+        grad_x = self.branch1x1.backward(g1)
+        grad_x = F.add(grad_x, self.branch5x5_1.backward(self.branch5x5_2.backward(g5)))
+        grad_x = F.add(grad_x, self.branch3x3dbl_1.backward(self.branch3x3dbl_2.backward(
+            self.branch3x3dbl_3.backward(g3))))
+        return F.add(grad_x, self.pool.backward(self.branch_pool.backward(gp)))
