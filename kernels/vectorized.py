@@ -954,8 +954,9 @@ def sigmoid(x):
 
     Both exponents are <= 0 (nothing overflows): for ``x >= 0`` this is ``1 / (1 + exp(-x))``,
     for ``x < 0`` it is ``exp(x) / (1 + exp(x))``. Written without ``np.where``, which NumPy
-    does not vectorise (``nn.activation.sigmoid`` measured the two forms on LeNet's first
-    activation: 4.3 ms with ``np.where``, 0.4 ms this way). A NaN stays NaN.
+    does not vectorise (on LeNet's first activation, (64, 6, 28, 28) float32, the two-branch
+    ``np.where`` form took 4.3 ms and this one 0.4 ms: min of 60 calls, 2-core AMD EPYC,
+    NumPy 2.4). A NaN stays NaN.
     """
     num = np.minimum(x, 0, out=np.empty_like(x))  # min(x, 0), NaN stays NaN; out=: 0-d too
     np.exp(num, out=num)
