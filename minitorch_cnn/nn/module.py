@@ -54,30 +54,33 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..device import DEVICES, _device_copy, _move, device_of, is_device_array, to_host
+
 
 class Parameter:
     """A trainable array and its gradient.
 
     Attributes
     ----------
-    data : ndarray
-        The value, updated in place or replaced by the optimizer.
-    grad : ndarray or None
-        The accumulated gradient, same shape and dtype as ``data``; ``None`` until a
-        ``backward`` writes one or after ``zero_grad()``.
+    data : ndarray or CUDA device array
+        The value, updated in place or replaced by the optimizer. A NumPy array, or a device
+        array after ``model.to("cuda")``.
+    grad : same kind as data, or None
+        The accumulated gradient, same shape and dtype as ``data``, where ``data`` lives;
+        ``None`` until a ``backward`` writes one or after ``zero_grad()``.
     """
 
     __slots__ = ("data", "grad")
 
     def __init__(self, data: np.ndarray) -> None:
-        self.data = np.array(data, copy=True)
+        self.data = _device_copy(data) if is_device_array(data) else np.array(data, copy=True)
         if self.data.dtype.kind != "f":
             raise TypeError(f"Parameter: expected a floating-point array, got {self.data.dtype}")
         self.grad: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return tuple(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -85,14 +88,36 @@ class Parameter:
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return int(self.data.size)
+
+    @property
+    def device(self) -> str:
+        """Where ``data`` lives: ``"cpu"`` (NumPy) or ``"cuda"`` (a device array)."""
+        return device_of(self.data)
 
     def accumulate_grad(self, grad: np.ndarray) -> None:
-        """``self.grad += grad`` (``self.grad = grad`` the first time), as autograd does."""
-        if grad.shape != self.data.shape:
+        """``self.grad += grad`` (``self.grad = grad`` the first time), as autograd does.
+
+        On the device the sum is ``F.add`` on the cuda backend: the gradient never visits
+        the host. A gradient that lives elsewhere than ``data`` (NumPy weights used on device
+        data, which the cuda backend allows) is copied to where ``data`` lives first.
+        """
+        if tuple(grad.shape) != self.shape:
             raise ValueError(
-                f"gradient of shape {grad.shape} does not match the parameter's {self.data.shape}"
+                f"gradient of shape {tuple(grad.shape)} does not match the parameter's "
+                f"{self.shape}"
             )
+        if device_of(grad) != self.device:  # weights on one side, data on the other: the
+            grad = _move(grad, self.device)  # gradient joins the parameter (one copy)
+        if self.device == "cuda":
+            if grad.dtype != self.data.dtype:
+                raise TypeError(f"gradient of dtype {grad.dtype} for a parameter of dtype "
+                                f"{self.data.dtype}")
+            from .. import functional as F
+
+            self.grad = (_device_copy(grad) if self.grad is None
+                         else F.add(self.grad, grad, backend="cuda"))
+            return
         grad = grad.astype(self.data.dtype, copy=False)
         if self.grad is None:
             self.grad = np.array(grad, copy=True)
@@ -100,7 +125,8 @@ class Parameter:
             self.grad = self.grad + grad
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+        device = "" if self.device == "cpu" else ", device='cuda'"
+        return f"Parameter(shape={self.shape}, dtype={self.data.dtype}{device})"
 
 
 class ModelInput:
@@ -363,20 +389,64 @@ class Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
-    def to(self, dtype: np.dtype | type) -> Module:
-        """Cast every parameter and floating-point buffer to ``dtype``; returns self."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype: expected a floating-point dtype, got {dtype}")
+    def to(self, *args: object, device: str | None = None,
+           dtype: np.dtype | type | None = None) -> Module:
+        """Move and/or cast every parameter, gradient and floating-point buffer; returns self.
+
+        As PyTorch's: ``model.to("cuda")`` (parameters, gradients and running statistics
+        become CUDA device arrays), ``model.to("cpu")`` (back to NumPy),
+        ``model.to(np.float32)`` (cast), ``model.to("cuda", np.float64)`` (both). A model on
+        the device runs under ``mc.use_backend("cuda")``; its optimizer keeps its state there
+        too, and ``state_dict()`` still returns NumPy arrays. Integer buffers (batch norm's
+        ``num_batches_tracked``, a counter) stay on the host. Casting a model already on the
+        device goes through the host once.
+        """
+        for arg in args:
+            if isinstance(arg, str):
+                if device is not None:
+                    raise TypeError(f"to(): got two devices, {device!r} and {arg!r}")
+                device = arg
+            elif dtype is None:
+                dtype = arg
+            else:
+                raise TypeError(f"to(): got two dtypes, {dtype!r} and {arg!r}")
+        if device is not None:
+            if not isinstance(device, str) or device not in DEVICES:
+                raise ValueError(f"device: expected one of {list(DEVICES)}, got {device!r}")
+            if device == "cuda":
+                from ..backend import backends
+
+                status = backends(verbose=True)["cuda"]
+                if status != "available":
+                    raise ValueError(f"device: 'cuda' is not usable here ({status})")
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"dtype: expected a floating-point dtype, got {dtype}")
+
+        def convert(a: object) -> object:
+            if a is None:
+                return None
+            where = device_of(a) if device is None else device
+            if dtype is not None and a.dtype != dtype:
+                a = to_host(a).astype(dtype)
+            return _move(a, where)
+
         for module in self.modules():
             for param in module._parameters.values():
                 if param is not None:
-                    param.data = param.data.astype(dtype)
-                    param.grad = None if param.grad is None else param.grad.astype(dtype)
+                    param.data, param.grad = convert(param.data), convert(param.grad)
             for name, buf in module._buffers.items():
                 if buf.dtype.kind == "f":
-                    module._buffers[name] = buf.astype(dtype)
+                    module._buffers[name] = convert(buf)
         return self
+
+    @property
+    def device(self) -> str:
+        """Where the parameters live, ``"cpu"`` or ``"cuda"`` (``"cpu"`` without any)."""
+        for param in self.parameters():
+            return param.device
+        return "cpu"
 
     def double(self) -> Module:
         return self.to(np.float64)
@@ -395,10 +465,10 @@ class Module:
     def _collect_state(self, out: dict[str, np.ndarray], prefix: str) -> None:
         # PyTorch's order: own parameters, own buffers, then each child recursively.
         for name, param in self._parameters.items():
-            if param is not None:
-                out[prefix + name] = param.data.copy()
+            if param is not None:  # NumPy always: a device array is copied to the host
+                out[prefix + name] = np.array(to_host(param.data), copy=True)
         for name, buf in self._buffers.items():
-            out[prefix + name] = np.array(buf, copy=True)
+            out[prefix + name] = np.array(to_host(buf), copy=True)
         for name, child in self._modules.items():
             child._collect_state(out, f"{prefix}{name}.")
 
@@ -431,7 +501,7 @@ class Module:
         for key, value in state.items():
             if hasattr(value, "detach"):  # a torch tensor: no torch import needed
                 value = value.detach().cpu().numpy()
-            arrays[key] = np.asarray(value)
+            arrays[key] = np.asarray(to_host(value))
         missing = [k for k in slots if k not in arrays]
         unexpected = [k for k in arrays if k not in slots]
         problems = []
@@ -443,7 +513,7 @@ class Module:
             if key not in arrays:
                 continue
             current = module._parameters[name].data if is_param else module._buffers[name]
-            if arrays[key].shape != current.shape:
+            if arrays[key].shape != tuple(current.shape):
                 problems.append(
                     f"shape mismatch for {key!r}: the model has {current.shape}, "
                     f"the state dict has {arrays[key].shape}"
@@ -456,12 +526,14 @@ class Module:
         for key, (module, name, is_param) in slots.items():
             if key not in arrays:
                 continue
-            if is_param:
+            if is_param:  # where the model's array lives: a device model stays on the device
                 param = module._parameters[name]
-                param.data = arrays[key].astype(param.data.dtype, copy=True)
+                value = arrays[key].astype(param.data.dtype, copy=True)
+                param.data = _move(value, param.device)
             else:
                 buf = module._buffers[name]
-                module._buffers[name] = arrays[key].astype(buf.dtype, copy=True)
+                module._buffers[name] = _move(arrays[key].astype(buf.dtype, copy=True),
+                                              device_of(buf))
 
     # ----------------------------------------------------------------- printing
 

@@ -8,13 +8,11 @@ before the Adam step. ``Adam(..., decoupled_weight_decay=True)`` is AdamW, as in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from .optimizer import Optimizer, check_number, hyper_name
+from .. import functional as F
+from .optimizer import Optimizer, ascending, backend_of, check_number, hyper_name, zeros_like
 
 
 class Adam(Optimizer):
@@ -71,28 +69,20 @@ class Adam(Optimizer):
                          high_open=True)
 
     def _update(self, param: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """``F.adam_step`` in place on ``param.data`` and its moments, where the parameter
+        lives (the moments are created there, zeros, at its first update).
+        """
         if not state:
-            state.update(step=0, exp_avg=np.zeros_like(param.data),
-                         exp_avg_sq=np.zeros_like(param.data))
+            state.update(step=0, exp_avg=zeros_like(param), exp_avg_sq=zeros_like(param))
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param.data)
-        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
-        g = -param.grad if group["maximize"] else param.grad
-        p = param.data
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p = p * (1 - lr * weight_decay)
-            else:
-                g = g + weight_decay * p
+                state["max_exp_avg_sq"] = zeros_like(param)
         state["step"] += 1
-        m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
-        v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * (g * g)
-        if group["amsgrad"]:
-            v = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
-        bias_correction1 = 1 - beta1 ** state["step"]
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** state["step"])
-        denom = np.sqrt(v) / bias_correction2_sqrt + group["eps"]
-        param.data = (p - (lr / bias_correction1) * (m / denom)).astype(p.dtype, copy=False)
+        grad = ascending(param) if group["maximize"] else param.grad
+        F.adam_step(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
+                    group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"],
+                    amsgrad=group["amsgrad"], v_max=state.get("max_exp_avg_sq"),
+                    decoupled_weight_decay=group["decoupled_weight_decay"],
+                    backend=backend_of(param))
 
 
 class AdamW(Adam):

@@ -28,6 +28,10 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
+from ..device import _move, device_of, to_host
+
 
 def is_parameter(obj: Any) -> bool:
     """Whether ``obj`` is a Parameter (anything with ``.data`` and ``.grad``)."""
@@ -53,10 +57,35 @@ def check_number(value: Any, name: str, low: float = 0.0, high: float | None = N
 
 
 def _copy(value: Any, like: Any = None) -> Any:
-    """A copy of an array (cast to ``like``'s dtype, as PyTorch casts loaded state)."""
+    """A NumPy copy of an array; with ``like``, cast to its dtype (as PyTorch casts loaded
+    state) and placed where it lives (the device for a parameter on the device).
+    """
+    value = to_host(value)
     if hasattr(value, "shape") and hasattr(value, "copy"):
-        return value.astype(like.dtype) if like is not None else value.copy()
+        if like is None:
+            return value.copy()
+        return _move(value.astype(like.dtype), device_of(like))
     return value
+
+
+def zeros_like(param: Any) -> Any:
+    """Zeros of ``param.data``'s shape and dtype, where it lives: fresh optimizer state."""
+    return _move(np.zeros(tuple(param.data.shape), param.data.dtype), param.device)
+
+
+def backend_of(param: Any) -> str | None:
+    """The backend an update of ``param`` runs on: ``"cuda"`` for a parameter on the device
+    (its data decides, as a tensor's device does in PyTorch), else the current one.
+    """
+    return "cuda" if param.device == "cuda" else None
+
+
+def ascending(param: Any) -> Any:
+    """The gradient to step with under ``maximize=True``: ``-grad`` (NumPy only)."""
+    if param.device == "cuda":
+        raise ValueError("maximize: not supported for parameters on the cuda device (the "
+                         "update kernels descend); negate the loss instead")
+    return np.negative(param.grad)
 
 
 class Optimizer:
@@ -169,6 +198,8 @@ class Optimizer:
             for param in group["params"]:
                 if set_to_none:
                     param.grad = None
+                elif param.grad is not None and param.device == "cuda":
+                    param.grad = zeros_like(param)
                 elif param.grad is not None:
                     param.grad[...] = 0
 

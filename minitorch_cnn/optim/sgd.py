@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, check_number, hyper_name
+from .. import functional as F
+from .optimizer import Optimizer, ascending, backend_of, check_number, hyper_name
 
 
 class SGD(Optimizer):
@@ -58,16 +59,12 @@ class SGD(Optimizer):
                              f"{group['momentum']} and dampening {group['dampening']}")
 
     def _update(self, param: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        g = -param.grad if group["maximize"] else param.grad
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * param.data
-        momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = g.copy()
-            else:
-                buf = momentum * buf + (1 - group["dampening"]) * g
+        """``F.sgd_step`` in place on ``param.data`` (and its momentum buffer), where the
+        parameter lives: the cuda backend for a parameter on the device.
+        """
+        grad = ascending(param) if group["maximize"] else param.grad
+        buf = F.sgd_step(param.data, grad, state.get("momentum_buffer"), group["lr"],
+                         group["momentum"], group["dampening"], group["nesterov"],
+                         group["weight_decay"], backend=backend_of(param))
+        if buf is not None:
             state["momentum_buffer"] = buf
-            g = g + momentum * buf if group["nesterov"] else buf
-        param.data = (param.data - group["lr"] * g).astype(param.data.dtype, copy=False)
