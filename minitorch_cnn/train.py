@@ -13,6 +13,11 @@ accuracy, an ``.npz`` checkpoint after every epoch, ``metrics.json`` and a PNG o
 and, with ``compare_torch``, the PyTorch twin trained on the very same batches. Output goes
 to ``runs/<name>/`` (``~`` and ``$VARIABLES`` in ``out`` and the data's ``DIR`` are expanded).
 
+``backend="cuda"`` (``--backend cuda``) trains any model the same way on the GPU: the model
+is moved with ``model.to("cuda")``, each batch is copied over once, and a step brings back
+the loss and the batch's logits (for the train-accuracy count); the checkpoint is NumPy, so
+it loads on the CPU.
+
 Throughput counts only steps that ran already-compiled code. The Numba backends compile
 their kernels on first use (about a minute on a cold cache; ``cache=True`` keeps them on disk
 afterwards): :class:`CompileWatch` sees each compilation Numba starts, the run prints
@@ -35,6 +40,7 @@ import numpy as np
 from . import backend as _backend
 from . import data as _data
 from . import init, io, losses, models, optim
+from .device import _move, to_host
 
 
 @dataclasses.dataclass
@@ -172,11 +178,17 @@ def xavier_init_(model) -> None:
 
 
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Predicted classes (N,) in eval mode; the model's mode is restored afterwards."""
+    """Predicted classes (N,) in eval mode; the model's mode is restored afterwards.
+
+    ``x`` is NumPy; for a model on the device (``model.to("cuda")``) each batch is copied
+    over and its logits (batch, classes) back for the argmax.
+    """
     modes = [m.training for m in model.modules()]
     model.eval()
+    device = model.device
     try:
-        out = [model(x[i:i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
+        out = [to_host(model(_move(x[i:i + batch_size], device))).argmax(axis=1)
+               for i in range(0, len(x), batch_size)]
     finally:
         for m, mode in zip(model.modules(), modes, strict=True):
             object.__setattr__(m, "training", mode)
@@ -400,9 +412,10 @@ def _train_epoch(model, criterion, optimizer, batches, watch: CompileWatch, twin
     """
     lr = optimizer.param_groups[0]["lr"]
     tally = _EpochTally()
+    device = model.device
     for xb, yb in batches:
         compiles, start = watch.count, time.perf_counter()
-        logits = model(xb)
+        logits = model(_move(xb, device))  # on the device: the batch goes over once
         loss = criterion(logits, yb)
         model.backward(criterion.backward())
         optimizer.step()
@@ -418,7 +431,9 @@ def _train_epoch(model, criterion, optimizer, batches, watch: CompileWatch, twin
                 f"epoch {epoch}: the loss became {loss}; lower the learning rate "
                 f"(--lr, now {lr})")
         tally.loss_sum += loss * len(xb)
-        tally.correct += int((logits.argmax(axis=1) == yb).sum())
+        # on the device the (batch, classes) logits come back for this count: the one host
+        # copy of a step besides the loss
+        tally.correct += int((to_host(logits).argmax(axis=1) == yb).sum())
         tally.seen += len(xb)
         if twin is not None:
             tally.torch_loss_sum += twin.step(xb, yb) * len(xb)
@@ -490,6 +505,8 @@ def train(config: TrainConfig, log=print) -> TrainResult:
             raise ValueError(f"init: expected 'default' or 'xavier', got {init_name!r}")
         check_model_fits_data(model, config.model, x_train, y_train)
         model.needs_input_grad = False  # the data needs no gradient: skip the first conv's grad_x
+        if backend == "cuda":  # parameters, gradients and optimizer state on the device
+            model.to("cuda")
         criterion = (losses.NLLLoss() if config.model in models.OUTPUTS_LOG_PROBS
                      else losses.CrossEntropyLoss())
         optimizer = _make_optimizer(optimizer_name, model.parameters(), lr, momentum,

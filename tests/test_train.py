@@ -240,3 +240,36 @@ def test_train_refuses_labels_beyond_the_models_outputs():
     with pytest.raises(ValueError, match="has 2 outputs, the data set has labels up to 9"):
         train_module.check_model_fits_data(model, "dlwpt_net", x, np.array([0, 9, 1, 0]))
     assert model.training  # the probe leaves the model in training mode
+
+
+def test_train_on_the_cuda_backend_writes_a_checkpoint_that_loads_on_the_cpu(tmp_path, capsys):
+    """``train --backend cuda``: the model moves to the device, the run prints and writes what a
+    CPU run does, and its checkpoint loads into a CPU model that predicts the test images as
+    the run scored them. Two images of the digits resized to 28x28, in the CUDA simulator
+    when there is no GPU (the conv kernels on the ``direct`` rung, the fastest to simulate).
+    """
+    import minitorch_cnn as mc
+    from minitorch_cnn import data as data_module
+    from minitorch_cnn import init
+
+    if "cuda" not in mc.backends():
+        pytest.skip("no GPU and no CUDA simulator")
+    import kernels.cuda as kc
+
+    init.manual_seed(0)
+    before = models.mnist_cnn().state_dict()
+    config = TrainConfig(model="mnist_cnn", data="digits", resize=28, backend="cuda", epochs=1,
+                         batch_size=2, limit_train=2, limit_test=2, out=str(tmp_path),
+                         run_name="gpu", progress=False, plot=False)
+    with kc.conv_algorithm("direct"):
+        result = train(config, log=lambda line: None)
+    assert result.backend == "cuda" and math.isfinite(result.history[-1].train_loss)
+    model = models.mnist_cnn()
+    meta = io.load(model, tmp_path / "gpu" / "checkpoint.npz")
+    assert meta["backend"] == "cuda" and model.device == "cpu"
+    assert any((model.state_dict()[k] != before[k]).any() for k in before)  # it trained
+    _, _, x_test, y_test = data_module.load_dataset("digits", seed=config.seed, resize=28)
+    x_test = data_module.normalize(x_test[:2], meta["normalize_mean"], meta["normalize_std"])
+    with mc.use_backend("numpy"):
+        accuracy = float((train_module.predict(model, x_test) == y_test[:2]).mean())
+    assert accuracy == result.test_accuracy
