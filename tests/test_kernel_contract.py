@@ -226,3 +226,32 @@ def test_pool_spec_sizes_are_torchs(size, kernel, stride, padding, dilation, cei
         padded = (spec.H_pad, spec.W_pad)[axis]
         assert padded >= max(size[axis] + 2 * p, last_window_end)  # holds every window
         assert padded == max(size[axis] + 2 * p, last_window_end)  # and no more
+
+
+# A backend's public functions that are not ops: its own options and helpers, each named
+# with the reason. Everything else a backend package defines publicly must be an op of
+# KERNEL_FUNCTIONS, so no backend grows an op the others lack (the cuda backend once held
+# training kernels no CPU backend had).
+NOT_OPS = {
+    "naive": {"corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1",  # d2l's
+              "dropout_mask"},  # steps, kept as the readable road to conv2d; the mask draw
+    "numpy": set(),
+    "numba": {"choose_tile", "conv_plan", "direct_kernels", "padded_planes"},  # planning
+    "cuda": {"conv_algorithm", "get_conv_algorithm", "set_conv_algorithm",  # the rung option
+             "unavailable_reason",  # why the backend cannot run here
+             "blocks", "empty", "finish", "is_device_array", "numba_dtype", "to_device",
+             "pad_bottom_right"},  # moving arrays and sizing launches
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_exports_the_same_ops(backend):
+    module = kernel_module(backend)
+    own = {name for name, value in vars(module).items()  # defined by this backend
+           if not name.startswith("_") and inspect.isfunction(value)
+           and value.__module__.startswith(module.__name__)}
+    extra = own - NOT_OPS[backend] - set(KERNEL_FUNCTIONS)
+    missing = [op for op in KERNEL_FUNCTIONS if not callable(getattr(module, op, None))]
+    assert not extra and not missing, (  # an op may be another backend's (numba reuses some)
+        f"{backend}: public functions that are no op of KERNEL_FUNCTIONS: {sorted(extra)}; "
+        f"ops missing: {missing}")
