@@ -1,18 +1,22 @@
-"""One LeNet-5 training step on the GPU: our kernels only (``GpuLeNet5``) vs PyTorch (cuDNN).
+"""One training step on the GPU, ours vs PyTorch (cuDNN): LeNet-5, the MNIST CNN, ResNet-18.
 
-    python -m benchmarks.gpu_train_step [--batch 64] [--repeats 50] [--warmup 5]
-                                        [--rung igemm] [--linear gemm,conv] [--out PATH.json]
+    python -m benchmarks.gpu_train_step [--model lenet5|mnist_cnn|resnet18] [--batch 64]
+                                        [--repeats 50] [--warmup 5] [--rung igemm]
+                                        [--linear gemm,conv|none] [--out PATH.json]
                                         [--rehearse]
 
 A step is forward, mean softmax cross-entropy, backward and SGD (lr 0.1, momentum 0.9,
-weight decay 1e-3) on a batch of 1x28x28 float32 images already on the device; it ends with
-the loss copied to the host (``float(loss)`` on both sides, which also waits for the GPU).
-Contenders:
+weight decay 1e-3) on a batch of float32 images already on the device (1x28x28; ResNet-18
+1x96x96, d2l's size); it ends with the loss copied to the host (``float(loss)`` on both
+sides, which also waits for the GPU). Contenders:
 
-- ``ours (linear=gemm)``: ``minitorch_cnn.gpu_train.GpuLeNet5``, convs on the ``--rung``
-  conv kernels, Linear layers on the naive GEMM kernels of ``kernels.cuda.train``;
-- ``ours (linear=conv)``: the same, Linear layers as 1x1 convs through the conv kernels;
-- ``torch``: ``reference.models.lenet5`` on CUDA with ``torch.optim.SGD``,
+- ``ours``: the framework's model (``minitorch_cnn.models``) after ``model.to("cuda")``,
+  with ``optim.SGD`` and ``losses.CrossEntropyLoss``, every op on the cuda backend, convs on
+  the ``--rung`` kernels;
+- for LeNet-5 also ``ours (linear=gemm)`` / ``ours (linear=conv)``:
+  ``minitorch_cnn.gpu_train.GpuLeNet5``, the same network written out on device arrays
+  (Linear layers on the naive GEMM kernels, or as 1x1 convs through the conv kernels);
+- ``torch``: ``reference.models`` on CUDA with ``torch.optim.SGD``,
   ``cudnn.benchmark = True`` and TF32 off (``cudnn.allow_tf32 = matmul.allow_tf32 = False``:
   FP32 against FP32).
 
@@ -23,12 +27,15 @@ round-robin (``benchmarks.timing.time_interleaved``) with ``torch.cuda.synchroni
 before and after each, and report the median and the min. "vs torch" is
 ``torch_ms / ours_ms`` (1.0 is parity). Our step's time includes Numba's per-launch Python
 overhead (~60 launches) and a ``cudaMalloc`` per intermediate array (Numba does not cache
-device allocations); at LeNet sizes these, not the arithmetic, are most of it.
+device allocations, unless a pooling allocator is set: ``kernels.cuda.memory``, whose
+answer the JSON records); at LeNet sizes these, not the arithmetic, are most of it.
 
-Writes ``benchmarks/results/gpu_train_step.json`` (device name, versions, shapes, ms).
+Writes ``benchmarks/results/gpu_train_step.json`` (device name, versions, model, shapes, ms;
+``--out`` to keep one JSON per model).
 Without a GPU it says so and exits with status 2. ``--rehearse`` runs the whole script (the
 check, the timing loop, the JSON) in the Numba CUDA simulator with torch on the CPU, batch 1,
-one timed step, the JSON in a temporary folder: a dry run, not a measurement
+one timed step, the JSON in a temporary folder (LeNet-5 and the MNIST CNN only): a dry run, not a
+measurement
 (:mod:`benchmarks.gpu_device`).
 """
 
@@ -45,8 +52,34 @@ from benchmarks.gpu_device import NO_GPU_EXIT, fill_defaults, open_device
 from benchmarks.timing import format_table, machine_info, time_interleaved, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu_train_step.json"
+INPUTS = {"lenet5": (1, 28, 28), "mnist_cnn": (1, 28, 28), "resnet18": (1, 96, 96)}  # d2l's
+REHEARSE = {"lenet5", "mnist_cnn"}  # resnet18 in the simulator would take hours
 LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 1e-3
 TOLERANCE = 1e-4  # float32: |ours - torch| <= 1e-4 * max(1, |torch|.max()) per tensor
+
+
+def _framework(name, state, x, labels):
+    """The framework's model on the device: ``model.to("cuda")``, our SGD and loss, every op
+    on the cuda backend; the loss is the one number a step copies back."""
+    import minitorch_cnn as mc
+    from minitorch_cnn import losses, models, optim
+
+    model = models.get_model(name)
+    model.load_state_dict(state)
+    model.to("cuda")
+    model.needs_input_grad = False  # the images need no gradient, as in torch
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    crit = losses.NLLLoss() if name in models.OUTPUTS_LOG_PROBS else losses.CrossEntropyLoss()
+
+    def step() -> float:
+        with mc.use_backend("cuda"):
+            loss = crit(model(x), labels)
+            opt.zero_grad()
+            model.backward(crit.backward())
+            opt.step()
+        return loss
+
+    return model, step
 
 
 def _ours(state, x, labels, linear):
@@ -56,19 +89,22 @@ def _ours(state, x, labels, linear):
     return net, lambda: net.train_step(x, labels)
 
 
-def _torch(state, x, labels, torch_device):
+def _torch(name, state, x, labels, torch_device):
     import torch
 
+    from minitorch_cnn import models
     from reference import models as ref_models
 
-    model = ref_models.lenet5().to(torch_device)
+    model = ref_models.MODELS[name]().to(torch_device)
+    loss_fn = (torch.nn.functional.nll_loss if name in models.OUTPUTS_LOG_PROBS
+               else torch.nn.functional.cross_entropy)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
                           weight_decay=WEIGHT_DECAY)
 
     def step() -> float:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), labels)
+        loss = loss_fn(model(x), labels)
         loss.backward()
         opt.step()
         return float(loss.detach())
@@ -97,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None,
                         help="untimed steps first (default 5; rehearsal 0)")
     parser.add_argument("--rung", default="igemm", help="conv rung: direct, tiled or igemm")
+    parser.add_argument("--model", default="lenet5", choices=sorted(INPUTS),
+                        help="the model whose step is timed")
     parser.add_argument("--linear", default="gemm,conv",
-                        help="our contenders' Linear layers, comma-separated: gemm, conv")
+                        help="lenet5 only: also time GpuLeNet5, LeNet-5 written out on the "
+                             "device, with its Linear layers as: gemm, conv (comma-separated; "
+                             "'none' for neither)")
     parser.add_argument("--rehearse", action="store_true",
                         help="dry run in the Numba CUDA simulator, torch on the CPU")
     parser.add_argument("--out", type=Path, default=None,
@@ -106,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                              "rehearsal: in a new temporary folder)")
     args = parser.parse_args(argv)
 
+    if args.rehearse and args.model not in REHEARSE:
+        print(f"benchmarks.gpu_train_step: --model {args.model} is too large to rehearse in the "
+              f"simulator; rehearse one of {sorted(REHEARSE)}", file=sys.stderr)
+        return 2
     device = open_device(args.rehearse)
     if isinstance(device, str):
         print(f"benchmarks.gpu_train_step needs a CUDA GPU: {device}", file=sys.stderr)
@@ -119,30 +163,37 @@ def main(argv: list[str] | None = None) -> int:
     from numba import cuda
 
     import kernels.cuda as kc
+    from kernels.cuda import memory
     from minitorch_cnn import init, models
 
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     kc.set_conv_algorithm(args.rung)
-    print(f"device: {device.name}; batch {args.batch}, float32, conv rung {args.rung}")
+    print(f"device: {device.name}; {args.model}, batch {args.batch}, float32, conv rung "
+          f"{args.rung}")
 
     init.manual_seed(0)
-    state = {k: v.astype(np.float32) for k, v in models.lenet5().state_dict().items()}
+    state = {k: v.astype(np.float32)
+             for k, v in models.get_model(args.model).state_dict().items()}
     rng = np.random.default_rng(0)
-    images = rng.standard_normal((args.batch, 1, 28, 28)).astype(np.float32)
+    images = rng.standard_normal((args.batch, *INPUTS[args.model])).astype(np.float32)
     labels = rng.integers(0, 10, args.batch).astype(np.int64)
     d_images, d_labels = cuda.to_device(images), cuda.to_device(labels)
     t_images = torch.from_numpy(images).to(device.torch_device)
     t_labels = torch.from_numpy(labels).to(device.torch_device)
 
     # check: one step of each contender from the same weights on the same batch
-    torch_model, torch_step = _torch(state, t_images, t_labels, device.torch_device)
+    torch_model, torch_step = _torch(args.model, state, t_images, t_labels,
+                                     device.torch_device)
     torch_loss = torch_step()
     torch_params = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
     steps = {"torch": torch_step}
-    errors = []
-    for linear in args.linear.split(","):
+    model, step = _framework(args.model, state, d_images, d_labels)
+    errors = _check("ours", step(), model.state_dict(), torch_loss, torch_params)
+    steps["ours"] = step
+    linears = [] if args.model != "lenet5" or args.linear == "none" else args.linear.split(",")
+    for linear in linears:
         name = f"ours (linear={linear})"
         net, step = _ours(state, d_images, d_labels, linear)
         errors += _check(name, step(), net.state_dict(), torch_loss, torch_params)
@@ -165,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows, list(rows[0]), {"median_ms": ".3f", "min_ms": ".3f",
                                                "images_per_s": ",.0f", "vs_torch": ".2f"}))
     payload = {
-        "benchmark": "lenet5 training step on the GPU (forward + cross-entropy + backward + "
+        "model": args.model,
+        "allocator": memory.allocator_name(),
+        "benchmark": f"{args.model} training step on the GPU (forward + cross-entropy + backward + "
                      "SGD momentum 0.9, weight decay 1e-3), float32, batch on the device",
         "command": "python -m benchmarks.gpu_train_step " + " ".join(argv or sys.argv[1:]),
         "device": device.name,

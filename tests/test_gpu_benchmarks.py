@@ -62,12 +62,18 @@ def test_gpu_ops_rehearsal_checks_every_rung_and_writes_json_and_png(tmp_path, c
 
 def test_gpu_train_step_rehearsal_checks_a_step_against_torch(tmp_path, capsys):
     out_json = tmp_path / "step.json"
-    argv = ["--rehearse", "--rung", "direct", "--linear", "gemm", "--out", str(out_json)]
+    argv = ["--rehearse", "--model", "mnist_cnn", "--rung", "direct", "--out", str(out_json)]
     assert gpu_train_step.main(argv) == 0
     assert "checked: one SGD step of each equals torch's" in capsys.readouterr().out
     payload = json.loads(out_json.read_text())
     assert payload["rehearsal"] is True and payload["batch"] == 1
-    assert [r["step"] for r in payload["rows"]] == ["torch", "ours (linear=gemm)"]
+    assert payload["model"] == "mnist_cnn" and payload["allocator"].startswith("simulator")
+    assert [r["step"] for r in payload["rows"]] == ["torch", "ours"]  # --linear: LeNet-5 only
+
+
+def test_gpu_train_step_refuses_to_rehearse_resnet18(capsys):
+    assert gpu_train_step.main(["--rehearse", "--model", "resnet18"]) == 2
+    assert "too large to rehearse" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("script", [gpu_ops, gpu_train_step], ids=["gpu_ops", "gpu_train_step"])
