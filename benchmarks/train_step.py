@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backends", default="numpy,numba")
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", "--model", default=",".join(MODELS),
+                        help="one model or a comma list (default: all)")
     parser.add_argument("--out", default="benchmarks/results/cpu_train_step.json")
     args = parser.parse_args(argv)
 
