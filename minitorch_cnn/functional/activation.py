@@ -56,16 +56,7 @@ def relu_backward(grad_y, x, *, backend=None):
     grad_y, x : one shape -> grad_x : that shape, in their dtype. The derivative at ``x == 0``
     is 0; at a NaN input the gradient passes (PyTorch's test is ``x <= 0``, false for NaN).
     """
-    x = _any_shape(x, "x", backend)
-    grad_y = _any_shape(grad_y, "grad_y", backend)
-    _same_dtype("grad_y", grad_y, "x", x)
-    shape, dtype = _shape_dtype(x)
-    if tuple(_shape_dtype(grad_y)[0]) != tuple(shape):
-        raise ValueError(
-            f"grad_y: expected shape {tuple(shape)} (x's), got {tuple(_shape_dtype(grad_y)[0])}")
-    if 0 in shape:
-        return _zeros(x, shape, dtype)
-    return _run(kernel_module(backend), "relu_backward", grad_y, x)
+    return _input_backward("relu_backward", grad_y, x, backend)
 
 
 def _output_backward(op: str, grad_y, y, backend):
