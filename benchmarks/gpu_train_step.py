@@ -2,8 +2,7 @@
 
     python -m benchmarks.gpu_train_step [--model lenet5|mnist_cnn|resnet18] [--batch 64]
                                         [--repeats 50] [--warmup 5] [--rung igemm]
-                                        [--linear gemm,conv|none] [--out PATH.json]
-                                        [--rehearse]
+                                        [--out PATH.json] [--rehearse]
 
 A step is forward, mean softmax cross-entropy, backward and SGD (lr 0.1, momentum 0.9,
 weight decay 1e-3) on a batch of float32 images already on the device (1x28x28; ResNet-18
@@ -13,9 +12,6 @@ sides, which also waits for the GPU). Contenders:
 - ``ours``: the framework's model (``minitorch_cnn.models``) after ``model.to("cuda")``,
   with ``optim.SGD`` and ``losses.CrossEntropyLoss``, every op on the cuda backend, convs on
   the ``--rung`` kernels;
-- for LeNet-5 also ``ours (linear=gemm)`` / ``ours (linear=conv)``:
-  ``minitorch_cnn.gpu_train.GpuLeNet5``, the same network written out on device arrays
-  (Linear layers on the naive GEMM kernels, or as 1x1 convs through the conv kernels);
 - ``torch``: ``reference.models`` on CUDA with ``torch.optim.SGD``,
   ``cudnn.benchmark = True`` and TF32 off (``cudnn.allow_tf32 = matmul.allow_tf32 = False``:
   FP32 against FP32).
@@ -82,13 +78,6 @@ def _framework(name, state, x, labels):
     return model, step
 
 
-def _ours(state, x, labels, linear):
-    from minitorch_cnn.gpu_train import GpuLeNet5
-
-    net = GpuLeNet5(state, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, linear=linear)
-    return net, lambda: net.train_step(x, labels)
-
-
 def _torch(name, state, x, labels, torch_device):
     import torch
 
@@ -135,10 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rung", default="igemm", help="conv rung: direct, tiled or igemm")
     parser.add_argument("--model", default="lenet5", choices=sorted(INPUTS),
                         help="the model whose step is timed")
-    parser.add_argument("--linear", default="gemm,conv",
-                        help="lenet5 only: also time GpuLeNet5, LeNet-5 written out on the "
-                             "device, with its Linear layers as: gemm, conv (comma-separated; "
-                             "'none' for neither)")
     parser.add_argument("--rehearse", action="store_true",
                         help="dry run in the Numba CUDA simulator, torch on the CPU")
     parser.add_argument("--out", type=Path, default=None,
@@ -192,12 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     model, step = _framework(args.model, state, d_images, d_labels)
     errors = _check("ours", step(), model.state_dict(), torch_loss, torch_params)
     steps["ours"] = step
-    linears = [] if args.model != "lenet5" or args.linear == "none" else args.linear.split(",")
-    for linear in linears:
-        name = f"ours (linear={linear})"
-        net, step = _ours(state, d_images, d_labels, linear)
-        errors += _check(name, step(), net.state_dict(), torch_loss, torch_params)
-        steps[name] = step
     if errors:
         print("check failed, nothing timed:\n  " + "\n  ".join(errors), file=sys.stderr)
         return 1

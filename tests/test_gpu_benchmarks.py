@@ -68,7 +68,7 @@ def test_gpu_train_step_rehearsal_checks_a_step_against_torch(tmp_path, capsys):
     payload = json.loads(out_json.read_text())
     assert payload["rehearsal"] is True and payload["batch"] == 1
     assert payload["model"] == "mnist_cnn" and payload["allocator"].startswith("simulator")
-    assert [r["step"] for r in payload["rows"]] == ["torch", "ours"]  # --linear: LeNet-5 only
+    assert [r["step"] for r in payload["rows"]] == ["torch", "ours"]
 
 
 def test_gpu_train_step_refuses_to_rehearse_resnet18(capsys):

@@ -15,8 +15,11 @@ Read the modules in this order:
 5. ``pool``         - max / avg / adaptive-avg / adaptive-max pooling and max unpooling,
    forward and gather backward;
    ``pad``          - ``F.pad``'s four modes, one thread per output / gather backward;
-6. ``train``        - what training adds (sigmoid, Linear as a GEMM or a 1x1 conv, softmax
-   cross-entropy, SGD), so that ``minitorch_cnn.gpu_train`` trains LeNet-5 on the device.
+6. what training adds, each the cuda twin of the same op of the other backends:
+   ``elementwise`` (activations, add, dropout: grid-stride loops), ``linear`` (a naive GEMM),
+   ``batch_norm``, ``loss`` (log-softmax, NLL, cross-entropy, a fixed-order reduction) and
+   ``optim_ops`` (SGD and Adam steps in place); with them ``minitorch_cnn.nn`` models train
+   on the device (``model.to("cuda")``).
 
 Which conv rung runs is an option of this backend, not a backend name::
 

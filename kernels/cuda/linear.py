@@ -4,9 +4,10 @@ What changes relative to ``kernels.naive.linear``: naive's loops over the elemen
 (and of each gradient) become *grid-stride loops* (:mod:`.elementwise`): thread ``g`` owns
 elements ``g, g + G, ...`` of the output in C order and reduces over the inner index in order,
 so ``threadIdx.x`` walks the output's last axis. Each gradient is a gather (one thread writes
-each element): no atomics, and the same bits every run. A naive GEMM, kept readable; the
-1x1-conv route of :mod:`.train` (``linear_forward_conv``) runs the same layer on the tiled
-implicit GEMM instead. Arrays are C-contiguous device arrays, float32 or float64.
+each element): no atomics, and the same bits every run. A naive GEMM, kept readable (a Linear
+layer is also a 1x1 convolution of ``x`` viewed as ``(N, K, 1, 1)``, d2l 7.4; the conv rungs'
+tiled implicit GEMM would run it that way). Arrays are C-contiguous device arrays, float32 or
+float64.
 """
 
 from __future__ import annotations

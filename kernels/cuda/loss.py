@@ -17,8 +17,6 @@ threads or calls. So the mask depends on ``random_seed`` and the element's index
 not on the grid: one random seed gives one mask on any GPU and in the simulator (a
 different one from the CPU backends', whose draws are NumPy's).
 
-The cross-entropy kernels were written for ``minitorch_cnn.gpu_train`` (LeNet-5 on the device)
-and live here now; ``kernels.cuda.train`` re-exports them.
 """
 
 from __future__ import annotations

@@ -7,10 +7,6 @@ parameter tensor. Each element is read and written by one thread only: no shared
 atomics. The hyper-parameters travel as one record (``kernels.common.SgdHyper`` /
 ``AdamHyper``), read by field, converted to the array's dtype as PyTorch converts its
 Python-float scalars.
-
-The SGD kernel was written for ``minitorch_cnn.gpu_train`` (momentum and weight decay) and
-lives here now, with dampening and Nesterov momentum added; ``kernels.cuda.train``
-re-exports it.
 """
 
 from __future__ import annotations

@@ -41,7 +41,6 @@ def kernel_signatures():
         conv_tiled,
         elementwise,
         pool,
-        train,
     )
     from . import loss as loss_kernels
     from . import optim_ops as optim_kernels
@@ -117,7 +116,7 @@ def kernel_signatures():
     out.append(("max_unpool2d_claim", "int64", pool.unpool_claim_kernel,
                 types.void(index4, index1, unpool_spec)))
     # what training adds, and the element-wise ops (both dtypes)
-    return (out + train.kernel_signatures() + elementwise.kernel_signatures()
+    return (out + elementwise.kernel_signatures()
             + linear_signatures() + loss_kernels.kernel_signatures()
             + optim_kernels.kernel_signatures() + batch_norm_signatures())
 
