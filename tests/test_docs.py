@@ -310,17 +310,33 @@ def bench_numbers(path: Path) -> list[tuple[str, Path, list[str]]]:
             for m in BENCH_NUMBER.finditer(path.read_text())]
 
 
+def json_field(file: Path, key: list[str]):
+    """The value a prose number's link title names in ``file``.
+
+    ``["LAYER", "OP", "BACKEND", "FIELD"]``: FIELD of the one row of ``results`` with that
+    layer, op and backend (the benchmarks' JSON); ``["a.b.-1.c"]``: a dotted path through
+    dicts and lists (integers index lists, ``-1`` the last), for summaries and run records.
+    """
+    payload = json.loads(file.read_text())
+    if len(key) == 1:
+        value = payload
+        for part in key[0].split("."):
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        return value
+    assert len(key) == 4, f"title {key} is neither LAYER | OP | BACKEND | FIELD nor a.b.c"
+    layer, op, backend, field = key
+    rows = [r for r in payload["results"]
+            if (r.get("layer"), r.get("op"), r.get("backend")) == (layer, op, backend)]
+    assert len(rows) == 1, f"{len(rows)} rows of {file.name} match {key}"
+    return rows[0][field]
+
+
 @pytest.mark.parametrize("path", [p for p in MARKDOWN if bench_numbers(p)], ids=_id)
 def test_prose_numbers_equal_their_benchmark_json(path):
     for text, file, key in bench_numbers(path):
-        assert len(key) == 4, f"{path.name}: {text}: title {key} is not LAYER | OP | BACKEND | " \
-                              "FIELD"
-        layer, op, backend, field = key
-        rows = [r for r in json.loads(file.read_text())["results"]
-                if (r.get("layer"), r.get("op"), r.get("backend")) == (layer, op, backend)]
-        assert len(rows) == 1, f"{path.name}: {text}: {len(rows)} rows of {file.name} match {key}"
+        value = float(json_field(file, key))
         decimals = len(text.split(".")[1]) if "." in text else 0
-        value = round(float(rows[0][field]), decimals)
+        value = round(value, decimals)
         assert float(text.replace(",", "")) == value, \
             f"{path.name}: the text says {text}, {file.name} {key} says {value}"
 
@@ -380,3 +396,178 @@ def test_sources_are_named_by_title_never_the_seed(capsys):
         texts[f"minitorch-cnn {' '.join(command)} --help"] = capsys.readouterr().out
     found = {where: m[0] for where, text in texts.items() if (m := NOT_A_SOURCE_NAME.search(text))}
     assert not found, f"name the book or lecture by its title instead: {found}"
+
+
+def test_prose_number_check_reads_dotted_paths(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"summary": {"numba": {"ratio": 0.967}},
+                                                   "history": [{"acc": 0.5}, {"acc": 0.9749}]}))
+    page = tmp_path / "page.md"
+    page.write_text('[0.967](run.json "summary.numba.ratio"), [0.9749](run.json '
+                    '"history.-1.acc")\n')
+    test_prose_numbers_equal_their_benchmark_json(page)
+    page.write_text('[0.5](run.json "history.-1.acc")\n')
+    with pytest.raises(AssertionError, match="the text says 0.5"):
+        test_prose_numbers_equal_their_benchmark_json(page)
+
+
+# --------------------------------------------------------------------------- generated tables
+
+TABLE_FROM = re.compile(r"^<!-- table from (\S+\.json) -->$", flags=re.M)
+
+
+def ops_table_row(results: list[dict], layer: str, op: str) -> str:
+    """README's row of one layer and op: torch, numpy and numba medians (ms), numba / torch.
+
+    The last column is the numba row's ``ratio_to_torch``, against the torch median of its
+    own interleaved pair (so not always the ratio of the two printed medians).
+    """
+    row = {r["backend"]: r for r in results if (r["layer"], r["op"]) == (layer, op)}
+    assert {"torch", "numpy", "numba"} <= set(row), f"{layer} {op}: rows {sorted(row)}"
+    cells = [row[b]["median_ms"] for b in ("torch", "numpy", "numba")]
+    return (f"| {layer} | {op} | " + " | ".join(f"{c:.2f}" for c in cells)
+            + f" | {row['numba']['ratio_to_torch']:.2f} |")
+
+
+def generated_tables(text: str) -> list[tuple[str, list[str]]]:
+    """``[(json path, [row, ...])]``: each table after a ``<!-- table from X.json -->`` line."""
+    tables = []
+    for mark in TABLE_FROM.finditer(text):
+        lines = text[mark.end():].lstrip("\n").split("\n")
+        rows = []
+        for line in lines[2:]:  # past the header and the rule
+            if not line.startswith("|"):
+                break
+            rows.append(line)
+        tables.append((mark[1], rows))
+    return tables
+
+
+def test_readme_benchmark_tables_are_generated_from_their_json(readme=REPO / "README.md"):
+    """Each benchmark table of the README equals what its JSON gives, row by row: a table is
+    written by ``ops_table_row`` (a template step), never by hand."""
+    tables = generated_tables(readme.read_text())
+    assert len(tables) >= 2, "the README shows the results of both machine kinds"
+    for name, rows in tables:
+        results = json.loads((readme.parent / name).read_text())["results"]
+        assert rows, f"{name}: an empty table"
+        for line in rows:
+            layer, op = (c.strip() for c in line.strip("|").split("|")[:2])
+            assert line == ops_table_row(results, layer, op), f"{name}: {line}"
+
+
+def test_table_check_catches_a_hand_edited_cell(tmp_path):
+    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    (tmp_path / "benchmarks").symlink_to(REPO / "benchmarks")
+    page = tmp_path / "README.md"
+    name, rows = generated_tables(page.read_text())[0]
+    cells = rows[0].split("|")
+    cells[3] = " 0.01 "
+    page.write_text(page.read_text().replace(rows[0], "|".join(cells)))
+    with pytest.raises(AssertionError, match=re.escape(name)):
+        test_readme_benchmark_tables_are_generated_from_their_json(page)
+
+
+# --------------------------------------------------------------------------- bare numbers
+
+MEASURED = re.compile(
+    r"(?<![\w.\-/])(?:"
+    r"\d[\d,]*(?:\.\d+)?\s?(?:ms|µs|us|s|min|GFLOP/s|TFLOP/s|TB/s|GB/s|img/s|images/s)(?![\w/])"
+    r"|\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?(?:x| times)(?!\w)"
+    r"|\d+\.\d{2,}(?!\w)"
+    r"|\d+m\d+s)")
+"""What reads as a measurement: a number with a unit of time or speed, a ratio ("1.5x",
+"6.6 times"), or a decimal with two or more places."""
+
+ALLOWED = {  # (page, number as written): why it may stand without a JSON link
+    ("README.md", "3.10"): "a Python version",
+    ("docs/05-backward.md", "0.01"): "asserted by the code block above it",
+    ("docs/08-lenet.md", "2.303"): "ln 10, chance level",
+    ("docs/08-lenet.md", "0.01"): "asserted by the code block above it; an exercise's target",
+    ("docs/07-gpu-ladder.md", "8x"): "arithmetic: 32 sectors of 32 bytes for 128 bytes",
+    ("docs/07-gpu-ladder.md", "67 TFLOP/s"): "NVIDIA's H100 SXM datasheet",
+    ("docs/07-gpu-ladder.md", "3.35 TB/s"): "NVIDIA's H100 SXM datasheet",
+    ("docs/07-gpu-ladder.md", "4.8 TB/s"): "NVIDIA's H200 datasheet",
+    ("docs/07-gpu-ladder.md", "3.35"): "the datasheet's bandwidth in the ridge-point sum",
+    ("docs/07-gpu-ladder.md", "0.5x"): "the issue's goal, not a result",
+    **{("docs/06b-numba.md", n): "a ratio of the quoted run, checked against it below"
+       for n in ("66 times", "4.6 times", "1.6 times", "1.07", "6.6 times", "0.024",
+                 "0.036 ms", "12 times", "1.1 times")},
+}
+
+
+def bare_numbers(path: Path) -> list[str]:
+    """Measurement-like numbers of ``path``'s prose that are no JSON link.
+
+    Skipped: fenced blocks (code and printed output, which the code-block test runs), table
+    rows (the README's are generated from their JSON, chapter 7's from ``ptxas``; both are
+    compared by tests), inline code and link targets.
+    """
+    found, fenced = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced or line.startswith("|"):
+            continue
+        line = BENCH_NUMBER.sub("", line)
+        line = re.sub(r"`[^`]*`", "", line)
+        line = re.sub(r"\]\([^)]*\)", "]", line)
+        found += MEASURED.findall(line)
+    return found
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=_id)
+def test_every_measured_number_in_prose_is_linked_to_its_json(path):
+    page = _id(path)
+    loose = [n for n in bare_numbers(path) if (page, n) not in ALLOWED]
+    assert not loose, (f"{page}: numbers without a JSON link: {loose}; link each to the JSON "
+                       '("[1.2 ms](x.json \"LAYER | OP | BACKEND | FIELD\")"), or say it in '
+                       "words, or add it to ALLOWED with the reason")
+    stale = [n for (p, n) in ALLOWED if p == page and n not in bare_numbers(path)]
+    assert not stale, f"{page}: ALLOWED lists numbers the page no longer has: {stale}"
+
+
+def test_bare_number_scanner_flags_times_ratios_and_decimals(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("took 228 ms, 1.5x torch, 6.6 times faster, a geomean of 0.967, 1m19s;\n"
+                    "not `0.123 ms` in code, a 3x3 kernel, [0.5 ms](r.json \"a.b\")\n"
+                    "```text\n12.5 ms\n```\n| 1.23 | 4.56 |\n")
+    assert bare_numbers(page) == ["228 ms", "1.5x", "6.6 times", "0.967", "1m19s"]
+
+
+QUOTED_STEP = re.compile(r"^(\S+) .*?lenet5\.conv2\s+([\d.]+) ms\s+resnet18\.layer3\s+([\d.]+) ms$",
+                         flags=re.M)
+
+
+def test_numba_chapter_ratios_are_those_of_its_quoted_run():
+    """docs/06b's prose ratios ("66 times", ...) are ratios of its quoted run's times."""
+    text = (DOCS / "06b-numba.md").read_text()
+    quoted = text[text.index("## What the runs printed"):]
+    times = {(step, layer): float(ms) for step, lenet, resnet in QUOTED_STEP.findall(quoted)
+             for layer, ms in (("lenet", lenet), ("resnet", resnet))}
+    claims = [("66 times", "lenet", "0", "1"), ("4.6 times", "resnet", "0", "1"),
+              ("1.6 times", "lenet", "2", "3"), ("1.07", "resnet", "2", "3"),
+              ("6.6 times", "resnet", "3", "4"), ("12 times", "lenet", "5'", "5"),
+              ("1.1 times", "resnet", "5'", "5")]
+    for text_number, layer, slow, fast in claims:
+        assert text_number in text, text_number
+        number = text_number.split()[0]
+        decimals = len(number.split(".")[1]) if "." in number else 0
+        ratio = round(times[slow, layer] / times[fast, layer], decimals)
+        assert float(number) == ratio, f"{text_number}: the quoted run gives {ratio}"
+    assert "(0.024 against 0.036 ms per sample)" in text
+    assert (times["3", "lenet"], times["4", "lenet"]) == (0.024, 0.036)
+
+
+def test_readme_demo_output_is_the_recorded_runs_last_line():
+    """The ``final test accuracy`` line the README shows is ``train.final_line`` of the run
+    recorded in ``benchmarks/results/demo_epyc_avx512.json``, not typed by hand."""
+    from minitorch_cnn.train import TrainResult, final_line
+
+    record = json.loads((REPO / "benchmarks/results/demo_epyc_avx512.json").read_text())
+    result = TrainResult(None, record["backend"], [], record["test_accuracy"],
+                         record["test_correct"], record["test_total"],
+                         record["images_per_second"], None, None, None, None,
+                         record["compile_seconds"])
+    shown = re.search(r"^final test accuracy .*$", (REPO / "README.md").read_text(), re.M)
+    assert shown and shown[0] == final_line(result)
