@@ -9,9 +9,14 @@
 - ``minitorch-cnn explain`` draws valid PNGs (the cheap pictures, a tiny LeNet run, and the
   ladder chart with and without a GPU results file).
 - ``minitorch-cnn summary`` works for every model, and its total equals count_parameters.
-- Every number in prose that comes from a benchmark is a link to its JSON whose title names
-  the row and the field (``[114.9 ms](../benchmarks/results/cpu_ops.json "LAYER | OP |
-  BACKEND | FIELD")``); the number must equal that field, to the digits shown.
+- Every number in prose that comes from a benchmark or a run is a link to its JSON whose title
+  names the row and the field (``[114.9 ms](../benchmarks/results/cpu_ops.json "LAYER | OP |
+  BACKEND | FIELD")``) or a dotted path (``"summary.numba.pool_all.geomean_ratio"``); the
+  number must equal that field, to the digits shown. A scanner finds every measurement-like
+  number of the prose (a time, a speed, a ratio, a decimal with two places or more) that is
+  no such link; each must be in ``ALLOWED``, with its reason. The README's benchmark tables
+  are generated from their JSON (``ops_table_row``) and compared row by row, and its demo
+  output is the last line of the recorded run.
 - Every exercise of docs/exercises/ is graded with the ``minitorch-cnn check`` command its
   docstring gives: the worked solution passes, the starter (body removed) fails, and both
   have the same signature.
