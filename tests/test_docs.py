@@ -270,7 +270,8 @@ def test_summary_total_matches_count_parameters(name, capsys):
 
 EXERCISES = DOCS / "exercises"
 STARTERS = sorted(EXERCISES.glob("*.py"))
-CHECK = re.compile(r"^\s*(minitorch-cnn check .+?)$", flags=re.M)
+CHECK = re.compile(r"^\s*(?:[A-Z_]+=\S+\s+)*(minitorch-cnn check .+?)$", flags=re.M)
+"""The command of an exercise's docstring, after any ``NAME=value`` environment settings."""
 
 
 def check_command(path: Path) -> list[str]:
