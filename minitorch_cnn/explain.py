@@ -52,7 +52,7 @@ import numpy as np
 
 from .io import save_figure
 
-PICTURES = ("sliding", "im2col", "lenet", "ladder", "animations")
+PICTURES = ("sliding", "backward", "im2col", "lenet", "ladder", "animations")
 """What ``explain`` draws by default, in the order it draws them."""
 
 ON_REQUEST = ("samples",)
@@ -116,6 +116,50 @@ def _outline(ax, x, y, w, h, color, linewidth=3.0):
 # --------------------------------------------------------------------------- sliding
 
 
+def _window_figure(padded, shade, kernel, out, positions, titles, suptitle, name):
+    """A kernel at two positions of a padded plane, and the outputs those windows make.
+
+    padded : (Hp, Wp), its padding cells ``shade`` (bool, same shape) drawn grey; kernel :
+    (kh, kw); out : (Hp - kh + 1, Wp - kw + 1), the cross-correlation of the two (the caller
+    computes it with the naive backend). ``positions``: two output cells ``(i, j)``, each the
+    top-left corner of its window; ``titles``: the three panels'; ``name``: the output's
+    name in the sums written below the panels. Returns the figure.
+    """
+    plt = _pyplot()
+    kh, kw = kernel.shape
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4.6), gridspec_kw=dict(
+        width_ratios=[padded.shape[1], kernel.shape[1] + 1, out.shape[1]]))
+    ax_in, ax_k, ax_out = axes
+    for ax, values, title, grey in ((ax_in, padded, titles[0], shade),
+                                    (ax_k, kernel, titles[1], None),
+                                    (ax_out, out, titles[2], None)):
+        _grid(ax, values, title, shade=grey)
+    lines = []
+    for (i, j), color in zip(positions, COLORS, strict=True):
+        _outline(ax_in, j, i, kw, kh, color)
+        _outline(ax_out, j, i, 1, 1, color)
+        window = padded[i:i + kh, j:j + kw]  # (kh, kw)
+        terms = [f"{_num(a)}*{_num(k)}" for a, k in zip(window.ravel(), kernel.ravel(),
+                                                         strict=True) if a != 0]
+        lines.append((f"{name}[{i}, {j}] = " + " + ".join(terms) + f" = {out[i, j]:g}", color))
+    for n, (text, color) in enumerate(lines):
+        fig.text(0.5, 0.1 - 0.055 * n, text, ha="center", fontsize=11, color=color,
+                 family="monospace")
+    fig.suptitle(suptitle, fontsize=12)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.16, wspace=0.12)
+    return fig
+
+
+def _num(v) -> str:
+    """``3``, or ``(-1)`` for a negative number inside a sum of products."""
+    return f"{v:g}" if v >= 0 else f"({v:g})"
+
+
+def _padding_mask(shape, pad):
+    """Bool mask of the ``pad`` border cells of a ``shape`` plane padded by ``pad``."""
+    return np.pad(np.zeros(shape, bool), pad, constant_values=True)
+
+
 def draw_sliding(out_dir: Path) -> list[Path]:
     """``sliding.png``: the 3x3 kernel 1..9 at two positions of the 5x5 input, padding 1.
 
@@ -125,35 +169,64 @@ def draw_sliding(out_dir: Path) -> list[Path]:
     """
     from . import functional as F
 
-    plt = _pyplot()
-    x_pad = np.pad(X5, 1)  # (7, 7)
     y = F.conv2d(X5[None, None], K9[None, None], padding=1, backend="naive")[0, 0]  # (5, 5)
-    positions = [(0, 0), (2, 3)]  # output cells (i, j); window rows i..i+2, cols j..j+2
-
-    fig, axes = plt.subplots(1, 3, figsize=(11, 4.6),
-                             gridspec_kw=dict(width_ratios=[7, 3, 5]))
-    ax_in, ax_k, ax_out = axes
-    _grid(ax_in, x_pad, "input, padding=1  (7, 7)", shade=np.pad(np.zeros((5, 5), bool), 1,
-                                                                constant_values=True))
-    _grid(ax_k, K9, "kernel  (3, 3)")
-    _grid(ax_out, y, "output  (5, 5)")
-    lines = []
-    for (i, j), color in zip(positions, COLORS, strict=True):
-        _outline(ax_in, j, i, 3, 3, color)
-        _outline(ax_out, j, i, 1, 1, color)
-        window = x_pad[i:i + 3, j:j + 3]  # (3, 3)
-        terms = [f"{a:g}*{k:g}" for a, k in zip(window.ravel(), K9.ravel(), strict=True)
-                 if a != 0]
-        lines.append((f"y[{i}, {j}] = " + " + ".join(terms) + f" = {y[i, j]:g}", color))
-    for n, (text, color) in enumerate(lines):
-        fig.text(0.5, 0.1 - 0.055 * n, text, ha="center", fontsize=11, color=color,
-                 family="monospace")
-    fig.suptitle("cross-correlation: slide the kernel, multiply, sum (stride 1, padding 1)",
-                 fontsize=12)
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.16, wspace=0.12)
+    fig = _window_figure(np.pad(X5, 1), _padding_mask(X5.shape, 1), K9, y, [(0, 0), (2, 3)],
+                         ["input, padding=1  (7, 7)", "kernel  (3, 3)", "output  (5, 5)"],
+                         "cross-correlation: slide the kernel, multiply, sum "
+                         "(stride 1, padding 1)", "y")
     path = Path(out_dir) / "sliding.png"
     save_figure(fig, path, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
+    return [path]
+
+
+# --------------------------------------------------------------------------- backward
+
+X3 = np.array([[1, 2, 0], [3, 1, 2], [0, 1, 1]], dtype=np.float64)
+"""The worked backward's input (docs/05-backward.md, "A worked backward, by hand")."""
+
+K2 = np.array([[1, 2], [0, -1]], dtype=np.float64)
+"""Its 2x2 kernel."""
+
+G2 = np.array([[1, 0], [2, -1]], dtype=np.float64)
+"""Its upstream gradient ``dL/dY`` (Y = corr2d(X3, K2) is 2x2)."""
+
+
+def backward_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The worked backward's picture as arrays: (padded G (4, 4), flipped K (2, 2), grad_x).
+
+    grad_x (3, 3) is ``conv2d_backward``'s (naive backend); that it equals the flipped kernel
+    slid over the zero-padded gradient is checked here, so the picture cannot draw anything
+    else.
+    """
+    from . import functional as F
+
+    grad_x = F.conv2d_backward(G2[None, None], X3[None, None], K2[None, None],
+                               backend="naive").grad_x[0, 0]  # (3, 3)
+    padded, flipped = np.pad(G2, 1), K2[::-1, ::-1]  # (4, 4), (2, 2)
+    slid = F.corr2d(padded, flipped, backend="naive")  # (3, 3)
+    if not np.array_equal(slid, grad_x):  # pragma: no cover - the maths of docs/05
+        raise AssertionError(f"flipped kernel over padded G gives {slid}, not {grad_x}")
+    return padded, flipped, grad_x
+
+
+def draw_backward(out_dir: Path) -> list[Path]:
+    """``backward.png``: grad_x of the worked example as the flipped kernel sliding over ``G``.
+
+    Left, ``G = dL/dY`` zero-padded by ``k - 1 = 1`` (padding grey) with two windows outlined;
+    middle, the kernel flipped in both axes; right, grad_x (:func:`backward_example`), the
+    two cells the windows make outlined, and below each one's sum of products.
+    """
+    padded, flipped, grad_x = backward_example()
+    fig = _window_figure(padded, _padding_mask(G2.shape, 1), flipped, grad_x,
+                         [(1, 1), (1, 0)],
+                         ["G = dL/dY, padded by 1  (4, 4)", "K flipped  (2, 2)",
+                          "grad_x  (3, 3)"],
+                         "grad_x: the flipped kernel slides over the zero-padded gradient",
+                         "grad_x")
+    path = Path(out_dir) / "backward.png"
+    save_figure(fig, path, dpi=110)
+    _pyplot().close(fig)
     return [path]
 
 
@@ -707,6 +780,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     draw = {
         "sliding": lambda: draw_sliding(out),
+        "backward": lambda: draw_backward(out),
         "im2col": lambda: draw_im2col(out),
         "lenet": lambda: draw_lenet(out, args.checkpoint, args.epochs, args.backend,
                                     args.limit_train),
@@ -735,7 +809,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["ON_REQUEST", "PICTURES", "SLIDES", "Slide", "add_arguments",
-           "animation_frame_counts", "draw_animations", "draw_im2col", "draw_ladder",
+           "animation_frame_counts", "backward_example", "draw_animations", "draw_backward",
+           "draw_im2col", "draw_ladder",
            "draw_lenet", "draw_samples", "draw_sliding", "ladder_title", "main", "run",
            "slide_frames", "transpose_frames"]
 

@@ -31,6 +31,7 @@ import shutil
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import minitorch_cnn as mc
@@ -132,6 +133,19 @@ def test_explain_draws_sliding_and_im2col(tmp_path, capsys):
         width, height = png_size(tmp_path / name)
         assert width > 600 and height > 300
     assert "sliding.png" in capsys.readouterr().out
+
+
+def test_explain_backward_draws_conv2d_backwards_grad_x_as_the_flipped_kernels_slide(
+        tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    padded, flipped, grad_x = explain.backward_example()
+    assert np.array_equal(grad_x, [[1, 2, 0], [2, 2, -2], [0, -2, 1]])  # docs/05's numbers
+    assert np.array_equal(padded[1:3, 1:3], explain.G2) and not padded[[0, 3]].any()
+    assert np.array_equal(flipped, [[-1, 0], [2, 1]])
+    assert cli.main(["explain", "backward", "--out", str(tmp_path)]) == 0
+    width, height = png_size(tmp_path / "backward.png")
+    assert width > 600 and height > 300
+    assert "backward.png" in capsys.readouterr().out
 
 
 def test_explain_lenet_tiny_training_run(tmp_path, capsys):
