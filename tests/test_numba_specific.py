@@ -107,6 +107,21 @@ def test_conv_plan_picks_the_documented_path_for_the_benchmark_layers():
     assert P((1, 16, 32, 32), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, 4, threads=2).lanes == 1
 
 
+def test_a_backward_needing_grad_x_leaves_the_direct_path_only_where_gemm_won():
+    def plan(x_shape, w_shape, groups=1, grad_x=True):
+        spec = ConvSpec.from_shapes(x_shape, w_shape, (1, 1), (0, 0), (1, 1), groups)
+        return nc.conv_plan(spec, 4, threads=2, grad_x=grad_x).path
+
+    lenet_conv2 = ((64, 6, 14, 14), (16, 6, 5, 5))
+    assert plan(*lenet_conv2, grad_x=False) == "direct"  # forward, or grad_weight alone
+    assert plan(*lenet_conv2) == "gemm"
+    assert plan((64, 1, 28, 28), (6, 1, 5, 5)) == "gemm"  # a first layer asked for grad_x
+    assert plan((64, 32, 28, 28), (32, 1, 3, 3), groups=32) == "direct"  # depthwise stays
+    assert plan((2, 3, 8, 8), (4, 3, 3, 3)) == "direct"  # below SERIAL_MAX_MACS: serial twins
+    with nc.conv_algorithm("direct"):
+        assert plan(*lenet_conv2) == "direct"  # forced
+
+
 # --------------------------------------------------------------------------- each path
 
 

@@ -17,10 +17,12 @@ take their work split as a :class:`conv_gemm.GemmPlan`. ``fastmath={"reassoc", "
 
 conv2d's paths, chosen per call by :func:`conv_plan` (its tuning constants beside it):
 ``"direct"`` (stride 1 and few input channels or a small window: each tap one AXPY over the
-zero-padded plane, "wide rows"; serial twins below ``SERIAL_MAX_MACS``), ``"gemm"`` (im2col +
-one single-threaded BLAS GEMM per chunk of samples, one lane per thread), ``"1x1"`` (the GEMM
-reads ``x[n]`` and writes ``y[n]`` in place), ``"winograd"`` (3x3, stride 1, dilation 1, one
-group, float32 with many channels, by ``winograd.AUTO_TABLE``, or forced by
+zero-padded plane, "wide rows"; serial twins below ``SERIAL_MAX_MACS``; a backward that needs
+grad_x of a one-group conv takes the GEMM path instead, which won there: :func:`conv_plan`),
+``"gemm"`` (im2col + one single-threaded BLAS GEMM per chunk of samples, one lane per
+thread), ``"1x1"`` (the GEMM reads ``x[n]`` and writes ``y[n]`` in place), ``"winograd"``
+(3x3, stride 1, dilation 1, one group, float32 with many channels, by
+``winograd.AUTO_TABLE``, or forced by
 :func:`conv_algorithm`). ``conv2d_backward`` skips what its ``needs_input_grad`` mask
 (PyTorch's ``output_mask``) does not ask for, on every path. The direct backward multiplies the
 wide rows' junk zeros with inputs and weights, exact only while they are finite; with a NaN or
@@ -224,7 +226,7 @@ set_conv_algorithm = CONV_ALGORITHM.set
 
 
 def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
-              allow_direct: bool = True) -> ConvPlan:
+              allow_direct: bool = True, grad_x: bool = False) -> ConvPlan:
     """Pick the conv path and its work split for one problem (see the module header).
 
     ``spec`` a :class:`kernels.common.ConvSpec`, ``itemsize`` the bytes of one element of
@@ -233,6 +235,27 @@ def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
     :func:`conv_direct._conv2d_direct`), exact only while those are finite (``0 * NaN =
     NaN``), so :func:`conv2d_backward` asks again with it when ``_all_finite(x) and
     _all_finite(weight)`` is false.
+
+    ``grad_x=True``: the plan of a backward that computes grad_x. It leaves the direct path
+    for im2col + GEMM with one group above the serial threshold (unless
+    ``conv_algorithm("direct")`` forces it): the direct grad_x (a gather over the padded
+    plane, ``ROWS`` input channels at a time) lost to ``W.T @ grad_y`` and col2im on every
+    such layer measured, while the direct forward, and the direct grad_weight alone (a first
+    layer's backward), still win. ms, float32, whole backward, 2 threads, median of 60, 2-core
+    AMD EPYC (AVX-512), ``F.conv2d_backward`` under ``conv_algorithm("direct")`` and
+    ``("gemm")``::
+
+        layer (N, C_in, H, C_out, k, pad)   direct   gemm   | no grad_x: direct   gemm
+        LeNet conv1 (64, 1, 28, 6, 5, 2)    2.219    1.333  |            0.510    0.992
+        LeNet conv2 (64, 6, 14, 16, 5, 0)   2.304    2.088  |            1.229    1.326
+        MNIST conv2 (64, 10, 12, 20, 5, 0)  3.322    2.257  |            1.464    1.521
+        (64, 2, 14, 16, 5, 0), K = 50       0.911    0.651  |            0.377    0.457
+        (64, 3, 32, 16, 3, 1)               3.213    2.614  |            1.766    1.522
+
+    Below ``SERIAL_MAX_MACS`` the serial direct kernels stay (2x3x8x8, 4 outputs, 3x3: 0.036
+    against 0.058 ms), and so do grouped convs, where neither path won every layer measured
+    (depthwise, 32 channels at 28x28, batch 64: direct 6.3 ms, gemm 12.7; 64 channels at
+    56x56, batch 32: direct 51 ms, gemm 24).
 
     A chunk should hold ``ceil(GEMM_MIN_COLS / P)`` samples (so its GEMMs have enough
     columns), every lane should get the same number of chunks, and one lane's im2col
@@ -248,6 +271,8 @@ def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
         return ConvPlan("direct", 1, 1, serial)  # forced by conv_algorithm("direct")
     allow_direct = allow_direct and get_conv_algorithm() != "gemm"
     small = C_in_g <= DIRECT_MAX_C_IN or (kh * kw > 1 and C_in_g * kh * kw <= DIRECT_MAX_K)
+    if grad_x and spec.groups == 1 and not serial:
+        small = False  # the direct grad_x loses to the GEMM's (the table above)
     if allow_direct and small and stride_1:
         return ConvPlan("direct", 1, 1, serial)
     threads = numba.get_num_threads() if threads is None else threads
@@ -323,7 +348,7 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
     m = choose_tile(spec, x, weight, grad_y) if need_x or need_w else 0  # Winograd, or 0
     if m:
         return _conv2d_backward_winograd(grad_y, x, weight, spec, m, (need_x, need_w, need_b))
-    plan = conv_plan(spec, x.itemsize)
+    plan = conv_plan(spec, x.itemsize, grad_x=need_x)
     if plan.path == "direct" and not ((not need_x or _all_finite(weight))
                                       and (not need_w or _all_finite(x))):
         plan = conv_plan(spec, x.itemsize, allow_direct=False)  # scanned only where direct runs
