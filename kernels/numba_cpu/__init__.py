@@ -83,7 +83,15 @@ from .conv_gemm import (
     _conv2d_gemm,
     _single_threaded_blas,
 )
-from .conv_transpose import _conv_transpose2d_backward_gemm, _conv_transpose2d_gemm
+from .conv_transpose import (
+    SUBPIXEL_BLOCK,
+    _conv_transpose2d_backward_gemm,
+    _conv_transpose2d_backward_subpixel,
+    _conv_transpose2d_gemm,
+    _conv_transpose2d_subpixel,
+    _weight_by_rows,
+    subpixel_wins,
+)
 from .elementwise import (
     add,
     cat,
@@ -399,6 +407,11 @@ def conv_transpose2d(x, weight, bias, spec: ConvSpec):
     plan = _transpose_plan(spec, x.itemsize, x, weight)
     if plan.path == "direct":
         y = _conv2d_direct_grad_x(_widen(x, spec), weight, spec)
+    elif subpixel_wins(spec):  # strided, overlapping stamps: conv_transpose's header
+        w_rows = _weight_by_rows(weight, spec.groups)  # (groups, K, C_in // groups)
+        with _single_threaded_blas(plan.lanes):
+            y = _conv_transpose2d_subpixel(x, w_rows, spec, _gemm_plan(plan, has_bias=False),
+                                           SUBPIXEL_BLOCK)
     else:
         with _single_threaded_blas(plan.lanes):
             y = _conv_transpose2d_gemm(x, weight, spec, _gemm_plan(plan, has_bias=False))
@@ -419,6 +432,13 @@ def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
         gyp = _pad_planes(grad_y, spec)  # (N, C_out, H_pad, W_pad)
         grad_x = _conv2d_direct(gyp, weight, np.zeros(spec.C_out, x.dtype), spec)
         grad_w = _conv2d_direct_grad_weight(_widen(x, spec), gyp, spec)
+    elif subpixel_wins(spec):  # one block of all planes: no grad_x partial sums to add
+        w_rows = _weight_by_rows(weight, spec.groups)  # (groups, K, C_in // groups)
+        with _single_threaded_blas(plan.lanes):
+            grad_x, grad_w = _conv_transpose2d_backward_subpixel(
+                grad_y, x, w_rows, spec, _gemm_plan(plan, has_bias=False),
+                spec.C_in // spec.groups)
+        grad_w = grad_w.reshape(weight.shape)  # (C_in, C_out // groups, kH, kW)
     else:
         with _single_threaded_blas(plan.lanes):
             grad_x, grad_w = _conv_transpose2d_backward_gemm(

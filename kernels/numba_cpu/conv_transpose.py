@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._loops import FASTMATH, _valid_range
 from .conv_gemm import _col2im, _im2col
 
 
@@ -153,3 +154,308 @@ def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan):
     for lane in range(1, lanes):
         grad_w += gw_lanes[lane]
     return grad_x, grad_w.reshape(C_out, C_in_g, kh, kw)
+
+
+# --------------------------------------------------------------------------- sub-pixel path
+
+
+@njit(cache=True)
+def _phase_shape(spec):
+    """``(sh, sw, Hm, Wm)``: the stride and the largest phase plane of a ``(H, W)`` plane.
+
+    Phase ``(a, b)`` of a plane is ``plane[a::sh, b::sw]``, at most ``Hm = ceil(H / sh)``
+    rows by ``Wm = ceil(W / sw)`` columns (phase 0 is the largest).
+    """
+    sh, sw = spec.stride_h, spec.stride_w
+    return sh, sw, -(-spec.H // sh), -(-spec.W // sw)
+
+
+@njit(cache=True)
+def _tap_phase(i, dil, pad, stride):
+    """Tap ``i``'s phase and shift: input row ``oh*stride + i*dil - pad = (oh + q)*stride + a``.
+
+    Returns ``(a, q)`` with ``0 <= a < stride`` (Python's floor division and modulo), so the
+    tap reads (or, in col2im, writes) row ``oh + q`` of phase plane ``a``: consecutive
+    ``oh`` are consecutive rows of one phase, a contiguous run instead of a strided one.
+    """
+    off = i * dil - pad
+    a = off % stride
+    return a, (off - a) // stride
+
+
+@njit(cache=True)
+def _copy_run(dst, d0, src, s0, n):
+    """``dst[d0:d0 + n] = src[s0:s0 + n]`` on 1-D arrays, a plain loop (vectorised)."""
+    for k in range(n):
+        dst[d0 + k] = src[s0 + k]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _add_run(dst, d0, src, s0, n):
+    """``dst[d0:d0 + n] += src[s0:s0 + n]`` on 1-D arrays, a plain loop (vectorised)."""
+    for k in range(n):
+        dst[d0 + k] += src[s0 + k]
+
+
+@njit(cache=True)
+def _split_phases(plane, phases, base, spec):
+    """``phases[base + ...] = plane`` cut into its stride phases (the pixel unshuffle).
+
+    plane : (H*W,) one flat plane -> ``stride_h*stride_w`` phase planes of ``Hm x Wm``
+    (:func:`_phase_shape`) from ``phases[base]`` on: phase ``(a, b)`` is ``plane[a::sh,
+    b::sw]`` at ``base + ((a*sw + b)*Hm + m)*Wm + n``. The tail of a short phase is unused.
+    """
+    H, W = spec.H, spec.W
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    for h in range(H):
+        a, m = h % sh, h // sh
+        for b in range(sw):
+            o = base + ((a * sw + b) * Hm + m) * Wm  # phase (a, b), row m
+            for n in range((W - b + sw - 1) // sw):
+                phases[o + n] = plane[h * W + n * sw + b]
+
+
+@njit(cache=True)
+def _join_phases(phases, base, plane, spec):
+    """The inverse of :func:`_split_phases`: ``plane[a::sh, b::sw] = phase (a, b)``."""
+    H, W = spec.H, spec.W
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    for h in range(H):
+        a, m = h % sh, h // sh
+        for b in range(sw):
+            o = base + ((a * sw + b) * Hm + m) * Wm
+            for n in range((W - b + sw - 1) // sw):
+                plane[h * W + n * sw + b] = phases[o + n]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _col2im_phases(dcols, y, spec, n0, samples, c0, c1, ph_buf):
+    """:func:`~.conv_gemm._col2im` of the planes ``c0:c1`` only, summed phase by phase.
+
+    dcols : ((c1 - c0)*kH*kW, samples*H_out*W_out), row ``((c - c0)*kH + i)*kW + j`` the
+    stamps of tap ``(i, j)`` on plane ``c`` -> ``y[n0:n0 + samples, c0:c1]`` (N, C, H, W),
+    overwritten. ``ph_buf`` : (samples*stride_h*stride_w*Hm*Wm,) scratch (:func:`_phase_shape`).
+
+    With stride ``s`` the taps of one output phase ``(a, b)`` (rows ``a::s``, columns
+    ``b::s``) are those with ``(i*dil - pad) % s == a`` (:func:`_tap_phase`): a phase is a
+    stride-1 sum of its taps' shifted stamps, so every add is a contiguous run (vectorised)
+    where ``_col2im`` adds into every ``s``-th element of a row; a tap that covers whole
+    phase rows adds all its rows as one run. Loop order: plane, tap, sample, so ``dcols`` is
+    read row by row (``_col2im`` jumps between rows ``samples*P`` apart, often 4 KiB: one
+    cache set). The phases of every sample are then joined into the planes
+    (:func:`_join_phases`), each output element written once.
+    """
+    kh, kw, Ho, Wo = spec.kH, spec.kW, spec.H_out, spec.W_out
+    ph, pw, dh, dw = spec.pad_h, spec.pad_w, spec.dil_h, spec.dil_w
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    L = sh * sw * Hm * Wm  # one sample's phases
+    P = Ho * Wo
+    y3 = y.reshape(y.shape[0], y.shape[1], spec.H * spec.W)  # (N, C, H*W)
+    for c in range(c0, c1):
+        for t in range(samples * L):
+            ph_buf[t] = 0
+        for i in range(kh):
+            a, qi = _tap_phase(i, dh, ph, sh)
+            oh_lo, oh_hi = _valid_range(Ho, spec.H, i * dh - ph, sh)
+            for j in range(kw):
+                b, qj = _tap_phase(j, dw, pw, sw)
+                ow_lo, ow_hi = _valid_range(Wo, spec.W, j * dw - pw, sw)
+                if ow_hi <= ow_lo or oh_hi <= oh_lo:
+                    continue
+                src = dcols[((c - c0) * kh + i) * kw + j]  # (samples*P,)
+                whole_rows = ow_lo == 0 and ow_hi == Wo and Wm == Wo
+                for s in range(samples):
+                    d0 = s * L + ((a * sw + b) * Hm + oh_lo + qi) * Wm + qj  # phase row
+                    s0 = s * P + oh_lo * Wo
+                    if whole_rows:  # rows oh_lo:oh_hi of the stamp, one contiguous run
+                        _add_run(ph_buf, d0, src, s0, (oh_hi - oh_lo) * Wo)
+                        continue
+                    for oh in range(oh_hi - oh_lo):
+                        _add_run(ph_buf, d0 + oh * Wm + ow_lo, src, s0 + oh * Wo + ow_lo,
+                                 ow_hi - ow_lo)
+        for s in range(samples):
+            _join_phases(ph_buf, s * L, y3[n0 + s, c], spec)
+
+
+@njit(cache=True)
+def _im2col_phases(x, cols, spec, n0, samples, c0, c1, ph_buf):
+    """:func:`~.conv_gemm._im2col` of the planes ``c0:c1`` only, read phase by phase.
+
+    x : (N, C, H, W) -> cols : ((c1 - c0)*kH*kW, samples*H_out*W_out), row ``((c - c0)*kH +
+    i)*kW + j``, written in place; ``ph_buf`` as :func:`_col2im_phases` takes it. Each
+    plane is first split into its phases (:func:`_split_phases`, one strided read of each
+    element); then every run a tap copies is a contiguous piece of one phase (whole phase
+    rows in one run where the tap covers them), where ``_im2col`` reads every
+    ``stride``-th element of a plane row; ``cols`` is written row after row.
+    """
+    kh, kw, Ho, Wo = spec.kH, spec.kW, spec.H_out, spec.W_out
+    ph, pw, dh, dw = spec.pad_h, spec.pad_w, spec.dil_h, spec.dil_w
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    L = sh * sw * Hm * Wm
+    P = Ho * Wo
+    x3 = x.reshape(x.shape[0], x.shape[1], spec.H * spec.W)  # (N, C, H*W)
+    for c in range(c0, c1):
+        for s in range(samples):
+            _split_phases(x3[n0 + s, c], ph_buf, s * L, spec)
+        for i in range(kh):
+            a, qi = _tap_phase(i, dh, ph, sh)
+            oh_lo, oh_hi = _valid_range(Ho, spec.H, i * dh - ph, sh)
+            for j in range(kw):
+                b, qj = _tap_phase(j, dw, pw, sw)
+                ow_lo, ow_hi = _valid_range(Wo, spec.W, j * dw - pw, sw)
+                dst = cols[((c - c0) * kh + i) * kw + j]  # (samples*P,)
+                if ow_hi <= ow_lo or oh_hi <= oh_lo:
+                    dst[:samples * P] = 0
+                    continue
+                whole_rows = ow_lo == 0 and ow_hi == Wo and Wm == Wo
+                for s in range(samples):
+                    base = s * P
+                    src0 = s * L + ((a * sw + b) * Hm + oh_lo + qi) * Wm + qj  # phase row
+                    dst[base:base + oh_lo * Wo] = 0  # rows in the padding
+                    dst[base + oh_hi * Wo:base + P] = 0
+                    if whole_rows:
+                        _copy_run(dst, base + oh_lo * Wo, ph_buf, src0, (oh_hi - oh_lo) * Wo)
+                        continue
+                    for oh in range(oh_hi - oh_lo):
+                        d0 = base + (oh_lo + oh) * Wo
+                        dst[d0:d0 + ow_lo] = 0
+                        _copy_run(dst, d0 + ow_lo, ph_buf, src0 + oh * Wm + ow_lo,
+                                  ow_hi - ow_lo)
+                        dst[d0 + ow_hi:d0 + Wo] = 0
+
+
+def _weight_by_rows(weight, groups):
+    """The weight as each group's ``W_g.T``, rows contiguous: (groups, K, C_out/g).
+
+    weight : (C_out, C_in // groups, kH, kW) in the conv's names, ``K = C_in/g*kH*kW``.
+    Row ``(c*kH + i)*kW + j`` of block ``g`` holds the weights of input plane ``c`` and tap
+    ``(i, j)`` of group ``g``, so a block of input planes is a block of contiguous rows.
+    """
+    C_out, C_in_g, kh, kw = weight.shape
+    w3 = weight.reshape(groups, C_out // groups, C_in_g * kh * kw)  # (g, C_out/g, K)
+    return np.ascontiguousarray(w3.transpose(0, 2, 1))  # (g, K, C_out/g)
+
+
+@njit(parallel=True, cache=True)
+def _conv_transpose2d_subpixel(x, w_rows, spec, plan, block):
+    """The forward of :func:`_conv_transpose2d_gemm`, a block of planes at a time.
+
+    x : (N, C_out, H_out, W_out) in the conv's names, w_rows : (groups, K, C_out/g) from
+    :func:`_weight_by_rows` -> y : (N, C_in, H, W). Per lane, chunk, group and block of
+    ``block`` output planes ``c0:c1``: ``dcols (block*kH*kW, s*P) = w_rows[g, c0*kH*kW:c1*kH*kW]
+    @ x_g`` (the GEMM of the whole group cut by rows), then :func:`_col2im_phases` sums it
+    onto those planes while it is still in the core's L2 cache.
+    """
+    N, C_out, Ho, Wo = x.shape
+    groups, K, C_out_g = w_rows.shape
+    C_in, H, W, kh, kw = spec.C_in, spec.H, spec.W, spec.kH, spec.kW
+    lanes, chunks = plan.lanes, plan.chunks
+    C_in_g = C_in // groups
+    T = kh * kw  # taps: rows of dcols per plane
+    P = Ho * Wo
+    S = -(-N // chunks)  # the largest chunk
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    x3 = x.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
+    y = np.empty((N, C_in, H, W), x.dtype)
+    for lane in prange(lanes):
+        dcols_buf = np.empty(min(block, C_in_g) * T * S * P, x.dtype)
+        x_buf = np.empty(0 if S == 1 else C_out * S * P, x.dtype)
+        ph_buf = np.empty(S * sh * sw * Hm * Wm, x.dtype)
+        for k in range(lane, chunks, lanes):
+            n0 = k * N // chunks
+            s = (k + 1) * N // chunks - n0
+            x_chunk = _gather_chunk(x3, x_buf, n0, s, 0, C_out)  # (C_out, s*P)
+            for g in range(groups):
+                x_g = x_chunk[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, s*P)
+                for c0 in range(0, C_in_g, block):
+                    c1 = min(C_in_g, c0 + block)
+                    dcols = dcols_buf[:(c1 - c0) * T * s * P].reshape((c1 - c0) * T, s * P)
+                    np.dot(w_rows[g, c0 * T:c1 * T], x_g, dcols)  # ((c1-c0)*T, s*P)
+                    _col2im_phases(dcols, y, spec, n0, s, g * C_in_g + c0, g * C_in_g + c1,
+                                   ph_buf)
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _conv_transpose2d_backward_subpixel(grad_y, x, w_rows, spec, plan, block):
+    """The backward of :func:`_conv_transpose2d_backward_gemm`, a block of planes at a time.
+
+    grad_y : (N, C_in, H, W) in the conv's names, x : (N, C_out, H_out, W_out), w_rows :
+    (groups, K, C_out/g) from :func:`_weight_by_rows` -> grad_x : (N, C_out, H_out, W_out),
+    grad_weight as ``(C_out, K)``. Per lane, chunk, group and block of planes ``c0:c1`` of
+    ``grad_y``: :func:`_im2col_phases` unfolds the block into ``cols (block*kH*kW, s*P)``,
+    then ``grad_W[g rows, block cols] += x_g @ cols.T`` and ``grad_x_g += w_rows[g, block].T
+    @ cols`` (a GEMM into a scratch and one add: ``np.dot`` cannot accumulate).
+    """
+    N, C_in, H, W = grad_y.shape
+    groups, K, C_out_g = w_rows.shape
+    C_out, Ho, Wo, kh, kw = spec.C_out, spec.H_out, spec.W_out, spec.kH, spec.kW
+    lanes, chunks = plan.lanes, plan.chunks
+    C_in_g = C_in // groups
+    T = kh * kw
+    P = Ho * Wo
+    S = -(-N // chunks)
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    x3 = x.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
+    grad_x = np.empty((N, C_out, Ho, Wo), x.dtype)
+    gx3 = grad_x.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
+    gw_lanes = np.zeros((lanes, C_out, K), x.dtype)  # (lanes, C_out, K)
+    for lane in prange(lanes):
+        cols_buf = np.empty(min(block, C_in_g) * T * S * P, x.dtype)
+        x_buf = np.empty(0 if S == 1 else C_out * S * P, x.dtype)
+        gx_buf = np.empty(C_out_g * S * P, x.dtype)
+        part_buf = np.empty(C_out_g * S * P, x.dtype)
+        ph_buf = np.empty(S * sh * sw * Hm * Wm, x.dtype)
+        for k in range(lane, chunks, lanes):
+            n0 = k * N // chunks
+            s = (k + 1) * N // chunks - n0
+            x_chunk = _gather_chunk(x3, x_buf, n0, s, 0, C_out)  # (C_out, s*P)
+            gx_g = gx_buf[:C_out_g * s * P].reshape(C_out_g, s * P)  # (C_out/g, s*P)
+            part = part_buf[:C_out_g * s * P].reshape(C_out_g, s * P)  # (C_out/g, s*P)
+            for g in range(groups):
+                x_g = x_chunk[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, s*P)
+                for c0 in range(0, C_in_g, block):
+                    c1 = min(C_in_g, c0 + block)
+                    cols = cols_buf[:(c1 - c0) * T * s * P].reshape((c1 - c0) * T, s * P)
+                    _im2col_phases(grad_y, cols, spec, n0, s, g * C_in_g + c0,
+                                   g * C_in_g + c1, ph_buf)
+                    gw_lanes[lane, g * C_out_g:(g + 1) * C_out_g, c0 * T:c1 * T] += np.dot(
+                        x_g, cols.T)  # (C_out/g, (c1-c0)*T)
+                    w_blk = w_rows[g, c0 * T:c1 * T]  # ((c1-c0)*T, C_out/g)
+                    if c0 == 0:
+                        np.dot(w_blk.T, cols, gx_g)  # (C_out/g, s*P)
+                    else:
+                        np.dot(w_blk.T, cols, part)
+                        gx_g += part
+                for b in range(s):
+                    for co in range(C_out_g):
+                        gx3[n0 + b, g * C_out_g + co] = gx_g[co, b * P:(b + 1) * P]
+    grad_w = gw_lanes[0].copy()  # (C_out, K)
+    for lane in range(1, lanes):
+        grad_w += gw_lanes[lane]
+    return grad_x, grad_w
+
+
+SUBPIXEL_BLOCK = 32
+"""Output planes per GEMM and col2im of :func:`_conv_transpose2d_subpixel` (module header)."""
+
+
+def subpixel_wins(spec) -> bool:
+    """Whether the sub-pixel kernels replace the GEMM ones for this problem (forward and backward).
+
+    ``spec`` the conv's :class:`kernels.common.ConvSpec`, as the kernels take it. True when
+    some axis has a stride above 1 and the stamps of neighbouring input pixels overlap on it
+    (``(k - 1)*dilation + 1 > stride``), so that a phase sums more than one tap. With no
+    overlap (U-Net's 2x2, stride 2) each phase is one tap's stamp and splitting and joining
+    the phases is pure overhead. ms, float32, 2 threads, 2-core AMD EPYC (AVX-512,
+    OPENBLAS_CORETYPE=Haswell), the kernels alone on ``conv_plan``'s work split, min of 15
+    rounds that call each contender once in turn (the machine is shared; medians 2-8% above)::
+
+        layer                               gemm fwd   sub-pixel fwd   gemm bwd   sub-pixel bwd
+        DCGAN 256->128 4x4 s2 p1 8x8 @64    31.6       25.8            54.3       52.5
+        U-Net 256->128 2x2 s2 32x32 @8      12.3       14.0            22.7       24.7
+    """
+    over_h = (spec.kH - 1) * spec.dil_h + 1 > spec.stride_h
+    over_w = (spec.kW - 1) * spec.dil_w + 1 > spec.stride_w
+    strided = spec.stride_h > 1 or spec.stride_w > 1
+    return strided and (over_h or over_w)
