@@ -186,15 +186,25 @@ def _tap_phase(i, dil, pad, stride):
 @njit(cache=True)
 def _copy_run(dst, d0, src, s0, n):
     """``dst[d0:d0 + n] = src[s0:s0 + n]`` on 1-D arrays, a plain loop (vectorised)."""
+    dst_run, src_run = dst[d0:d0 + n], src[s0:s0 + n]  # slices: indices known >= 0
     for k in range(n):
-        dst[d0 + k] = src[s0 + k]
+        dst_run[k] = src_run[k]
+
+
+@njit(cache=True)
+def _zero_run(dst, d0, n):
+    """``dst[d0:d0 + n] = 0``, a plain loop (a slice assignment checks its bounds per call)."""
+    dst_run = dst[d0:d0 + n]
+    for k in range(n):
+        dst_run[k] = 0
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _add_run(dst, d0, src, s0, n):
     """``dst[d0:d0 + n] += src[s0:s0 + n]`` on 1-D arrays, a plain loop (vectorised)."""
+    dst_run, src_run = dst[d0:d0 + n], src[s0:s0 + n]
     for k in range(n):
-        dst[d0 + k] += src[s0 + k]
+        dst_run[k] += src_run[k]
 
 
 @njit(cache=True)
@@ -211,8 +221,10 @@ def _split_phases(plane, phases, base, spec):
         a, m = h % sh, h // sh
         for b in range(sw):
             o = base + ((a * sw + b) * Hm + m) * Wm  # phase (a, b), row m
-            for n in range((W - b + sw - 1) // sw):
-                phases[o + n] = plane[h * W + n * sw + b]
+            src = plane[h * W + b:(h + 1) * W:sw]  # (ceil((W - b) / sw),): slices, so that
+            dst = phases[o:o + src.shape[0]]  # the loop's indices are known >= 0
+            for n in range(src.shape[0]):
+                dst[n] = src[n]
 
 
 @njit(cache=True)
@@ -224,8 +236,10 @@ def _join_phases(phases, base, plane, spec):
         a, m = h % sh, h // sh
         for b in range(sw):
             o = base + ((a * sw + b) * Hm + m) * Wm
-            for n in range((W - b + sw - 1) // sw):
-                plane[h * W + n * sw + b] = phases[o + n]
+            dst = plane[h * W + b:(h + 1) * W:sw]  # (ceil((W - b) / sw),)
+            src = phases[o:o + dst.shape[0]]
+            for n in range(dst.shape[0]):
+                dst[n] = src[n]
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -305,23 +319,23 @@ def _im2col_phases(x, cols, spec, n0, samples, c0, c1, ph_buf):
                 ow_lo, ow_hi = _valid_range(Wo, spec.W, j * dw - pw, sw)
                 dst = cols[((c - c0) * kh + i) * kw + j]  # (samples*P,)
                 if ow_hi <= ow_lo or oh_hi <= oh_lo:
-                    dst[:samples * P] = 0
+                    _zero_run(dst, 0, samples * P)
                     continue
                 whole_rows = ow_lo == 0 and ow_hi == Wo and Wm == Wo
                 for s in range(samples):
                     base = s * P
                     src0 = s * L + ((a * sw + b) * Hm + oh_lo + qi) * Wm + qj  # phase row
-                    dst[base:base + oh_lo * Wo] = 0  # rows in the padding
-                    dst[base + oh_hi * Wo:base + P] = 0
+                    _zero_run(dst, base, oh_lo * Wo)  # rows in the padding
+                    _zero_run(dst, base + oh_hi * Wo, P - oh_hi * Wo)
                     if whole_rows:
                         _copy_run(dst, base + oh_lo * Wo, ph_buf, src0, (oh_hi - oh_lo) * Wo)
                         continue
                     for oh in range(oh_hi - oh_lo):
                         d0 = base + (oh_lo + oh) * Wo
-                        dst[d0:d0 + ow_lo] = 0
+                        _zero_run(dst, d0, ow_lo)
                         _copy_run(dst, d0 + ow_lo, ph_buf, src0 + oh * Wm + ow_lo,
                                   ow_hi - ow_lo)
-                        dst[d0 + ow_hi:d0 + Wo] = 0
+                        _zero_run(dst, d0 + ow_hi, Wo - ow_hi)
 
 
 def _weight_by_rows(weight, groups):
