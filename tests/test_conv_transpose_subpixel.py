@@ -7,7 +7,8 @@ are called directly on every geometry, stride 1 included, with drawn work splits
 chunks of several samples) and plane blocks smaller than the planes, so that every loop of
 the kernels runs: blocks cut inside a group, partial grad_x sums, phases of unequal size,
 taps that fall wholly in the padding. float64 is compared tightly, float32 loosely
-(``checks.TOLERANCE``).
+(``checks.TOLERANCE``). The backward is the GEMM kernel with its im2col read phase by phase
+(``phases=1``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 
 @st.composite
 def subpixel_problems(draw, dtype):
-    """A valid conv_transpose2d problem, a work split and a plane block for the kernels.
+    """A valid conv_transpose2d problem, a work split and a plane block (forward) for the kernels.
 
     Returns ``(x (N, C_in, H, W), weight (C_in, C_out // groups, kH, kW), grad_y (N, C_out,
     H_y, W_y), kwargs, plan, block)``; strides up to 3, asymmetric kernels up to 4x4,
@@ -88,16 +89,14 @@ def test_subpixel_forward_matches_torch(dtype, data):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_subpixel_backward_matches_torch(dtype, data):
-    x, weight, grad_y, kwargs, plan, block = data.draw(subpixel_problems(dtype))
+    x, weight, grad_y, kwargs, plan, _ = data.draw(subpixel_problems(dtype))
     spec = _spec(x, weight, kwargs)
-    w_rows = ct._weight_by_rows(weight, kwargs["groups"])
-    grad_x, grad_w = ct._conv_transpose2d_backward_subpixel(grad_y, x, w_rows, spec, plan, block)
+    grad_x, grad_w = ct._conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan, 1)
     xt = torch.from_numpy(x).requires_grad_()
     wt = torch.from_numpy(weight).requires_grad_()
     torch.nn.functional.conv_transpose2d(xt, wt, **kwargs).backward(torch.from_numpy(grad_y))
-    check_against_torch(grad_x, xt.grad.numpy(), f"grad_x {kwargs} {plan} block {block}")
-    check_against_torch(grad_w.reshape(weight.shape), wt.grad.numpy(),
-                        f"grad_weight {kwargs} {plan} block {block}")
+    check_against_torch(grad_x, xt.grad.numpy(), f"grad_x {kwargs} {plan}")
+    check_against_torch(grad_w, wt.grad.numpy(), f"grad_weight {kwargs} {plan}")
 
 
 @pytest.mark.parametrize("geometry, wins", [
@@ -110,11 +109,12 @@ def test_subpixel_backward_matches_torch(dtype, data):
     (dict(kernel_size=2, stride=2, dilation=2), True),  # dilated taps overlap
 ])
 def test_dispatch_takes_the_subpixel_kernels_only_where_they_won(monkeypatch, geometry, wins):
-    calls = []
-    for name in ("_conv_transpose2d_subpixel", "_conv_transpose2d_backward_subpixel"):
-        kernel = getattr(nb, name)
-        monkeypatch.setattr(nb, name, lambda *a, kernel=kernel, name=name: (
-            calls.append(name), kernel(*a))[1])
+    calls = []  # the sub-pixel forward's calls, and the backward's ``phases`` flags
+    forward, backward = nb._conv_transpose2d_subpixel, nb._conv_transpose2d_backward_gemm
+    monkeypatch.setattr(nb, "_conv_transpose2d_subpixel",
+                        lambda *a: (calls.append("forward"), forward(*a))[1])
+    monkeypatch.setattr(nb, "_conv_transpose2d_backward_gemm",
+                        lambda *a: (a[-1] and calls.append("backward"), backward(*a))[1])
     k = geometry["kernel_size"]
     k = (k, k) if isinstance(k, int) else k
     rng = np.random.default_rng(0)

@@ -86,7 +86,6 @@ from .conv_gemm import (
 from .conv_transpose import (
     SUBPIXEL_BLOCK,
     _conv_transpose2d_backward_gemm,
-    _conv_transpose2d_backward_subpixel,
     _conv_transpose2d_gemm,
     _conv_transpose2d_subpixel,
     _weight_by_rows,
@@ -432,17 +431,11 @@ def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
         gyp = _pad_planes(grad_y, spec)  # (N, C_out, H_pad, W_pad)
         grad_x = _conv2d_direct(gyp, weight, np.zeros(spec.C_out, x.dtype), spec)
         grad_w = _conv2d_direct_grad_weight(_widen(x, spec), gyp, spec)
-    elif subpixel_wins(spec):  # one block of all planes: no grad_x partial sums to add
-        w_rows = _weight_by_rows(weight, spec.groups)  # (groups, K, C_in // groups)
-        with _single_threaded_blas(plan.lanes):
-            grad_x, grad_w = _conv_transpose2d_backward_subpixel(
-                grad_y, x, w_rows, spec, _gemm_plan(plan, has_bias=False),
-                spec.C_in // spec.groups)
-        grad_w = grad_w.reshape(weight.shape)  # (C_in, C_out // groups, kH, kW)
-    else:
+    else:  # im2col phase by phase where the sub-pixel kernels win (conv_transpose's header)
         with _single_threaded_blas(plan.lanes):
             grad_x, grad_w = _conv_transpose2d_backward_gemm(
-                grad_y, x, weight, spec, _gemm_plan(plan, has_bias=False))
+                grad_y, x, weight, spec, _gemm_plan(plan, has_bias=False),
+                int(subpixel_wins(spec)))
     return ConvGrads(grad_x, grad_w, _bias_grad(grad_y))
 
 

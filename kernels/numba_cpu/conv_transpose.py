@@ -20,6 +20,17 @@ the im2col of an input the transposed conv does not have. The backward,
 grad_weight kernel separately would im2col ``grad_y`` twice. The direct path (one output
 channel per group, stride 1) needs no kernel of its own: :mod:`kernels.numba_cpu` calls
 ``conv_direct``'s grad_x, forward and grad_weight kernels with the roles swapped.
+
+The sub-pixel path (the second half of the file), for strided layers whose stamps overlap
+(:func:`subpixel_wins`: DCGAN's 4x4, stride 2). With stride ``s`` the output splits into
+``s*s`` phases (rows ``a::s``, columns ``b::s``), and each phase is a stride-1 sum of the
+taps that land on it (:func:`_tap_phase`), the "sub-pixel convolution" view of a
+transposed conv. :func:`_col2im_phases` sums every tap's stamp into its phase as contiguous
+runs (``_col2im`` adds into every ``s``-th element) and joins the phases into the planes
+once; :func:`_im2col_phases` is its mirror for the backward's im2col. The forward,
+:func:`_conv_transpose2d_subpixel`, also cuts the GEMM into blocks of ``SUBPIXEL_BLOCK``
+output planes so that each block's columns are summed while still in L2. The backward
+keeps :func:`_conv_transpose2d_backward_gemm` whole, its im2col read phase by phase.
 """
 
 from __future__ import annotations
@@ -96,7 +107,7 @@ def _conv_transpose2d_gemm(x, weight, spec, plan):
 
 
 @njit(parallel=True, cache=True)
-def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan):
+def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan, phases):
     """grad_x and grad_weight of the transposed conv from one im2col of ``grad_y``.
 
     grad_y : (N, C_in, H, W) in the conv's names (``spec.x_shape``, the transposed conv's
@@ -107,7 +118,8 @@ def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan):
     ``grad_x_g (C_out/g, s*P) = W_g @ cols_g`` (conv2d's forward) and ``grad_W_g += x_g @
     cols_g.T`` (conv2d_backward's grad_weight, ``x`` in grad_y's place). Each lane sums
     grad_W into its own slot and the slots are added in lane order, as in conv_gemm. With
-    ``plan.in_place_1x1`` ``cols`` is ``grad_y[n]`` itself.
+    ``plan.in_place_1x1`` ``cols`` is ``grad_y[n]`` itself. ``phases = 1``: the im2col is
+    :func:`_im2col_phases` (the sub-pixel path, :func:`subpixel_wins`), else ``_im2col``.
     """
     N, C_in, H, W = grad_y.shape
     C_out, C_in_g, kh, kw = weight.shape
@@ -118,6 +130,7 @@ def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan):
     R = C_in * kh * kw  # rows of cols, all groups
     P = Ho * Wo  # output pixels of one sample of the conv
     S = -(-N // chunks)  # the largest chunk
+    sh, sw, Hm, Wm = _phase_shape(spec)
     gy3 = grad_y.reshape(N, C_in, H * W)  # (N, C_in, H*W)
     x3 = x.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
     w2 = weight.reshape(C_out, K)  # (C_out, K)
@@ -128,6 +141,7 @@ def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan):
         cols_buf = np.empty(0 if in_place_1x1 else R * S * P, x.dtype)
         x_buf = np.empty(0 if S == 1 else C_out * S * P, x.dtype)
         gx_buf = np.empty(0 if S == 1 else C_out_g * S * P, x.dtype)
+        ph_buf = np.empty(S * sh * sw * Hm * Wm if phases else 0, x.dtype)  # (S, sh, sw, Hm, Wm)
         for k in range(lane, chunks, lanes):
             n0 = k * N // chunks
             s = (k + 1) * N // chunks - n0
@@ -135,7 +149,10 @@ def _conv_transpose2d_backward_gemm(grad_y, x, weight, spec, plan):
                 cols = gy3[n0]  # (C_in, P): a 1x1 conv's im2col matrix is its input
             else:
                 cols = cols_buf[:R * s * P].reshape(R, s * P)  # (C_in*kH*kW, s*P)
-                _im2col(grad_y, cols, spec, n0, s)
+                if phases:
+                    _im2col_phases(grad_y, cols, spec, n0, 0, ph_buf)
+                else:
+                    _im2col(grad_y, cols, spec, n0, s)
             x_chunk = _gather_chunk(x3, x_buf, n0, s, 0, C_out)  # (C_out, s*P)
             for g in range(groups):
                 w_g = w2[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, K)
@@ -243,12 +260,13 @@ def _join_phases(phases, base, plane, spec):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _col2im_phases(dcols, y, spec, n0, samples, c0, c1, ph_buf):
+def _col2im_phases(dcols, y, spec, n0, c0, ph_buf):
     """:func:`~.conv_gemm._col2im` of the planes ``c0:c1`` only, summed phase by phase.
 
     dcols : ((c1 - c0)*kH*kW, samples*H_out*W_out), row ``((c - c0)*kH + i)*kW + j`` the
     stamps of tap ``(i, j)`` on plane ``c`` -> ``y[n0:n0 + samples, c0:c1]`` (N, C, H, W),
-    overwritten. ``ph_buf`` : (samples*stride_h*stride_w*Hm*Wm,) scratch (:func:`_phase_shape`).
+    overwritten; ``c1`` and ``samples`` are read off ``dcols``' shape. ``ph_buf`` :
+    (samples*stride_h*stride_w*Hm*Wm,) scratch (:func:`_phase_shape`).
 
     With stride ``s`` the taps of one output phase ``(a, b)`` (rows ``a::s``, columns
     ``b::s``) are those with ``(i*dil - pad) % s == a`` (:func:`_tap_phase`): a phase is a
@@ -264,6 +282,7 @@ def _col2im_phases(dcols, y, spec, n0, samples, c0, c1, ph_buf):
     sh, sw, Hm, Wm = _phase_shape(spec)
     L = sh * sw * Hm * Wm  # one sample's phases
     P = Ho * Wo
+    c1, samples = c0 + dcols.shape[0] // (kh * kw), dcols.shape[1] // P
     y3 = y.reshape(y.shape[0], y.shape[1], spec.H * spec.W)  # (N, C, H*W)
     for c in range(c0, c1):
         for t in range(samples * L):
@@ -292,11 +311,12 @@ def _col2im_phases(dcols, y, spec, n0, samples, c0, c1, ph_buf):
 
 
 @njit(cache=True)
-def _im2col_phases(x, cols, spec, n0, samples, c0, c1, ph_buf):
+def _im2col_phases(x, cols, spec, n0, c0, ph_buf):
     """:func:`~.conv_gemm._im2col` of the planes ``c0:c1`` only, read phase by phase.
 
     x : (N, C, H, W) -> cols : ((c1 - c0)*kH*kW, samples*H_out*W_out), row ``((c - c0)*kH +
-    i)*kW + j``, written in place; ``ph_buf`` as :func:`_col2im_phases` takes it. Each
+    i)*kW + j``, written in place (``c1``, ``samples`` from ``cols``' shape, samples from
+    ``n0`` on); ``ph_buf`` as :func:`_col2im_phases` takes it. Each
     plane is first split into its phases (:func:`_split_phases`, one strided read of each
     element); then every run a tap copies is a contiguous piece of one phase (whole phase
     rows in one run where the tap covers them), where ``_im2col`` reads every
@@ -307,6 +327,7 @@ def _im2col_phases(x, cols, spec, n0, samples, c0, c1, ph_buf):
     sh, sw, Hm, Wm = _phase_shape(spec)
     L = sh * sw * Hm * Wm
     P = Ho * Wo
+    c1, samples = c0 + cols.shape[0] // (kh * kw), cols.shape[1] // P
     x3 = x.reshape(x.shape[0], x.shape[1], spec.H * spec.W)  # (N, C, H*W)
     for c in range(c0, c1):
         for s in range(samples):
@@ -338,16 +359,27 @@ def _im2col_phases(x, cols, spec, n0, samples, c0, c1, ph_buf):
                         _zero_run(dst, d0 + ow_hi, Wo - ow_hi)
 
 
+@njit(parallel=True, cache=True)
 def _weight_by_rows(weight, groups):
     """The weight as each group's ``W_g.T``, rows contiguous: (groups, K, C_out/g).
 
     weight : (C_out, C_in // groups, kH, kW) in the conv's names, ``K = C_in/g*kH*kW``.
     Row ``(c*kH + i)*kW + j`` of block ``g`` holds the weights of input plane ``c`` and tap
     ``(i, j)`` of group ``g``, so a block of input planes is a block of contiguous rows.
+    Copied in 32 x 32 tiles, parallel over row tiles (NumPy's ``ascontiguousarray`` of the
+    transposed view reads a column at a time: 1.1 against 0.4 ms on the DCGAN layer's 2 MiB).
     """
     C_out, C_in_g, kh, kw = weight.shape
-    w3 = weight.reshape(groups, C_out // groups, C_in_g * kh * kw)  # (g, C_out/g, K)
-    return np.ascontiguousarray(w3.transpose(0, 2, 1))  # (g, K, C_out/g)
+    C_out_g, K, B = C_out // groups, C_in_g * kh * kw, 32
+    w3 = weight.reshape(groups, C_out_g, K)  # (g, C_out/g, K)
+    out = np.empty((groups, K, C_out_g), weight.dtype)  # (g, K, C_out/g)
+    for g in range(groups):
+        for kb in prange((K + B - 1) // B):
+            for m0 in range(0, C_out_g, B):
+                for k in range(kb * B, min(K, kb * B + B)):
+                    for m in range(m0, min(C_out_g, m0 + B)):
+                        out[g, k, m] = w3[g, m, k]
+    return out
 
 
 @njit(parallel=True, cache=True)
@@ -385,69 +417,8 @@ def _conv_transpose2d_subpixel(x, w_rows, spec, plan, block):
                     c1 = min(C_in_g, c0 + block)
                     dcols = dcols_buf[:(c1 - c0) * T * s * P].reshape((c1 - c0) * T, s * P)
                     np.dot(w_rows[g, c0 * T:c1 * T], x_g, dcols)  # ((c1-c0)*T, s*P)
-                    _col2im_phases(dcols, y, spec, n0, s, g * C_in_g + c0, g * C_in_g + c1,
-                                   ph_buf)
+                    _col2im_phases(dcols, y, spec, n0, g * C_in_g + c0, ph_buf)
     return y
-
-
-@njit(parallel=True, cache=True)
-def _conv_transpose2d_backward_subpixel(grad_y, x, w_rows, spec, plan, block):
-    """The backward of :func:`_conv_transpose2d_backward_gemm`, a block of planes at a time.
-
-    grad_y : (N, C_in, H, W) in the conv's names, x : (N, C_out, H_out, W_out), w_rows :
-    (groups, K, C_out/g) from :func:`_weight_by_rows` -> grad_x : (N, C_out, H_out, W_out),
-    grad_weight as ``(C_out, K)``. Per lane, chunk, group and block of planes ``c0:c1`` of
-    ``grad_y``: :func:`_im2col_phases` unfolds the block into ``cols (block*kH*kW, s*P)``,
-    then ``grad_W[g rows, block cols] += x_g @ cols.T`` and ``grad_x_g += w_rows[g, block].T
-    @ cols`` (a GEMM into a scratch and one add: ``np.dot`` cannot accumulate).
-    """
-    N, C_in, H, W = grad_y.shape
-    groups, K, C_out_g = w_rows.shape
-    C_out, Ho, Wo, kh, kw = spec.C_out, spec.H_out, spec.W_out, spec.kH, spec.kW
-    lanes, chunks = plan.lanes, plan.chunks
-    C_in_g = C_in // groups
-    T = kh * kw
-    P = Ho * Wo
-    S = -(-N // chunks)
-    sh, sw, Hm, Wm = _phase_shape(spec)
-    x3 = x.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
-    grad_x = np.empty((N, C_out, Ho, Wo), x.dtype)
-    gx3 = grad_x.reshape(N, C_out, P)  # (N, C_out, Ho*Wo)
-    gw_lanes = np.zeros((lanes, C_out, K), x.dtype)  # (lanes, C_out, K)
-    for lane in prange(lanes):
-        cols_buf = np.empty(min(block, C_in_g) * T * S * P, x.dtype)
-        x_buf = np.empty(0 if S == 1 else C_out * S * P, x.dtype)
-        gx_buf = np.empty(C_out_g * S * P, x.dtype)
-        part_buf = np.empty(C_out_g * S * P, x.dtype)
-        ph_buf = np.empty(S * sh * sw * Hm * Wm, x.dtype)
-        for k in range(lane, chunks, lanes):
-            n0 = k * N // chunks
-            s = (k + 1) * N // chunks - n0
-            x_chunk = _gather_chunk(x3, x_buf, n0, s, 0, C_out)  # (C_out, s*P)
-            gx_g = gx_buf[:C_out_g * s * P].reshape(C_out_g, s * P)  # (C_out/g, s*P)
-            part = part_buf[:C_out_g * s * P].reshape(C_out_g, s * P)  # (C_out/g, s*P)
-            for g in range(groups):
-                x_g = x_chunk[g * C_out_g:(g + 1) * C_out_g]  # (C_out/g, s*P)
-                for c0 in range(0, C_in_g, block):
-                    c1 = min(C_in_g, c0 + block)
-                    cols = cols_buf[:(c1 - c0) * T * s * P].reshape((c1 - c0) * T, s * P)
-                    _im2col_phases(grad_y, cols, spec, n0, s, g * C_in_g + c0,
-                                   g * C_in_g + c1, ph_buf)
-                    gw_lanes[lane, g * C_out_g:(g + 1) * C_out_g, c0 * T:c1 * T] += np.dot(
-                        x_g, cols.T)  # (C_out/g, (c1-c0)*T)
-                    w_blk = w_rows[g, c0 * T:c1 * T]  # ((c1-c0)*T, C_out/g)
-                    if c0 == 0:
-                        np.dot(w_blk.T, cols, gx_g)  # (C_out/g, s*P)
-                    else:
-                        np.dot(w_blk.T, cols, part)
-                        gx_g += part
-                for b in range(s):
-                    for co in range(C_out_g):
-                        gx3[n0 + b, g * C_out_g + co] = gx_g[co, b * P:(b + 1) * P]
-    grad_w = gw_lanes[0].copy()  # (C_out, K)
-    for lane in range(1, lanes):
-        grad_w += gw_lanes[lane]
-    return grad_x, grad_w
 
 
 SUBPIXEL_BLOCK = 32
@@ -463,11 +434,12 @@ def subpixel_wins(spec) -> bool:
     overlap (U-Net's 2x2, stride 2) each phase is one tap's stamp and splitting and joining
     the phases is pure overhead. ms, float32, 2 threads, 2-core AMD EPYC (AVX-512,
     OPENBLAS_CORETYPE=Haswell), the kernels alone on ``conv_plan``'s work split, min of 15
-    rounds that call each contender once in turn (the machine is shared; medians 2-8% above)::
+    rounds that call each contender once in turn, two runs (``phases bwd`` is
+    :func:`_conv_transpose2d_backward_gemm` with ``phases=1``; medians 2-14% above)::
 
-        layer                               gemm fwd   sub-pixel fwd   gemm bwd   sub-pixel bwd
-        DCGAN 256->128 4x4 s2 p1 8x8 @64    31.6       25.8            54.3       52.5
-        U-Net 256->128 2x2 s2 32x32 @8      12.3       14.0            22.7       24.7
+        layer                               gemm fwd   sub-pixel fwd   gemm bwd   phases bwd
+        DCGAN 256->128 4x4 s2 p1 8x8 @64    36.4 35.5  30.1 28.2       60.5 59.8  55.9 57.2
+        U-Net 256->128 2x2 s2 32x32 @8      11.8 12.7  13.5 14.8       22.6 24.5  23.9 25.6
     """
     over_h = (spec.kH - 1) * spec.dil_h + 1 > spec.stride_h
     over_w = (spec.kW - 1) * spec.dil_w + 1 > spec.stride_w
