@@ -157,6 +157,45 @@ def batch_norm_backward(grad_y, x, weight, running_mean, running_var, training=F
     return gx, gw, gb
 
 
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5, *, backend=None):
+    """``torch.nn.functional.group_norm`` on NumPy arrays."""
+    w = None if weight is None else _t(weight)
+    b = None if bias is None else _t(bias)
+    return _np(tF.group_norm(_t(x), num_groups, w, b, eps))
+
+
+def group_norm_backward(grad_y, x, num_groups, weight, eps=1e-5, *, backend=None):
+    """(grad_x, grad_weight, grad_bias) of group_norm by autograd (weight None: ones).
+
+    Takes the forward's eps, not saved statistics: torch recomputes what it needs.
+    """
+    C = x.shape[1]
+    w = np.ones(C, x.dtype) if weight is None else weight
+    tx, tw = _t(x, True), _t(w, True)
+    tb = torch.zeros(C, dtype=tw.dtype, requires_grad=True)
+    out = tF.group_norm(tx, num_groups, tw, tb, eps)
+    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
+    return gx, gw, gb
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, *, backend=None):
+    """``torch.nn.functional.layer_norm`` on NumPy arrays (an int shape as ``nn.LayerNorm``'s)."""
+    w = None if weight is None else _t(weight)
+    b = None if bias is None else _t(bias)
+    return _np(tF.layer_norm(_t(x), tuple(np.atleast_1d(normalized_shape)), w, b, eps))
+
+
+def layer_norm_backward(grad_y, x, normalized_shape, weight, eps=1e-5, *, backend=None):
+    """(grad_x, grad_weight, grad_bias) of layer_norm by autograd (weight None: ones)."""
+    shape = tuple(np.atleast_1d(normalized_shape))
+    w = np.ones(shape, x.dtype) if weight is None else weight
+    tx, tw = _t(x, True), _t(w, True)
+    tb = torch.zeros(shape, dtype=tw.dtype, requires_grad=True)
+    out = tF.layer_norm(tx, shape, tw, tb, eps)
+    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
+    return gx, gw, gb
+
+
 def relu(x, *, backend=None):
     """``torch.relu`` on NumPy arrays."""
     return _np(torch.relu(_t(x)))

@@ -19,7 +19,8 @@ import pytest
 
 import minitorch_cnn as mc
 
-pytestmark = pytest.mark.skipif("cuda" not in mc.backends(), reason="no GPU and no simulator")
+pytestmark = [pytest.mark.skipif("cuda" not in mc.backends(), reason="no GPU and no simulator"),
+              pytest.mark.usefixtures("strict_device_arrays")]  # conftest: a GPU's arrays
 
 torch = pytest.importorskip("torch")
 
@@ -144,6 +145,21 @@ def test_residual_net_with_batch_norm_trains_on_cuda_and_its_checkpoint_loads_on
     for name, p in model.named_parameters():
         assert isinstance(p.data, np.ndarray) and isinstance(p.grad, np.ndarray), name
         np.testing.assert_array_equal(p.data, checkpoint[name])
+
+
+def test_group_norm_and_layer_norm_train_on_cuda_match_torch():
+    """GroupNorm and LayerNorm (over a whole (C, H, W) sample and over the last dim) run on
+    the device: the batch_norm kernels and a depthwise 1x1 conv, no NumPy on device arrays."""
+    init.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(1, 4, 2), nn.GroupNorm(2, 4), nn.ReLU(),
+                          nn.LayerNorm((4, 2, 2)), nn.LayerNorm(2), nn.Flatten(),
+                          nn.Linear(16, 3)).double()
+    tnn = torch.nn
+    twin = _twin_of(model, tnn.Sequential(tnn.Conv2d(1, 4, 2), tnn.GroupNorm(2, 4), tnn.ReLU(),
+                                          tnn.LayerNorm((4, 2, 2)), tnn.LayerNorm(2),
+                                          tnn.Flatten(), tnn.Linear(16, 3)))
+    ours, theirs = _train_both(model, twin, (2, 1, 3, 3), 1, _sgd, _torch_sgd, num_classes=3)
+    _assert_same(model, twin, ours, theirs)
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])

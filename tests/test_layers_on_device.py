@@ -20,7 +20,8 @@ from minitorch_cnn import init, nn
 
 from .checks import BACKENDS, assert_close
 
-pytestmark = pytest.mark.skipif("cuda" not in BACKENDS, reason="no cuda backend here")
+pytestmark = [pytest.mark.skipif("cuda" not in BACKENDS, reason="no cuda backend here"),
+              pytest.mark.usefixtures("strict_device_arrays")]  # conftest: a GPU's arrays
 
 LAYERS = {
     "ReLU": (nn.ReLU, (2, 3, 2, 2)),
@@ -73,6 +74,15 @@ def test_layer_on_device_arrays_equals_the_numpy_backend(name):
     assert _is_device(y) and _is_device(grad_x), (type(y), type(grad_x))
     assert_close(y.copy_to_host(), y_expected, "y", tol=1e-12)
     assert_close(grad_x.copy_to_host(), grad_expected, "grad_x", tol=1e-12)
+
+
+def test_log_softmax_over_another_dim_than_the_last_is_refused_on_the_device():
+    from numba import cuda
+
+    x = cuda.to_device(np.zeros((2, 3, 2)))
+    with mc.use_backend("cuda"), pytest.raises(ValueError, match=r"LogSoftmax\(dim=1\): on "
+                                               r"the device only over the last dim of x"):
+        nn.LogSoftmax(dim=1)(x)
 
 
 @pytest.mark.parametrize("cls, shape", [(nn.Dropout, (3, 4, 2)), (nn.Dropout2d, (3, 4, 2, 2)),

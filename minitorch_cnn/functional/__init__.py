@@ -80,7 +80,16 @@ from .loss import (
     nll_loss,
     nll_loss_backward,
 )
-from .normalization import BatchNormSaved, batch_norm, batch_norm_backward
+from .normalization import (
+    BatchNormSaved,
+    GroupNormSaved,
+    batch_norm,
+    batch_norm_backward,
+    group_norm,
+    group_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 from .optim_ops import adam_step, sgd_step
 from .pad import pad, pad_backward
 from .pool import (
@@ -118,9 +127,14 @@ __all__ = [
     "add",
     "avg_pool2d",
     "BatchNormSaved",
+    "GroupNormSaved",
     "avg_pool2d_backward",
     "batch_norm",
     "batch_norm_backward",
+    "group_norm",
+    "group_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "conv1d",
     "conv1d_backward",
     "conv2d",

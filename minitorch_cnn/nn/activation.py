@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import functional as F
+from ..device import is_device_array
 from ..losses import log_softmax
 from .module import Module
 
@@ -280,6 +281,11 @@ class LogSoftmax(Module):
             rows = (int(np.prod(shape[:-1])), shape[-1])
             y = F.log_softmax(x.reshape(rows), 1).reshape(shape)
         else:  # another dim: NumPy only (F.log_softmax takes the class axis last)
+            if is_device_array(x):
+                raise ValueError(
+                    f"LogSoftmax(dim={self.dim}): on the device only over the last dim of x "
+                    f"(F.log_softmax's class axis), got dim {dim} of shape {shape}; move "
+                    f"that axis last, or run this layer on the host")
             y = log_softmax(x, dim)
         self._save(OutputCache(y))
         return y

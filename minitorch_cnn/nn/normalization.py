@@ -8,8 +8,10 @@ return ``y = weight * x_hat + bias``; they differ only in the axes:
   ``normalized_shape``;
 - GroupNorm: over (C // G, *), per sample and group of channels; weight and bias (C,).
 
-So one backward serves LayerNorm and GroupNorm (:func:`normalize_backward`); BatchNorm2d
-calls ``F.batch_norm`` / ``F.batch_norm_backward``, which run on every backend. Only
+All three run on every backend through the functional API: BatchNorm2d calls ``F.batch_norm``
+/ ``F.batch_norm_backward``; LayerNorm and GroupNorm call ``F.layer_norm`` / ``F.group_norm``,
+which are batch_norm's kernels on a view of x (the groups as its channels) and a depthwise
+1x1 conv for the scale and shift (``minitorch_cnn.functional.normalization``). Only
 BatchNorm2d keeps running statistics and behaves differently in eval mode. Parameter names,
 shapes, initialisation (weight ones, bias zeros) and ``state_dict`` keys are PyTorch's.
 """
@@ -23,19 +25,6 @@ import numpy as np
 
 from .. import functional as F
 from .module import Module, Parameter
-
-
-def normalize_backward(g_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray,
-                       axes: tuple[int, ...]) -> np.ndarray:
-    """``grad_x`` of ``x_hat = (x - mean(x)) * inv_std`` when mean and var are over ``axes``.
-
-    g_hat : dL/dx_hat, same shape as x_hat; inv_std : x_hat's shape with ``axes`` of size 1.
-    ``grad_x = inv_std * (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat))``, the means over
-    ``axes``: the two subtractions are the paths through the mean and through the variance.
-    """
-    g_mean = g_hat.mean(axis=axes, keepdims=True)
-    gx_mean = (g_hat * x_hat).mean(axis=axes, keepdims=True)
-    return (g_hat - g_mean - x_hat * gx_mean) * inv_std
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -62,12 +51,11 @@ def _affine_parameters(module: Module, shape: tuple[int, ...], affine: bool, bia
 class NormCache(NamedTuple):
     """What LayerNorm's and GroupNorm's backward needs.
 
-    x_hat : the normalised input, the input's shape; inv_std : ``1 / sqrt(var + eps)``, the
-    input's shape with the normalised axes of size 1 (GroupNorm: (N, G, 1)).
+    x : the input; saved : the forward's :class:`~minitorch_cnn.functional.GroupNormSaved`.
     """
 
-    x_hat: np.ndarray
-    inv_std: np.ndarray
+    x: object
+    saved: object
 
 
 # --------------------------------------------------------------------------- BatchNorm2d
@@ -91,6 +79,12 @@ class BatchNormCache(NamedTuple):
 def _in_dtype(a, dtype):
     """A NumPy ``a`` in ``dtype`` (a copy), so F sees one dtype; a device array as it is."""
     return a.astype(dtype) if isinstance(a, np.ndarray) else a
+
+
+def _affine(module: Module, dtype) -> tuple[object, object]:
+    """The module's weight and bias (or None where absent) in x's dtype."""
+    return tuple(None if p is None else _in_dtype(p.data, dtype)
+                 for p in (module.weight, module.bias))
 
 
 class BatchNorm2d(Module):
@@ -205,27 +199,22 @@ class LayerNorm(Module):
         return tuple(range(x.ndim - D, x.ndim))  # the trailing dims
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        axes = self._axes(x)
-        mean = x.mean(axis=axes, keepdims=True)  # (*, 1, ..., 1)
-        var = x.var(axis=axes, keepdims=True)  # biased
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        x_hat = (x - mean) * inv_std  # (*, *normalized_shape)
-        self._save(NormCache(x_hat, inv_std))
-        if self.weight is None:
-            return x_hat
-        y = x_hat * self.weight.data  # weight broadcasts over the leading dims
-        return y if self.bias is None else y + self.bias.data
+        self._axes(x)
+        y, saved = F.layer_norm(x, self.normalized_shape, *_affine(self, x.dtype), self.eps,
+                                return_saved=True)
+        self._save(NormCache(x, saved))
+        return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_hat, inv_std = self._restore()
-        if self.weight is None:
-            return normalize_backward(grad_y, x_hat, inv_std, self._axes(x_hat))
-        leading = tuple(range(x_hat.ndim - len(self.normalized_shape)))  # summed out
-        self.weight.accumulate_grad((grad_y * x_hat).sum(axis=leading))
+        x, saved = self._restore()
+        grad_y = _in_dtype(grad_y, x.dtype) if grad_y.dtype != x.dtype else grad_y
+        grad_x, grad_weight, grad_bias = F.layer_norm_backward(
+            grad_y, x, self.normalized_shape, _affine(self, x.dtype)[0], saved)
+        if self.weight is not None:
+            self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
-            self.bias.accumulate_grad(grad_y.sum(axis=leading))
-        g_hat = grad_y * self.weight.data  # dL/dx_hat
-        return normalize_backward(g_hat, x_hat, inv_std, self._axes(x_hat))
+            self.bias.accumulate_grad(grad_bias)
+        return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 4 * int(np.prod(y_shape))
@@ -262,45 +251,27 @@ class GroupNorm(Module):
         self.affine = affine
         _affine_parameters(self, (self.num_channels,), affine, bias)
 
-    def _channel_shape(self, x: np.ndarray) -> tuple[int, ...]:
-        """(1, C, 1, ..., 1): a per-channel array broadcast against x."""
-        return (1, self.num_channels) + (1,) * (x.ndim - 2)
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim < 2 or x.shape[1] != self.num_channels:
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) < 2 or shape[1] != self.num_channels:
             raise ValueError(
-                f"GroupNorm: expected x of shape (N, {self.num_channels}, *), got {x.shape}"
+                f"GroupNorm: expected x of shape (N, {self.num_channels}, *), got {shape}"
             )
-        N, G = x.shape[0], self.num_groups
-        if N * (x.size // (N * G)) == 1:  # PyTorch's check (in eval mode too)
-            raise ValueError(
-                f"GroupNorm: expected more than 1 value per group over the batch (N * C // "
-                f"num_groups * prod(*) > 1), got x of shape {x.shape} with num_groups={G}"
-            )
-        groups = x.reshape(N, G, -1)  # (N, G, C // G * prod(*))
-        mean = groups.mean(axis=2, keepdims=True)  # (N, G, 1)
-        var = groups.var(axis=2, keepdims=True)  # (N, G, 1), biased
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        x_hat = ((groups - mean) * inv_std).reshape(x.shape)  # (N, C, *)
-        self._save(NormCache(x_hat, inv_std))
-        if self.weight is None:
-            return x_hat
-        y = x_hat * self.weight.data.reshape(self._channel_shape(x))
-        return y if self.bias is None else y + self.bias.data.reshape(self._channel_shape(x))
+        y, saved = F.group_norm(x, self.num_groups, *_affine(self, x.dtype), self.eps,
+                                return_saved=True)
+        self._save(NormCache(x, saved))
+        return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        x_hat, inv_std = self._restore()
-        N, G = x_hat.shape[0], self.num_groups
-        g_hat = grad_y
+        x, saved = self._restore()
+        grad_y = _in_dtype(grad_y, x.dtype) if grad_y.dtype != x.dtype else grad_y
+        grad_x, grad_weight, grad_bias = F.group_norm_backward(
+            grad_y, x, self.num_groups, _affine(self, x.dtype)[0], saved)
         if self.weight is not None:
-            not_channel = (0,) + tuple(range(2, x_hat.ndim))  # (N, *)
-            self.weight.accumulate_grad((grad_y * x_hat).sum(axis=not_channel))
-            if self.bias is not None:
-                self.bias.accumulate_grad(grad_y.sum(axis=not_channel))
-            g_hat = grad_y * self.weight.data.reshape(self._channel_shape(x_hat))
-        grad_groups = normalize_backward(g_hat.reshape(N, G, -1), x_hat.reshape(N, G, -1),
-                                         inv_std, axes=(2,))  # (N, G, C // G * prod(*))
-        return grad_groups.reshape(x_hat.shape)
+            self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
         return 4 * int(np.prod(y_shape))
