@@ -17,6 +17,7 @@ from .checks import check_against_torch
 pytestmark = [
     pytest.mark.skipif("cuda" not in mc.backends(), reason="no GPU and no CUDA simulator"),
     pytest.mark.filterwarnings("ignore:Using padding='same'"),
+    pytest.mark.usefixtures("strict_device_arrays"),  # conftest: a GPU's arrays
 ]
 
 

@@ -242,6 +242,7 @@ def test_train_refuses_labels_beyond_the_models_outputs():
     assert model.training  # the probe leaves the model in training mode
 
 
+@pytest.mark.usefixtures("strict_device_arrays")  # conftest: a GPU's arrays
 def test_train_on_the_cuda_backend_writes_a_checkpoint_that_loads_on_the_cpu(tmp_path, capsys):
     """``train --backend cuda``: the model moves to the device, the run prints and writes what a
     CPU run does, and its checkpoint loads into a CPU model that predicts the test images as
