@@ -8,11 +8,13 @@ BLAS, one BLAS thread per lane; threads, threading layer and the compile cache).
 is the map.
 
 Conventions: every kernel is ``@njit(parallel=True, cache=True)`` (helpers called inside a
-``prange`` body are plain ``@njit(cache=True)``); Python only picks a path (and tabulates the
-per-axis divisors or window bounds of average pooling), never loops over batch, channels or
-pixels. Sizes come from the call's record (:class:`kernels.common.ConvSpec`, ``PoolSpec``,
-``AdaptivePoolSpec``), one argument read by name (``spec.stride_h``); the GEMM kernels also
-take their work split as a :class:`conv_gemm.GemmPlan`. ``fastmath={"reassoc", "contract"}``
+``prange`` body are plain ``@njit(cache=True)``), ``njit`` being ``numba.njit`` with IEEE
+division (:func:`_loops.njit`: no zero test per divide, so loops with one vectorise); Python
+only picks a path (and tabulates the per-axis divisors or window bounds of average pooling),
+never loops over batch, channels or pixels. Sizes come from the call's record
+(:class:`kernels.common.ConvSpec`, ``PoolSpec``, ``AdaptivePoolSpec``), one argument read by
+name (``spec.stride_h``); the GEMM kernels also take their work split as a
+:class:`conv_gemm.GemmPlan`. ``fastmath={"reassoc", "contract"}``
 (``_loops.FASTMATH``) does not assume the absence of NaN or inf: NaN still propagates.
 
 conv2d's paths, chosen per call by :func:`conv_plan` (its tuning constants beside it):
@@ -61,11 +63,12 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.common import ConvGrads, ConvSpec
 
 from ._loops import FASTMATH, _all_finite
+from ._loops import njit as _njit  # private here: this namespace holds the ops
 from .batch_norm import batch_norm, batch_norm_backward
 from .conv_direct import (
     _conv2d_direct,
@@ -182,7 +185,7 @@ COLS_MAX_BYTES = 32 * 2**20
 # --------------------------------------------------------------------------- corr2d
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@_njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _corr2d(X, K):
     """``Y[i, j] = sum_{a, b} X[i + a, j + b] * K[a, b]``, parallel over output rows.
 
@@ -304,7 +307,7 @@ def _gemm_plan(plan: ConvPlan, has_bias: bool) -> GemmPlan:
 # --------------------------------------------------------------------------- conv2d: API
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@_njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _bias_grad(grad_y):
     """``grad_bias[c] = grad_y[:, c].sum()``: (N, C, Ho, Wo) -> (C,), parallel over channels."""
     N, C, Ho, Wo = grad_y.shape

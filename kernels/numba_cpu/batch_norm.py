@@ -15,9 +15,11 @@ inputs too, as naive's and PyTorch's CPU kernel. No ``fastmath``: a NaN or inf i
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.common import BatchNormOutput, BatchNormSpec, ConvGrads
+
+from ._loops import njit
 
 
 @njit(parallel=True, cache=True)

@@ -27,9 +27,9 @@ import types
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._loops import FASTMATH, _axpy, _dot
+from ._loops import FASTMATH, _axpy, _dot, njit
 
 
 @njit(parallel=True, cache=True)

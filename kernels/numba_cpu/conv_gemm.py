@@ -14,9 +14,9 @@ import contextlib
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._loops import FASTMATH, _add_into, _copy_into, _valid_range
+from ._loops import FASTMATH, _add_into, _copy_into, _valid_range, njit
 
 # --------------------------------------------------------------------------- BLAS threads
 

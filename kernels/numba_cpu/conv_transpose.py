@@ -36,9 +36,9 @@ keeps :func:`_conv_transpose2d_backward_gemm` whole, its im2col read phase by ph
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._loops import FASTMATH, _valid_range
+from ._loops import FASTMATH, _valid_range, njit
 from .conv_gemm import _col2im, _im2col
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from kernels.vectorized import (  # noqa: F401  (the numba backend's, see below)
     cat,
@@ -32,7 +31,7 @@ from kernels.vectorized import (  # noqa: F401  (the numba backend's, see below)
     dropout2d_backward,
 )
 
-from ._loops import FASTMATH
+from ._loops import FASTMATH, njit
 
 
 @njit(cache=True)

@@ -11,9 +11,10 @@ GEMM is BLAS's to thread, and two thread pools on one GEMM only take turns (modu
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from kernels.common import LinearGrads
+
+from ._loops import njit
 
 
 @njit(cache=True)

@@ -12,9 +12,10 @@ the multiplication by the noise is the compiled loop.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from kernels.naive import _dropout_scale, dropout_mask
+
+from ._loops import njit
 
 
 @njit(cache=True)

@@ -10,7 +10,8 @@ here are small.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ._loops import njit
 
 
 @njit(cache=True)

@@ -13,9 +13,11 @@ output order, as naive does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.common import PAD_CONSTANT, PAD_REFLECT, PAD_REPLICATE, PadSpec
+
+from ._loops import njit
 
 
 @njit(cache=True)

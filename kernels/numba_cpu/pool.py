@@ -41,11 +41,11 @@ NaN and inf propagate as they do there.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.common import AdaptivePoolSpec, PoolSpec, UnpoolSpec, adaptive_bounds, avg_pool_count
 
-from ._loops import FASTMATH, _valid_range
+from ._loops import FASTMATH, _valid_range, njit
 
 # --------------------------------------------------------------------------- max pooling
 

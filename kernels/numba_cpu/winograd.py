@@ -45,12 +45,12 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels import winograd as wn
 from kernels.common import ConvGrads, ConvSpec
 
-from ._loops import FASTMATH, _all_finite
+from ._loops import FASTMATH, _all_finite, njit
 from .conv_gemm import _blas_libraries, _single_threaded_blas
 
 CHUNK_BYTES = 16 * 2**20
