@@ -321,3 +321,26 @@ def test_max_pool_all_minus_inf_window_with_padding_picks_first_in_bounds_cell(d
     check_against_torch(gx, R.max_pool2d_backward(grad_y, x, **kwargs), "grad_x")
     np.testing.assert_array_equal(F.max_pool2d(x, **kwargs, backend="numba"),
                                   np.full((1, 1, 2, 2), -np.inf, dtype))
+
+
+def test_every_numba_kernel_divides_as_ieee_without_a_zero_test():
+    """Every compiled function of the numba backend comes from ``_loops.njit``
+    (``error_model="numpy"``): with Numba's default a divide tests its divisor and the branch
+    keeps the loop from vectorising (sigmoid's select loop: 0.21 against 0.024 ms). A module
+    that imported ``numba.njit`` again would fail here."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import kernels.numba_cpu as package
+
+    found, default_model = [], []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.__module__ == module.__name__:
+                found.append(name)
+                if value.targetoptions.get("error_model") != "numpy":
+                    default_model.append(f"{info.name}.{name}")
+    assert len(found) > 50 and not default_model, default_model
