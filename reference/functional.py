@@ -164,18 +164,25 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5, *, backend=None)
     return _np(tF.group_norm(_t(x), num_groups, w, b, eps))
 
 
+def _norm_backward(norm, grad_y, x, shape, weight):
+    """(grad_x, grad_weight, grad_bias) of ``norm(x, weight, bias)`` by autograd.
+
+    ``shape`` is the weight's and bias's; a None weight is taken as ones, the bias as zeros.
+    """
+    w = np.ones(shape, x.dtype) if weight is None else weight
+    tx, tw = _t(x, True), _t(w, True)
+    tb = torch.zeros(shape, dtype=tw.dtype, requires_grad=True)
+    gx, gw, gb = _backward(norm(tx, tw, tb), grad_y, tx, tw, tb)
+    return gx, gw, gb
+
+
 def group_norm_backward(grad_y, x, num_groups, weight, eps=1e-5, *, backend=None):
     """(grad_x, grad_weight, grad_bias) of group_norm by autograd (weight None: ones).
 
     Takes the forward's eps, not saved statistics: torch recomputes what it needs.
     """
-    C = x.shape[1]
-    w = np.ones(C, x.dtype) if weight is None else weight
-    tx, tw = _t(x, True), _t(w, True)
-    tb = torch.zeros(C, dtype=tw.dtype, requires_grad=True)
-    out = tF.group_norm(tx, num_groups, tw, tb, eps)
-    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
-    return gx, gw, gb
+    return _norm_backward(lambda tx, tw, tb: tF.group_norm(tx, num_groups, tw, tb, eps),
+                          grad_y, x, (x.shape[1],), weight)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, *, backend=None):
@@ -188,12 +195,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, *, backend
 def layer_norm_backward(grad_y, x, normalized_shape, weight, eps=1e-5, *, backend=None):
     """(grad_x, grad_weight, grad_bias) of layer_norm by autograd (weight None: ones)."""
     shape = tuple(np.atleast_1d(normalized_shape))
-    w = np.ones(shape, x.dtype) if weight is None else weight
-    tx, tw = _t(x, True), _t(w, True)
-    tb = torch.zeros(shape, dtype=tw.dtype, requires_grad=True)
-    out = tF.layer_norm(tx, shape, tw, tb, eps)
-    gx, gw, gb = _backward(out, grad_y, tx, tw, tb)
-    return gx, gw, gb
+    return _norm_backward(lambda tx, tw, tb: tF.layer_norm(tx, shape, tw, tb, eps),
+                          grad_y, x, shape, weight)
 
 
 def relu(x, *, backend=None):

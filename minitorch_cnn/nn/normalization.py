@@ -87,6 +87,13 @@ def _affine(module: Module, dtype) -> tuple[object, object]:
                  for p in (module.weight, module.bias))
 
 
+def _accumulate(module: Module, grad_weight, grad_bias) -> None:
+    """Add the gradients to the module's weight and bias, where it has them."""
+    for p, grad in ((module.weight, grad_weight), (module.bias, grad_bias)):
+        if p is not None:
+            p.accumulate_grad(grad)
+
+
 class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) per channel, PyTorch's train/eval semantics.
 
@@ -210,10 +217,7 @@ class LayerNorm(Module):
         grad_y = _in_dtype(grad_y, x.dtype) if grad_y.dtype != x.dtype else grad_y
         grad_x, grad_weight, grad_bias = F.layer_norm_backward(
             grad_y, x, self.normalized_shape, _affine(self, x.dtype)[0], saved)
-        if self.weight is not None:
-            self.weight.accumulate_grad(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grad_bias)
+        _accumulate(self, grad_weight, grad_bias)
         return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
@@ -267,10 +271,7 @@ class GroupNorm(Module):
         grad_y = _in_dtype(grad_y, x.dtype) if grad_y.dtype != x.dtype else grad_y
         grad_x, grad_weight, grad_bias = F.group_norm_backward(
             grad_y, x, self.num_groups, _affine(self, x.dtype)[0], saved)
-        if self.weight is not None:
-            self.weight.accumulate_grad(grad_weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grad_bias)
+        _accumulate(self, grad_weight, grad_bias)
         return grad_x
 
     def forward_flops(self, x_shape, y_shape) -> int:
