@@ -413,7 +413,7 @@ def load_image_folder(directory: str | Path, resize: int | None = None,
     extension; here they are an error, so a stray file is seen). With ``resize=N`` each image
     is resized to ``N x N`` (:func:`resize_bilinear`); without, all must have one size, and
     the first that differs raises ``ValueError`` naming both files and sizes. The images are
-    split with :func:`train_test_split` (``test_fraction``, ``seed``).
+    split with :func:`train_test_split`, which takes this function's last two arguments.
     """
     directory = Path(directory)
     resize = _check_resize(resize)
