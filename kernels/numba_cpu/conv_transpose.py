@@ -201,6 +201,27 @@ def _tap_phase(i, dil, pad, stride):
 
 
 @njit(cache=True)
+def _tap_in_phases(spec, i, j):
+    """Where tap ``(i, j)``'s stamp lies in one sample's phases (:func:`_split_phases` layout).
+
+    Returns ``(oh_lo, oh_hi, ow_lo, ow_hi, start, whole_rows)``: the outputs the tap reaches
+    (:func:`_valid_range` per axis), ``start`` the offset in one sample's phases of output
+    ``(oh_lo, 0)``'s element (phase ``(a, b)``, row ``oh_lo + qi``, column ``qj``, from
+    :func:`_tap_phase`; output ``(oh, ow)`` is then ``start + (oh - oh_lo)*Wm + ow``), and
+    ``whole_rows``: the tap covers whole phase rows, so its rows are one contiguous run.
+    :func:`_col2im_phases` adds there, :func:`_im2col_phases` reads from there.
+    """
+    sh, sw, Hm, Wm = _phase_shape(spec)
+    a, qi = _tap_phase(i, spec.dil_h, spec.pad_h, sh)
+    b, qj = _tap_phase(j, spec.dil_w, spec.pad_w, sw)
+    oh_lo, oh_hi = _valid_range(spec.H_out, spec.H, i * spec.dil_h - spec.pad_h, sh)
+    ow_lo, ow_hi = _valid_range(spec.W_out, spec.W, j * spec.dil_w - spec.pad_w, sw)
+    start = ((a * sw + b) * Hm + oh_lo + qi) * Wm + qj
+    whole_rows = ow_lo == 0 and ow_hi == spec.W_out and Wm == spec.W_out
+    return oh_lo, oh_hi, ow_lo, ow_hi, start, whole_rows
+
+
+@njit(cache=True)
 def _copy_run(dst, d0, src, s0, n):
     """``dst[d0:d0 + n] = src[s0:s0 + n]`` on 1-D arrays, a plain loop (vectorised)."""
     dst_run, src_run = dst[d0:d0 + n], src[s0:s0 + n]  # slices: indices known >= 0
@@ -278,7 +299,6 @@ def _col2im_phases(dcols, y, spec, n0, c0, ph_buf):
     (:func:`_join_phases`), each output element written once.
     """
     kh, kw, Ho, Wo = spec.kH, spec.kW, spec.H_out, spec.W_out
-    ph, pw, dh, dw = spec.pad_h, spec.pad_w, spec.dil_h, spec.dil_w
     sh, sw, Hm, Wm = _phase_shape(spec)
     L = sh * sw * Hm * Wm  # one sample's phases
     P = Ho * Wo
@@ -288,17 +308,13 @@ def _col2im_phases(dcols, y, spec, n0, c0, ph_buf):
         for t in range(samples * L):
             ph_buf[t] = 0
         for i in range(kh):
-            a, qi = _tap_phase(i, dh, ph, sh)
-            oh_lo, oh_hi = _valid_range(Ho, spec.H, i * dh - ph, sh)
             for j in range(kw):
-                b, qj = _tap_phase(j, dw, pw, sw)
-                ow_lo, ow_hi = _valid_range(Wo, spec.W, j * dw - pw, sw)
+                oh_lo, oh_hi, ow_lo, ow_hi, start, whole_rows = _tap_in_phases(spec, i, j)
                 if ow_hi <= ow_lo or oh_hi <= oh_lo:
                     continue
                 src = dcols[((c - c0) * kh + i) * kw + j]  # (samples*P,)
-                whole_rows = ow_lo == 0 and ow_hi == Wo and Wm == Wo
                 for s in range(samples):
-                    d0 = s * L + ((a * sw + b) * Hm + oh_lo + qi) * Wm + qj  # phase row
+                    d0 = s * L + start  # phase row
                     s0 = s * P + oh_lo * Wo
                     if whole_rows:  # rows oh_lo:oh_hi of the stamp, one contiguous run
                         _add_run(ph_buf, d0, src, s0, (oh_hi - oh_lo) * Wo)
@@ -323,7 +339,6 @@ def _im2col_phases(x, cols, spec, n0, c0, ph_buf):
     ``stride``-th element of a plane row; ``cols`` is written row after row.
     """
     kh, kw, Ho, Wo = spec.kH, spec.kW, spec.H_out, spec.W_out
-    ph, pw, dh, dw = spec.pad_h, spec.pad_w, spec.dil_h, spec.dil_w
     sh, sw, Hm, Wm = _phase_shape(spec)
     L = sh * sw * Hm * Wm
     P = Ho * Wo
@@ -333,19 +348,15 @@ def _im2col_phases(x, cols, spec, n0, c0, ph_buf):
         for s in range(samples):
             _split_phases(x3[n0 + s, c], ph_buf, s * L, spec)
         for i in range(kh):
-            a, qi = _tap_phase(i, dh, ph, sh)
-            oh_lo, oh_hi = _valid_range(Ho, spec.H, i * dh - ph, sh)
             for j in range(kw):
-                b, qj = _tap_phase(j, dw, pw, sw)
-                ow_lo, ow_hi = _valid_range(Wo, spec.W, j * dw - pw, sw)
+                oh_lo, oh_hi, ow_lo, ow_hi, start, whole_rows = _tap_in_phases(spec, i, j)
                 dst = cols[((c - c0) * kh + i) * kw + j]  # (samples*P,)
                 if ow_hi <= ow_lo or oh_hi <= oh_lo:
                     _zero_run(dst, 0, samples * P)
                     continue
-                whole_rows = ow_lo == 0 and ow_hi == Wo and Wm == Wo
                 for s in range(samples):
                     base = s * P
-                    src0 = s * L + ((a * sw + b) * Hm + oh_lo + qi) * Wm + qj  # phase row
+                    src0 = s * L + start  # phase row
                     _zero_run(dst, base, oh_lo * Wo)  # rows in the padding
                     _zero_run(dst, base + oh_hi * Wo, P - oh_hi * Wo)
                     if whole_rows:
