@@ -38,9 +38,10 @@ def _device_array_api() -> frozenset[str]:
     """
     import ast
     import importlib.util
+    from pathlib import Path
 
     origin = importlib.util.find_spec("numba_cuda").submodule_search_locations[0]
-    source = open(f"{origin}/numba/cuda/cudadrv/devicearray.py").read()
+    source = Path(origin, "numba", "cuda", "cudadrv", "devicearray.py").read_text()
     names = set()
     for node in ast.parse(source).body:
         if isinstance(node, ast.ClassDef) and node.name in ("DeviceNDArrayBase", "DeviceNDArray"):

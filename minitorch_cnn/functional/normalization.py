@@ -15,6 +15,7 @@ used (:class:`BatchNormSaved`), which :func:`batch_norm_backward` takes back, as
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -207,17 +208,10 @@ class GroupNormSaved(NamedTuple):
     inv_std: object
 
 
-def _count(shape: tuple[int, ...]) -> int:
-    total = 1
-    for size in shape:
-        total *= int(size)
-    return total
-
-
 def _group_spec(shape: tuple[int, ...], G: int, eps: float) -> BatchNormSpec:
     """The batch-norm spec of x (N, C, *) viewed as (1, N*G, C // G * L): groups as channels."""
     N, C = int(shape[0]), int(shape[1])
-    return BatchNormSpec(N=1, C=N * G, L=C // G * _count(shape[2:]), training=1,
+    return BatchNormSpec(N=1, C=N * G, L=C // G * math.prod(shape[2:]), training=1,
                          momentum=0.0, eps=eps)
 
 
@@ -225,7 +219,7 @@ def _normalized(x, shape, G, weight, bias, eps, backend):
     """``(y, GroupNormSaved)`` of group norm on a checked x (N, C, *) (module comment above)."""
     dtype = _shape_dtype(x)[1]
     N, C = int(shape[0]), int(shape[1])
-    L = _count(shape[2:])
+    L = math.prod(shape[2:])
     if N * C * L == 0:
         zeros = _zeros(x, shape, dtype)
         stats = _zeros(x, (N, G), dtype)
@@ -246,7 +240,7 @@ def _normalized_backward(grad_y, x, shape, G, weight, saved, backend):
     """``(grad_x, grad_weight (C,), grad_bias (C,))`` of :func:`_normalized`, checked args."""
     dtype = _shape_dtype(x)[1]
     N, C = int(shape[0]), int(shape[1])
-    L = _count(shape[2:])
+    L = math.prod(shape[2:])
     if N * C * L == 0:
         return (_zeros(x, shape, dtype), _filled(x, C, dtype, 0.0), _filled(x, C, dtype, 0.0))
     weight = _filled(x, C, dtype, 1.0) if weight is None else weight
@@ -316,7 +310,7 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5, *, return_saved=
     bias = _channels(bias, "bias", C, x, backend)
     eps = _real(eps, "eps")
     _bool(return_saved, "return_saved")
-    if int(shape[0]) * (C // G) * _count(shape[2:]) == 1:
+    if int(shape[0]) * (C // G) * math.prod(shape[2:]) == 1:
         raise ValueError(f"x: expected more than 1 value per group over the batch (N * C // "
                          f"num_groups * prod(*) > 1), got shape {tuple(shape)} with "
                          f"num_groups={G}")
@@ -364,8 +358,8 @@ def _rows(x, normalized_shape, backend):
     if len(shape) < D or shape[len(shape) - D:] != normalized_shape:
         raise ValueError(f"x: expected a shape ending in normalized_shape {normalized_shape}, "
                          f"got {shape}")
-    D = _count(normalized_shape)
-    return x, shape, (_count(shape) // D, D)
+    D = math.prod(normalized_shape)
+    return x, shape, (math.prod(shape) // D, D)
 
 
 def _elementwise(a, name, normalized_shape, x, backend):
@@ -377,7 +371,7 @@ def _elementwise(a, name, normalized_shape, x, backend):
     if tuple(_shape_dtype(a)[0]) != normalized_shape:
         raise ValueError(f"{name}: expected shape {normalized_shape} (normalized_shape), got "
                          f"{tuple(_shape_dtype(a)[0])}")
-    return a.reshape(_count(normalized_shape))
+    return a.reshape(math.prod(normalized_shape))
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, *, return_saved=False,
