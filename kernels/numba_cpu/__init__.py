@@ -30,9 +30,9 @@ thread), ``"1x1"`` (the GEMM reads ``x[n]`` and writes ``y[n]`` in place), ``"wi
 wide rows' junk zeros with inputs and weights, exact only while they are finite; with a NaN or
 inf in ``x`` or the weight, :func:`conv2d_backward` takes the GEMM path instead (NaN then
 reaches exactly the gradients it reaches in PyTorch). Pooling is one parallel loop over the
-``N*C`` planes, each pooled tap by tap (a row of running maxima or sums), which keeps PyTorch's
-per-window scan order exactly (adaptive pooling reassociates its sums, as PyTorch does;
-:mod:`.pool` says why).
+``N*C`` planes, max pooling window by window (a running maximum per window), average pooling
+tap by tap (a row of running sums), both in PyTorch's per-window scan order exactly
+(adaptive pooling reassociates its sums, as PyTorch does; :mod:`.pool` says why).
 
 The modules, in reading order (each header names its naive twin):
 

@@ -4,12 +4,13 @@ Each op computes what its namesake in :mod:`kernels.naive` computes (``max_pool2
 ``max_pool2d_backward``, ``avg_pool2d``, ``avg_pool2d_backward``, ``adaptive_avg_pool2d``,
 ``adaptive_avg_pool2d_backward``, ``max_unpool2d``, ``max_unpool2d_backward``,
 ``adaptive_max_pool2d``, ``adaptive_max_pool2d_backward``): one ``prange`` over the ``N*C``
-planes, each plane pooled tap by tap so that every max-pool window still sees its taps in
-PyTorch's row-major order (package header, item 5). Each kernel takes the call's record
-(:class:`kernels.common.PoolSpec`, ``AdaptivePoolSpec`` or ``UnpoolSpec``) and reads the
-window and the output size from it by name; average pooling's divisors and adaptive
-pooling's bounds come from the helpers of :mod:`kernels.common`, as in naive, tabulated
-once per axis.
+planes. Max pooling scans each window on its own, its taps in PyTorch's row-major order, a
+running maximum in a register (:func:`_max_pool_plane`); average pooling goes tap by tap,
+each tap adding into a row of running sums, which keeps the same order per window. Each
+kernel takes the call's record (:class:`kernels.common.PoolSpec`, ``AdaptivePoolSpec`` or
+``UnpoolSpec``) and reads the window and the output size from it by name; average
+pooling's divisors and adaptive pooling's bounds come from the helpers of
+:mod:`kernels.common`, as in naive, tabulated once per axis.
 
 How the loops are written, and what each rule bought (medians on the 2-core VM, 2 threads):
 
@@ -29,6 +30,17 @@ How the loops are written, and what each rule bought (medians on the 2-core VM, 
 - A backward's ``grad_x`` is ``np.empty``, and each plane is zeroed by the thread that then
   adds into it: ``np.zeros`` in a parallel kernel is one more pass over memory. Max-pool
   backward from indices on 8x64x56x56: 1.71 ms -> 0.30 ms.
+- A window's scan is three selects per tap and no branch, over the window's in-bounds taps
+  tabulated once per call (:func:`_tap_ranges`), read with an unsigned index (no
+  wrap-around test: 7-10% on both layers below). Max pooling forward, tap by tap with the
+  keep test as one ``or`` (which compiled to branches) and each run's bounds divided out per
+  tap and output row: 0.81 ms on 64x10x24x24 (2x2), 102 ms on 32x64x112x112 (3x3 s2 p1);
+  window by window: 0.38 and 56 ms; tap by tap with the selects and the tables: 1.2 and
+  175 ms (AMD EPYC with AVX-512). On the AMD EPYC with AVX2 only (Zen 3), window by window
+  wins on LeNet's and the MNIST CNN's pools (64x10x24x24: 1.41/1.46 -> 0.96/0.74 ms) and
+  loses on ResNet's (95-100 -> 106-124 ms, PyTorch 178-189 ms). Average pooling's sum went
+  the other way: window by window with the tables, 0.31 ms against 0.19 ms tap by tap on
+  64x6x28x28 (2x2).
 - Small arrays are filled with explicit loops, not ``a[:, :] = v``, whose fixed cost is
   large next to a 4x4 plane: max pool forward on 64x20x8x8, 0.50 ms -> 0.33 ms.
 
@@ -51,10 +63,27 @@ from ._loops import FASTMATH, _valid_range, njit
 
 
 @njit(cache=True)
-def _max_pool_plane(plane, vals, index, spec):
-    """Max-pool one plane: (H, W) -> ``vals``, ``index`` : (H_out, W_out), written in place.
+def _tap_ranges(out_size, size, k, stride, pad, dil):
+    """Each output's in-bounds taps along one axis: (out_size, 2) int64, row ``o`` = ``[lo, hi)``.
 
-    ``spec`` a :class:`kernels.common.PoolSpec` (its window, stride, padding and dilation).
+    Tap ``t`` (``0 <= t < k``) of output ``o`` reads input ``o*stride - pad + t*dil``; the taps
+    that land inside ``[0, size)`` are ``lo <= t < hi`` (none when ``hi <= lo``: a window that
+    lies in the padding). It is :func:`_valid_range` with the roles of outputs and taps
+    swapped, tabulated once per call and axis, so that the window loops divide nothing.
+    """
+    ranges = np.empty((out_size, 2), np.int64)
+    for o in range(out_size):
+        ranges[o, 0], ranges[o, 1] = _valid_range(k, size, o * stride - pad, dil)
+    return ranges
+
+
+@njit(cache=True)
+def _max_pool_plane(plane, vals, index, spec, rows, cols):
+    """Max-pool one plane, window by window: plane (H*W,) -> vals, index (H_out, W_out), in place.
+
+    ``spec`` a :class:`kernels.common.PoolSpec`; rows : (H_out, 2), cols : (W_out, 2) each
+    output row's and column's in-bounds taps (:func:`_tap_ranges`), so a window's loops run
+    over its in-bounds taps only, with no test per tap.
 
     PyTorch's scan: per window, taps in row-major order, keep the tap if it is the window's
     first in-bounds tap, or ``val > max`` or ``isnan(val)``. So ties keep the first maximum,
@@ -62,38 +91,52 @@ def _max_pool_plane(plane, vals, index, spec):
     ``index`` is the flat ``h*W + w`` of the kept tap (what backward needs), ``-1`` for a
     window with no tap inside the input (possible with dilation), whose value is ``-inf``.
 
-    Loop order: tap row ``i``, output row, tap column ``j``, output column: each output still
-    sees its taps in row-major order, while the inner loop runs along a *run*: the slice of
-    an output row whose windows have tap ``(i, j)`` inside the input, against the strided
-    slice of the input row those taps read (module header). The keep-or-not test is written
-    without a branch (``take``, then two selects). On ResNet's 3x3 stride-2 max pool
-    (32x64x112x112, 2 threads) the scan took 168 ms with per-pixel index arithmetic, 82 ms
-    with runs, 68 ms with runs and no branch (PyTorch: 148 ms).
+    Here the NaN test is split off: ``best``/``kept`` follow ``val > best`` alone, and
+    ``last_nan`` remembers the last NaN, which, if any, is the answer (once PyTorch keeps a
+    NaN, no number replaces it, since nothing compares greater than NaN, and every later NaN
+    does). Each of the three is a select, with no branch, and the running maximum is one
+    ``vmaxss`` per tap, the only chain from tap to tap. On the MNIST CNN's first pool
+    (64x10x24x24, 2x2) and ResNet's (32x64x112x112, 3x3 stride 2, padding 1), float32, 2
+    threads, medians of two interleaved runs on the AMD EPYC with AVX-512: 0.38/0.35 and
+    56/59 ms, where the former loop order took 0.81/0.85 and 102/108 ms (PyTorch: 0.88/0.92
+    and 104/114 ms); on the AVX2-only EPYC, see the module header. That one walked
+    each tap's run of outputs along a row (the loop order average pooling's backward keeps),
+    recomputing the run's bounds, a division, per tap and output row; its keep test ``take =
+    first | (val > max) | isnan(val)`` compiled to branches, and runs shorter than 24
+    outputs were not vectorised.
     """
-    H, W = plane.shape
+    W = spec.W
+    sh, sw, ph, pw, dh, dw = (spec.stride_h, spec.stride_w, spec.pad_h, spec.pad_w,
+                              spec.dil_h, spec.dil_w)
     Ho, Wo = vals.shape
-    kh, kw, sh, sw = spec.kH, spec.kW, spec.stride_h, spec.stride_w
-    ph, pw, dh, dw = spec.pad_h, spec.pad_w, spec.dil_h, spec.dil_w
     for oh in range(Ho):
+        i_lo, i_hi = rows[oh, 0], rows[oh, 1]
         for ow in range(Wo):
-            vals[oh, ow] = -np.inf
-            index[oh, ow] = -1
-    for i in range(kh):
-        oh_lo, oh_hi = _valid_range(Ho, H, i * dh - ph, sh)
-        for oh in range(oh_lo, oh_hi):
-            h = oh * sh + i * dh - ph
-            for j in range(kw):
-                ow_lo, ow_hi = _valid_range(Wo, W, j * dw - pw, sw)
-                if ow_hi <= ow_lo:
-                    continue
-                w_lo = ow_lo * sw + j * dw - pw  # input column of the run's first tap
-                taps = plane[h, w_lo:w_lo + (ow_hi - ow_lo - 1) * sw + 1:sw]  # (run,)
-                v_run, i_run = vals[oh, ow_lo:ow_hi], index[oh, ow_lo:ow_hi]  # (run,)
-                for k in range(taps.shape[0]):
-                    v = taps[k]
-                    take = (i_run[k] < 0) | (v > v_run[k]) | (v != v)  # v != v: NaN
-                    v_run[k] = v if take else v_run[k]
-                    i_run[k] = h * W + w_lo + k * sw if take else i_run[k]
+            j_lo, j_hi = cols[ow, 0], cols[ow, 1]
+            best, kept, last_nan = plane.dtype.type(-np.inf), -1, -1
+            if i_lo < i_hi and j_lo < j_hi:  # start from the window's first in-bounds tap
+                kept = (oh * sh - ph + i_lo * dh) * W + ow * sw - pw + j_lo * dw
+                best = plane[kept]
+            for i in range(i_lo, i_hi):
+                row = (oh * sh - ph + i * dh) * W + ow * sw - pw  # flat index of tap (i, 0)
+                for j in range(j_lo, j_hi):
+                    k = row + j * dw
+                    v = plane[np.uint64(k)]  # unsigned: no wrap-around test
+                    kept = k if v > best else kept
+                    best = v if v > best else best
+                    last_nan = k if v != v else last_nan
+            if last_nan >= 0:
+                kept, best = last_nan, plane[last_nan]
+            vals[oh, ow] = best
+            index[oh, ow] = kept
+
+
+@njit(cache=True)
+def _window_taps(spec):
+    """:func:`_tap_ranges` of both axes of a max pool: rows (H_out, 2), cols (W_out, 2)."""
+    rows = _tap_ranges(spec.H_out, spec.H, spec.kH, spec.stride_h, spec.pad_h, spec.dil_h)
+    cols = _tap_ranges(spec.W_out, spec.W, spec.kW, spec.stride_w, spec.pad_w, spec.dil_w)
+    return rows, cols
 
 
 @njit(parallel=True, cache=True)
@@ -106,11 +149,12 @@ def _max_pool2d(x, spec):
     """
     N, C, H, W = x.shape
     Ho, Wo = spec.H_out, spec.W_out
-    x3 = x.reshape(N * C, H, W)  # (N*C, H, W)
+    rows, cols = _window_taps(spec)
+    planes = x.reshape(N * C, H * W)  # (N*C, H*W)
     y = np.empty((N * C, Ho, Wo), x.dtype)
     indices = np.empty((N * C, Ho, Wo), np.int64)
     for p in prange(N * C):
-        _max_pool_plane(x3[p], y[p], indices[p], spec)
+        _max_pool_plane(planes[p], y[p], indices[p], spec, rows, cols)
     return y.reshape(N, C, Ho, Wo), indices.reshape(N, C, Ho, Wo)
 
 
@@ -148,12 +192,13 @@ def _max_pool2d_backward(grad_y, x, spec):
     """
     N, C, H, W = x.shape
     Ho, Wo = spec.H_out, spec.W_out
-    x3, gy3 = x.reshape(N * C, H, W), grad_y.reshape(N * C, Ho, Wo)  # planes, flat over N*C
+    rows, cols = _window_taps(spec)
+    planes, gy3 = x.reshape(N * C, H * W), grad_y.reshape(N * C, Ho, Wo)  # flat over N*C
     grad_x = np.empty((N * C, H * W), x.dtype)
     for p in prange(N * C):
         vals = np.empty((Ho, Wo), x.dtype)
         index = np.empty((Ho, Wo), np.int64)
-        _max_pool_plane(x3[p], vals, index, spec)
+        _max_pool_plane(planes[p], vals, index, spec, rows, cols)
         for k in range(H * W):
             grad_x[p, k] = 0
         for oh in range(Ho):
@@ -197,9 +242,11 @@ def _avg_pool2d(x, div_h, div_w, spec):
     Each window sums its in-bounds taps (padding adds 0) in row-major order, as PyTorch, and
     divides by ``div_h[oh] * div_w[ow]``: PyTorch's divisor (``kernels.common.
     avg_pool_divisor``) is a product of one factor per axis, computed once per axis by the
-    caller. Loop order as :func:`_max_pool_plane`, but the inner loop indexes the plane at
-    ``ow*sw + j - pw`` instead of walking a run: the exception to the module header's run
-    rule, because runs measured slower here at stride 2 (see the header).
+    caller. Loop order: tap row ``i``, output row, tap column ``j``, output column, so each
+    output still sees its taps in row-major order while the inner loop runs along an output
+    row; it indexes the plane at ``ow*sw + j - pw`` instead of walking a run: the exception
+    to the module header's run rule, because runs measured slower here at stride 2 (see the
+    header).
     """
     N, C, H, W = x.shape
     kh, kw, sh, sw = spec.kH, spec.kW, spec.stride_h, spec.stride_w
