@@ -19,8 +19,9 @@ name (``spec.stride_h``); the GEMM kernels also take their work split as a
 
 conv2d's paths, chosen per call by :func:`conv_plan` (its tuning constants beside it):
 ``"direct"`` (stride 1 and few input channels or a small window: each tap one AXPY over the
-zero-padded plane, "wide rows"; serial twins below ``SERIAL_MAX_MACS``; a backward that needs
-grad_x of a one-group conv takes the GEMM path instead, which won there: :func:`conv_plan`),
+zero-padded plane, "wide rows", five taps of a kernel row in one pass; serial twins below
+``SERIAL_MAX_MACS``; a backward that needs grad_x of a one-group conv takes the GEMM path
+instead, which won there: :func:`conv_plan`),
 ``"gemm"`` (im2col + one single-threaded BLAS GEMM per chunk of samples, one lane per
 thread), ``"1x1"`` (the GEMM reads ``x[n]`` and writes ``y[n]`` in place), ``"winograd"``
 (3x3, stride 1, dilation 1, one group, float32 with many channels, by
