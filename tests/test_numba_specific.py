@@ -107,19 +107,23 @@ def test_conv_plan_picks_the_documented_path_for_the_benchmark_layers():
     assert P((1, 16, 32, 32), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, 4, threads=2).lanes == 1
 
 
-def test_a_backward_needing_grad_x_leaves_the_direct_path_only_where_gemm_won():
-    def plan(x_shape, w_shape, groups=1, grad_x=True):
+def test_a_backward_leaves_the_direct_path_only_where_gemm_won():
+    def plan(x_shape, w_shape, groups=1, backward=True):
         spec = ConvSpec.from_shapes(x_shape, w_shape, (1, 1), (0, 0), (1, 1), groups)
-        return nc.conv_plan(spec, 4, threads=2, grad_x=grad_x).path
+        return nc.conv_plan(spec, 4, threads=2, backward=backward).path
 
     lenet_conv2 = ((64, 6, 14, 14), (16, 6, 5, 5))
-    assert plan(*lenet_conv2, grad_x=False) == "direct"  # forward, or grad_weight alone
-    assert plan(*lenet_conv2) == "gemm"
-    assert plan((64, 1, 28, 28), (6, 1, 5, 5)) == "gemm"  # a first layer asked for grad_x
+    assert plan(*lenet_conv2, backward=False) == "direct"  # the forward
+    assert plan(*lenet_conv2) == "direct"  # five-tap kernel rows: the direct backward wins
+    assert plan((64, 1, 28, 28), (6, 1, 5, 5)) == "direct"  # a first layer
+    assert plan((64, 4, 16, 16), (16, 4, 7, 7)) == "direct"  # one five-tap pass, two single
+    assert plan((64, 3, 32, 32), (16, 3, 3, 3)) == "gemm"  # rows narrower than five taps
+    assert plan((64, 2, 14, 14), (16, 2, 4, 4)) == "gemm"
+    assert plan((64, 3, 32, 32), (16, 3, 3, 3), backward=False) == "direct"  # the forward
     assert plan((64, 32, 28, 28), (32, 1, 3, 3), groups=32) == "direct"  # depthwise stays
     assert plan((2, 3, 8, 8), (4, 3, 3, 3)) == "direct"  # below SERIAL_MAX_MACS: serial twins
     with nc.conv_algorithm("direct"):
-        assert plan(*lenet_conv2) == "direct"  # forced
+        assert plan((64, 3, 32, 32), (16, 3, 3, 3)) == "direct"  # forced
 
 
 # --------------------------------------------------------------------------- each path
@@ -128,8 +132,9 @@ def test_a_backward_needing_grad_x_leaves_the_direct_path_only_where_gemm_won():
 @st.composite
 def direct_problems(draw):
     """Stride 1, any padding and dilation (incl. depthwise); kernel rows up to 7 taps, so
-    that the forward's five-tap passes run, alone (5), followed by single taps (6, 7), or not
-    at all (< 5)."""
+    that the five-tap passes (forward, grad_x, grad_weight) run alone (5), followed by single
+    taps (6, 7), or not at all (< 5); 1-5 output channels per group, so that grad_weight's
+    channel pairs (``GW_ROWS``) end with an odd one or not."""
     groups = draw(st.sampled_from([1, 2, 3]))
     C_in = groups * draw(st.integers(1, 2))
     C_out = groups * draw(st.integers(1, 5))

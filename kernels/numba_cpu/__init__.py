@@ -20,8 +20,8 @@ name (``spec.stride_h``); the GEMM kernels also take their work split as a
 conv2d's paths, chosen per call by :func:`conv_plan` (its tuning constants beside it):
 ``"direct"`` (stride 1 and few input channels or a small window: each tap one AXPY over the
 zero-padded plane, "wide rows", five taps of a kernel row in one pass; serial twins below
-``SERIAL_MAX_MACS``; a backward that needs grad_x of a one-group conv takes the GEMM path
-instead, which won there: :func:`conv_plan`),
+``SERIAL_MAX_MACS``; the backward of a one-group conv whose kernel rows are narrower than
+five taps takes the GEMM path instead, which won there: :func:`conv_plan`),
 ``"gemm"`` (im2col + one single-threaded BLAS GEMM per chunk of samples, one lane per
 thread), ``"1x1"`` (the GEMM reads ``x[n]`` and writes ``y[n]`` in place), ``"winograd"``
 (3x3, stride 1, dilation 1, one group, float32 with many channels, by
@@ -72,6 +72,7 @@ from ._loops import FASTMATH, _all_finite
 from ._loops import njit as _njit  # private here: this namespace holds the ops
 from .batch_norm import batch_norm, batch_norm_backward
 from .conv_direct import (
+    FUSED_TAPS,
     _conv2d_direct,
     _conv2d_direct_grad_weight,
     _conv2d_direct_grad_x,
@@ -152,20 +153,21 @@ DIRECT_MAX_K = 256
 
 Measured by :func:`conv_direct.measure_thresholds` (its docstring has the command): ms,
 float32, batch 64, 16 x 14x14 outputs of 5x5 kernels, 2 threads, min of 15 interleaved runs,
-2-core AMD EPYC shared with other jobs (load average 4-10)::
+2-core AMD EPYC (Zen 3, AVX2), with the direct kernels' five-tap passes::
 
     K = C_in*25   direct fwd   gemm fwd   direct bwd   gemm bwd
-    50            0.277        0.504      1.124        0.825
-    75            0.481        0.744      1.436        1.211
-    150           0.827        1.277      2.355        2.126
-    250           1.279        2.043      3.508        3.349
-    400           2.164        3.809      5.768        7.925
-    800           4.090        7.551      10.818       14.536
+    50            0.262        0.529      0.967        0.965
+    75            0.339        0.745      1.042        1.402
+    150           0.629        1.457      2.151        2.565
+    250           0.927        2.129      2.644        3.999
+    400           1.394        4.105      3.904        7.289
+    800           2.700        8.247      7.501        15.207
 
-The direct forward wins everywhere, its backward (grad_x and grad_weight) loses 5-35% up to
-K = 250; forward plus backward the direct path ties or wins from K = 50 up. 256 covers
-LeNet's (150) and the MNIST CNN's (250) second layers; larger windows were measured only
-for 5x5 kernels on 14x14 planes, so ResNet's 3x3 layers (K >= 576) stay on GEMM or Winograd.
+The direct path wins forward everywhere and ties or wins backward (grad_x and grad_weight)
+from K = 50 up; before the five-tap passes its backward lost 5-35% up to K = 250. 256
+covers LeNet's (150) and the MNIST CNN's (250) second layers; larger windows were measured
+only for 5x5 kernels on 14x14 planes, so ResNet's 3x3 layers (K >= 576) stay on GEMM or
+Winograd.
 """
 SERIAL_MAX_MACS = 2**17
 """The direct path runs its serial twins below this many multiply-adds per call
@@ -237,7 +239,7 @@ set_conv_algorithm = CONV_ALGORITHM.set
 
 
 def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
-              allow_direct: bool = True, grad_x: bool = False) -> ConvPlan:
+              allow_direct: bool = True, backward: bool = False) -> ConvPlan:
     """Pick the conv path and its work split for one problem (see the module header).
 
     ``spec`` a :class:`kernels.common.ConvSpec`, ``itemsize`` the bytes of one element of
@@ -247,21 +249,26 @@ def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
     NaN``), so :func:`conv2d_backward` asks again with it when ``_all_finite(x) and
     _all_finite(weight)`` is false.
 
-    ``grad_x=True``: the plan of a backward that computes grad_x. It leaves the direct path
-    for im2col + GEMM with one group above the serial threshold (unless
-    ``conv_algorithm("direct")`` forces it): the direct grad_x (a gather over the padded
-    plane, ``ROWS`` input channels at a time) lost to ``W.T @ grad_y`` and col2im on every
-    such layer measured, while the direct forward, and the direct grad_weight alone (a first
-    layer's backward), still win. ms, float32, whole backward, 2 threads, median of 60, 2-core
-    AMD EPYC (AVX-512), ``F.conv2d_backward`` under ``conv_algorithm("direct")`` and
-    ``("gemm")``::
+    ``backward=True``: the plan of a backward (grad_x, grad_weight or both). A one-group conv
+    above the serial threshold leaves the direct path for im2col + GEMM when its kernel rows
+    are narrower than ``FUSED_TAPS`` (unless ``conv_algorithm("direct")`` forces it): the
+    direct backward kernels fuse five taps of a kernel row per pass
+    (:mod:`kernels.numba_cpu.conv_direct`), and without that they lost to the GEMM's on
+    every such layer measured, while the direct forward still wins. ms, float32, whole
+    backward, 2 threads, best of three rounds' medians of 40, 2-core AMD EPYC (Zen 3, AVX2),
+    ``F.conv2d_backward`` under ``conv_algorithm("direct")`` and ``("gemm")``::
 
         layer (N, C_in, H, C_out, k, pad)   direct   gemm   | no grad_x: direct   gemm
-        LeNet conv1 (64, 1, 28, 6, 5, 2)    2.219    1.333  |            0.510    0.992
-        LeNet conv2 (64, 6, 14, 16, 5, 0)   2.304    2.088  |            1.229    1.326
-        MNIST conv2 (64, 10, 12, 20, 5, 0)  3.322    2.257  |            1.464    1.521
-        (64, 2, 14, 16, 5, 0), K = 50       0.911    0.651  |            0.377    0.457
-        (64, 3, 32, 16, 3, 1)               3.213    2.614  |            1.766    1.522
+        LeNet conv1 (64, 1, 28, 6, 5, 2)    1.211    1.880  |            0.405    1.219
+        LeNet conv2 (64, 6, 14, 16, 5, 0)   1.829    2.381  |            0.720    1.367
+        MNIST conv2 (64, 10, 12, 20, 5, 0)  2.732    2.804  |            1.281    1.556
+        (64, 2, 14, 16, 5, 0), K = 50       0.879    0.879  |            0.303    0.529
+        (64, 4, 16, 16, 7, 3)               4.692    5.700  |            2.196    3.275
+        (64, 3, 32, 16, 3, 1)               4.081    3.134  |            2.052    1.754
+        (64, 2, 14, 16, 4, 0)               1.228    0.721  |            0.459    0.439
+
+    (Before the five-tap passes, on the AVX-512 EPYC, the direct backward with grad_x lost
+    on every row measured, LeNet's second layer 2.304 against 2.088 ms.)
 
     Below ``SERIAL_MAX_MACS`` the serial direct kernels stay (2x3x8x8, 4 outputs, 3x3: 0.036
     against 0.058 ms), and so do grouped convs, where neither path won every layer measured
@@ -282,8 +289,8 @@ def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
         return ConvPlan("direct", 1, 1, serial)  # forced by conv_algorithm("direct")
     allow_direct = allow_direct and get_conv_algorithm() != "gemm"
     small = C_in_g <= DIRECT_MAX_C_IN or (kh * kw > 1 and C_in_g * kh * kw <= DIRECT_MAX_K)
-    if grad_x and spec.groups == 1 and not serial:
-        small = False  # the direct grad_x loses to the GEMM's (the table above)
+    if backward and spec.groups == 1 and not serial and kw < FUSED_TAPS:
+        small = False  # no five-tap passes: the direct backward loses to the GEMM's (the table)
     if allow_direct and small and stride_1:
         return ConvPlan("direct", 1, 1, serial)
     threads = numba.get_num_threads() if threads is None else threads
@@ -359,7 +366,7 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
     m = choose_tile(spec, x, weight, grad_y) if need_x or need_w else 0  # Winograd, or 0
     if m:
         return _conv2d_backward_winograd(grad_y, x, weight, spec, m, (need_x, need_w, need_b))
-    plan = conv_plan(spec, x.itemsize, grad_x=need_x)
+    plan = conv_plan(spec, x.itemsize, backward=need_x or need_w)
     if plan.path == "direct" and not ((not need_x or _all_finite(weight))
                                       and (not need_w or _all_finite(x))):
         plan = conv_plan(spec, x.itemsize, allow_direct=False)  # scanned only where direct runs

@@ -55,6 +55,15 @@ setup is paid once per four planes: on LeNet's second layer (batch 64, float32, 
 thread, serial twins, min of 30) the forward took 2.8 ms one plane at a time, 1.05 ms four
 at a time (eight: 0.83 ms; four wastes less on the 6- and 10-channel layers' grad_x)."""
 
+FUSED_TAPS = 5
+"""Taps of a kernel row that one pass of the direct kernels handles together
+(:func:`_axpy_rows_5taps`, :func:`_dots_2rows_5taps`, written out for five): a row of at
+least this many taps gets the fused passes, a narrower one single taps only."""
+
+GW_ROWS = 2
+"""Output channels whose weights :func:`_conv2d_direct_grad_weight` sums together, five taps
+at a time (:func:`_dots_2rows_5taps`)."""
+
 
 @njit(cache=True, fastmath=FASTMATH)
 def _axpy_rows(rows, a, x):
@@ -98,6 +107,46 @@ def _axpy_rows_5taps(rows, a, x, dw):
         r1[k] += a10 * v0 + a11 * v1 + a12 * v2 + a13 * v3 + a14 * v4
         r2[k] += a20 * v0 + a21 * v1 + a22 * v2 + a23 * v3 + a24 * v4
         r3[k] += a30 * v0 + a31 * v1 + a32 * v2 + a33 * v3 + a34 * v4
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _dots_2rows_5taps(g, x, dw, out):
+    """``out[b, t] += g[b] . x[t*dw:t*dw + L]`` for ``b < 2``, ``t < 5``: ten dot products
+    in one pass.
+
+    g : (2, L), x : (L + 4*dw,), out : (2, 5). grad_weight's counterpart of
+    :func:`_axpy_rows_5taps`: five taps of a kernel row for two output channels, each load
+    of ``x`` and of ``g`` feeding several multiply-adds, ten sums in registers. Two channels,
+    not four: twenty sums and nine loaded vectors do not fit AVX2's sixteen registers, and
+    on the AVX2 EPYC the four-channel version spilled and ran no faster than two
+    (:func:`_conv2d_direct_grad_weight` has the numbers).
+    """
+    g0, g1 = g[0], g[1]
+    x0, x1, x2, x3, x4 = x[0:], x[dw:], x[2 * dw:], x[3 * dw:], x[4 * dw:]  # tap t's input
+    s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = x.dtype.type(0)
+    for k in range(g0.shape[0]):
+        v0, v1, v2, v3, v4 = x0[k], x1[k], x2[k], x3[k], x4[k]
+        a, b = g0[k], g1[k]
+        s00 += a * v0
+        s01 += a * v1
+        s02 += a * v2
+        s03 += a * v3
+        s04 += a * v4
+        s10 += b * v0
+        s11 += b * v1
+        s12 += b * v2
+        s13 += b * v3
+        s14 += b * v4
+    out[0, 0] += s00
+    out[0, 1] += s01
+    out[0, 2] += s02
+    out[0, 3] += s03
+    out[0, 4] += s04
+    out[1, 0] += s10
+    out[1, 1] += s11
+    out[1, 2] += s12
+    out[1, 3] += s13
+    out[1, 4] += s14
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -156,12 +205,12 @@ def _conv2d_direct(xp, weight, bias, spec):
                 j = 0
                 while j < kw:
                     off = i * dh * Wp + j * dw
-                    if j + 5 <= kw:  # taps j..j+4 of kernel row i in one pass
+                    if j + FUSED_TAPS <= kw:  # taps j..j+4 of kernel row i in one pass
                         for b in range(rows):
                             for t in range(5):
                                 a5[b, t] = weight[co0 + b, cl, i, j + t]
                         _axpy_rows_5taps(wide, a5, src[off:off + L + 4 * dw], dw)
-                        j += 5
+                        j += FUSED_TAPS
                     else:  # the row's last taps, one at a time
                         for b in range(rows):
                             a[b] = weight[co0 + b, cl, i, j]
@@ -263,7 +312,9 @@ def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
     cannot forward: on LeNet's second layer (batch 64, float32, one thread, serial twins,
     min of 40) the scatter took 5.1 ms, this gather 2.8 ms, the forward 2.6 ms (one plane
     at a time each). As in the forward, ``ROWS`` input channels of one group are updated
-    together from each gradient row (:func:`_axpy_rows`).
+    together from each gradient row (:func:`_axpy_rows`), and a kernel row's taps go five
+    at a time while five are left (:func:`_axpy_rows_5taps`; five neighbouring taps read the
+    gradient row at starts ``dw`` apart, the last tap's first).
     """
     N, C_out, M = gy_margin.shape
     _, C_in_g, kh, kw = weight.shape
@@ -281,14 +332,25 @@ def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
         rows = min(ROWS, C_in_g - cl0)
         gxp = np.zeros((ROWS, Hp * Wp), gy_margin.dtype)  # padded planes' gradients, flat
         a = np.zeros(ROWS, gy_margin.dtype)  # their weights of one tap
+        a5 = np.zeros((ROWS, 5), gy_margin.dtype)  # their weights of five taps
         for co in range(g * C_out_g, (g + 1) * C_out_g):
             src = gy_margin[n, co]  # (off_max + Hp*Wp,)
             for i in range(kh):
-                for j in range(kw):
-                    start = off_max - (i * dh * Wp + j * dw)
-                    for b in range(rows):
-                        a[b] = weight[co, cl0 + b, i, j]
-                    _axpy_rows(gxp, a, src[start:start + Hp * Wp])
+                j = 0
+                while j < kw:
+                    if j + FUSED_TAPS <= kw:  # taps j..j+4: tap j + 4 - t reads from start + t*dw
+                        start = off_max - (i * dh * Wp + (j + 4) * dw)
+                        for b in range(rows):
+                            for t in range(5):
+                                a5[b, t] = weight[co, cl0 + b, i, j + 4 - t]
+                        _axpy_rows_5taps(gxp, a5, src[start:start + Hp * Wp + 4 * dw], dw)
+                        j += FUSED_TAPS
+                    else:  # the row's last taps, one at a time
+                        start = off_max - (i * dh * Wp + j * dw)
+                        for b in range(rows):
+                            a[b] = weight[co, cl0 + b, i, j]
+                        _axpy_rows(gxp, a, src[start:start + Hp * Wp])
+                        j += 1
         for b in range(rows):
             c = g * C_in_g + cl0 + b
             for h in range(H):
@@ -299,36 +361,61 @@ def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _conv2d_direct_grad_weight(gy_wide, xp, spec):
-    """grad_weight of the direct path, parallel over the ``C_out*C_in/g*kH*kW`` weights.
+    """grad_weight of the direct path, parallel over (output-channel pair, input channel,
+    kernel row).
 
     gy_wide : (N, C_out, L), xp : (N, C_in, Hp, Wp) -> (C_out, C_in // groups, kH, kW)
     (``spec`` a :class:`kernels.common.ConvSpec`)
 
     ``grad_w[co, cl, i, j] = sum_n gy_wide[n, co] . xp[n, c].flat[off:off + L]``: one long
     dot product per sample and weight (junk columns are zero in ``gy_wide``, and ``0 * x`` is
-    0 for finite ``x``: :func:`conv2d_backward` takes this path only then). Parallel over
-    weights (150 for LeNet's first layer), so each sum has one owner and no reduction
-    between threads. (Four weights sharing each load of ``x``, as the forward shares its
-    loads, measured no faster here (four at a time vs one: 1.27 vs 1.37 ms on LeNet's second
-    layer, 2.69 vs 2.32 ms on the MNIST CNN's, batch 64, float32, one thread, min of 30):
-    the dot products are short and their reductions dominate.)
+    0 for finite ``x``: :func:`conv2d_backward` takes this path only then). A work item owns
+    the weights of two output channels of one group (``GW_ROWS``), one input channel and one
+    kernel row, so each sum has one owner and no reduction between threads; per sample it
+    computes a kernel row's taps five at a time for both channels in one pass
+    (:func:`_dots_2rows_5taps`), the rest one dot at a time. One dot per weight, as an
+    earlier version did, loads ``x`` and ``gy`` once per multiply-add and is bound by the
+    loads and each short dot's reduction. The kernel alone, float32, batch 64, 2 threads,
+    medians of 40, AVX2 EPYC (Zen 3): LeNet's second layer 2.0-2.1 ms one dot at a time,
+    0.5-0.9 ms two channels by five taps, 0.9-1.3 ms four by five (it spills); the MNIST
+    CNN's 2.5-4.1, 1.0-1.9, 1.4-2.3 ms.
     """
     N, C_out, L = gy_wide.shape
     _, C_in, Hp, Wp = xp.shape
     kh, kw, dh, dw = spec.kH, spec.kW, spec.dil_h, spec.dil_w
-    C_in_g = C_in // spec.groups
-    C_out_g = C_out // spec.groups
+    G = spec.groups
+    C_in_g, C_out_g = C_in // G, C_out // G
+    pairs = -(-C_out_g // GW_ROWS)  # output-channel pairs per group
     xf = xp.reshape(N, C_in, Hp * Wp)  # (N, C_in, Hp*Wp)
     grad_w = np.empty((C_out, C_in_g, kh, kw), xp.dtype)
-    for item in prange(C_out * C_in_g * kh * kw):
-        co, rest = item // (C_in_g * kh * kw), item % (C_in_g * kh * kw)
-        cl, i, j = rest // (kh * kw), (rest // kw) % kh, rest % kw
-        c = (co // C_out_g) * C_in_g + cl
-        off = i * dh * Wp + j * dw
-        acc = xp.dtype.type(0)
+    for item in prange(G * pairs * C_in_g * kh):
+        g, rest = item // (pairs * C_in_g * kh), item % (pairs * C_in_g * kh)
+        co0 = g * C_out_g + (rest // (C_in_g * kh)) * GW_ROWS  # the pair's first channel
+        cl, i = (rest // kh) % C_in_g, rest % kh
+        rows = min(GW_ROWS, (g + 1) * C_out_g - co0)
+        c = g * C_in_g + cl
+        acc = np.zeros((GW_ROWS, kw), xp.dtype)  # the pair's weights of kernel row i
+        out5 = np.zeros((GW_ROWS, 5), xp.dtype)
         for n in range(N):
-            acc += _dot(gy_wide[n, co], xf[n, c, off:off + L])
-        grad_w[co, cl, i, j] = acc
+            src = xf[n, c]  # (Hp*Wp,)
+            j = 0
+            while j < kw:
+                off = i * dh * Wp + j * dw
+                if rows == GW_ROWS and j + FUSED_TAPS <= kw:  # taps j..j+4, both channels
+                    out5[:] = 0
+                    _dots_2rows_5taps(gy_wide[n, co0:co0 + GW_ROWS], src[off:off + L + 4 * dw],
+                                      dw, out5)
+                    for b in range(GW_ROWS):
+                        for t in range(5):
+                            acc[b, j + t] += out5[b, t]
+                    j += FUSED_TAPS
+                else:  # a row's last taps, or a group's last odd channel: one dot each
+                    for b in range(rows):
+                        acc[b, j] += _dot(gy_wide[n, co0 + b], src[off:off + L])
+                    j += 1
+        for b in range(rows):
+            for j in range(kw):
+                grad_w[co0 + b, cl, i, j] = acc[b, j]
     return grad_w
 
 
