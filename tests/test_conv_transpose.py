@@ -18,6 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import kernels.numba_cpu as nc
 import minitorch_cnn as mc
 from kernels.common import conv_output_size, conv_transpose_output_size, conv_transpose_spec
 from minitorch_cnn import functional as F
@@ -39,8 +40,12 @@ class TransposeProblem(NamedTuple):
 
 
 @st.composite
-def transpose_problems(draw, dtype=np.float64, biggest: int = 8) -> TransposeProblem:
-    """A valid conv_transpose2d problem; ``biggest`` bounds H and W (the simulator is slow)."""
+def transpose_problems(draw, dtype=np.float64, biggest: int = 8,
+                       wide: bool = False) -> TransposeProblem:
+    """A valid conv_transpose2d problem; ``biggest`` bounds H and W (the simulator is slow).
+
+    ``wide``: stride 1 and kernel rows of 5 to 7 taps, the five-tap passes of numba's direct
+    path (``kernels.numba_cpu.conv_direct``)."""
     small = biggest <= 4
     groups = draw(st.sampled_from([1, 1, 2] if not small else [1, 2]))
     C_in = groups * draw(st.integers(1, 2))
@@ -48,6 +53,8 @@ def transpose_problems(draw, dtype=np.float64, biggest: int = 8) -> TransposePro
     N = draw(st.integers(1, 2))
     kernel = (draw(st.integers(1, 3 if small else 4)), draw(st.integers(1, 3 if small else 4)))
     stride = (draw(st.integers(1, 2 if small else 3)), draw(st.integers(1, 2 if small else 3)))
+    if wide:
+        kernel, stride = (kernel[0], draw(st.integers(5, 7))), (1, 1)
     dilation = draw(st.sampled_from([(1, 1), (1, 1), (2, 1), (1, 2), (2, 3)]))
     H = draw(st.integers(1, biggest // 2 + 1))
     W = draw(st.integers(1, biggest // 2 + 1))
@@ -102,6 +109,26 @@ def test_conv_transpose2d_backward_matches_torch(backend, dtype):
         expected = R.conv_transpose2d_backward(p.grad_y, p.x, p.weight, **p.kwargs)
         ours = F.conv_transpose2d_backward(p.grad_y, p.x, p.weight, **p.kwargs, backend=backend)
         for name, a, b in zip(("grad_x", "grad_weight", "grad_bias"), ours, expected,
+                              strict=True):
+            check_against_torch(a, b, f"{name} {p.kwargs}")
+
+    run()
+
+
+@dtypes
+def test_numba_direct_path_with_five_tap_kernel_rows_matches_torch(dtype):
+    """conv_transpose2d runs conv2d's direct grad_x kernel forward and the direct forward and
+    grad_weight kernels backward; kernel rows of 5-7 taps take their five-tap passes."""
+    @settings(max_examples=min(settings().max_examples, 12))
+    @given(transpose_problems(dtype, wide=True))
+    def run(p):
+        with mc.use_backend("numba"), nc.conv_algorithm("direct"):
+            y = F.conv_transpose2d(p.x, p.weight, p.bias, **p.kwargs)
+            grads = F.conv_transpose2d_backward(p.grad_y, p.x, p.weight, **p.kwargs)
+        check_against_torch(y, R.conv_transpose2d(p.x, p.weight, p.bias, **p.kwargs),
+                            f"y {p.kwargs}")
+        expected = R.conv_transpose2d_backward(p.grad_y, p.x, p.weight, **p.kwargs)
+        for name, a, b in zip(("grad_x", "grad_weight", "grad_bias"), grads, expected,
                               strict=True):
             check_against_torch(a, b, f"{name} {p.kwargs}")
 

@@ -78,6 +78,7 @@ from .conv_direct import (
     _conv2d_direct_grad_x,
     _pad_planes,
     _widen,
+    _widen_margin,
     direct_kernels,
     padded_planes,
 )
@@ -416,7 +417,7 @@ def conv_transpose2d(x, weight, bias, spec: ConvSpec):
     """
     plan = _transpose_plan(spec, x.itemsize, x, weight)
     if plan.path == "direct":
-        y = _conv2d_direct_grad_x(_widen(x, spec), weight, spec)
+        y = _conv2d_direct_grad_x(_widen_margin(x, spec), weight, spec)
     elif subpixel_wins(spec):  # strided, overlapping stamps: conv_transpose's header
         w_rows = _weight_by_rows(weight, spec.groups)  # (groups, K, C_in // groups)
         with _single_threaded_blas(plan.lanes):

@@ -1,11 +1,11 @@
-"""The small loops every numba kernel calls: a tap's valid output range, AXPY, add, dot.
+"""The small loops every numba kernel calls: a tap's valid output range, add, dot, copy.
 
 All are ``@njit(cache=True)`` without ``parallel``: they run inside the ``prange`` bodies of
 the kernels in :mod:`kernels.numba_cpu` (``conv_direct``, ``conv_gemm``, ``pool``), one call
 per thread, where LLVM can inline them. Their naive twins are not functions: in
 :mod:`kernels.naive`, ``np.pad`` in ``conv2d`` and the per-tap bounds test of the pooling
 windows do what :func:`_valid_range` does, and ``(window * weight).sum()`` and ``+=`` on
-slices do what :func:`_dot`, :func:`_axpy` and :func:`_add_into` do. :func:`_all_finite` is the scan
+slices do what :func:`_dot` and :func:`_add_into` do. :func:`_all_finite` is the scan
 that keeps ``conv2d_backward`` off the direct path when ``x`` or the weight holds a NaN or
 inf. ``FASTMATH`` is item 6 of the package header; :func:`njit` is ``numba.njit`` with IEEE
 division, which every kernel module imports from here.
@@ -47,13 +47,6 @@ def _valid_range(out_size, size, offset, stride):
         lo = (-offset + stride - 1) // stride  # ceil(-offset / stride)
     hi = min(out_size, (size - 1 - offset) // stride + 1)  # floor division, as Python
     return lo, max(lo, hi)
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _axpy(y, a, x):
-    """``y += a * x`` for 1-D arrays of one length (vectorised; FMA where available)."""
-    for k in range(y.shape[0]):
-        y[k] += a * x[k]
 
 
 @njit(cache=True)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from ._loops import FASTMATH, _axpy, _dot, njit
+from ._loops import FASTMATH, _dot, njit
 
 
 @njit(parallel=True, cache=True)
@@ -66,16 +66,19 @@ at a time (:func:`_dots_2rows_5taps`)."""
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _axpy_rows(rows, a, x):
-    """``rows[b] += a[b] * x`` for ``b < ROWS``: four AXPYs sharing each load of ``x``.
+def _axpy_rows(rows, a, x, at):
+    """``rows[b, at:at + n] += a[b] * x`` for ``b < ROWS``: four AXPYs sharing each load of
+    ``x``.
 
-    rows : (ROWS, L), a : (ROWS,), x : (L,). The four rows are written out by hand so that
-    LLVM vectorises along ``L`` with the four weights in registers (a loop over ``b`` inside
-    the loop over ``k`` ran 3x slower: it vectorised the short loop instead).
+    rows : (ROWS, P), a : (ROWS,), x : (n,), ``at + n <= P``. The four rows are written out
+    by hand so that LLVM vectorises along ``n`` with the four weights in registers (a loop
+    over ``b`` inside the loop over ``k`` ran 3x slower: it vectorised the short loop
+    instead).
     """
-    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    n = x.shape[0]
+    r0, r1, r2, r3 = rows[0, at:at + n], rows[1, at:at + n], rows[2, at:at + n], rows[3, at:at + n]
     a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
-    for k in range(x.shape[0]):
+    for k in range(n):
         v = x[k]
         r0[k] += a0 * v
         r1[k] += a1 * v
@@ -84,14 +87,15 @@ def _axpy_rows(rows, a, x):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _axpy_rows_5taps(rows, a, x, dw, live):
-    """``rows[b, k] += sum(a[b, t] * x[k + t*dw] for t < 5)`` for ``b < live``: five taps of
+def _axpy_rows_5taps(rows, a, x, dw, live, at):
+    """``rows[b, at + k] += sum(a[b, t] * x[k + t*dw] for t < 5)`` for ``b < live``: five taps of
     a kernel row in one pass per pair of rows.
 
-    rows : (ROWS, L), a : (ROWS, 5), x : (L + 4*dw,), ``live <= ROWS`` the rows in use. Five
-    neighbouring taps of a kernel row read the input shifted by ``dw`` from tap to tap, so
-    one pass can load the five shifted inputs and add all five products to each output: the
-    rows are loaded and stored once per five taps instead of once per tap
+    rows : (ROWS, P), a : (ROWS, 5), x : (n + 4*dw,), ``live <= ROWS`` the rows in use, and
+    the sums go to ``rows[b, at:at + n]`` (``at + n <= P``). Five neighbouring taps of a
+    kernel row read the input shifted by ``dw`` from tap to tap, so one pass can load the
+    five shifted inputs and add all five products to each output: the rows are loaded and
+    stored once per five taps instead of once per tap
     (:func:`_axpy_rows`), and their stores, not the multiply-adds, were what bounded the
     one-tap loop (one 256-bit store per cycle on the AVX2 EPYC, four per four multiply-adds).
     Two rows per pass: their ten weights and the five inputs fit AVX2's sixteen vector
@@ -104,7 +108,8 @@ def _axpy_rows_5taps(rows, a, x, dw, live):
     """
     x0, x1, x2, x3, x4 = x[0:], x[dw:], x[2 * dw:], x[3 * dw:], x[4 * dw:]  # tap t's input
     for b in range(0, live, 2):  # rows b and b + 1 (ROWS is even)
-        r0, r1 = rows[b], rows[b + 1]
+        n = x.shape[0] - 4 * dw
+        r0, r1 = rows[b, at:at + n], rows[b + 1, at:at + n]
         a00, a01, a02, a03, a04 = a[b, 0], a[b, 1], a[b, 2], a[b, 3], a[b, 4]
         a10, a11, a12, a13, a14 = a[b + 1, 0], a[b + 1, 1], a[b + 1, 2], a[b + 1, 3], a[b + 1, 4]
         for k in range(r0.shape[0]):
@@ -213,12 +218,12 @@ def _conv2d_direct(xp, weight, bias, spec):
                         for b in range(rows):
                             for t in range(5):
                                 a5[b, t] = weight[co0 + b, cl, i, j + t]
-                        _axpy_rows_5taps(wide, a5, src[off:off + L + 4 * dw], dw, rows)
+                        _axpy_rows_5taps(wide, a5, src[off:off + L + 4 * dw], dw, rows, 0)
                         j += FUSED_TAPS
                     else:  # the row's last taps, one at a time
                         for b in range(rows):
                             a[b] = weight[co0 + b, cl, i, j]
-                        _axpy_rows(wide, a, src[off:off + L])
+                        _axpy_rows(wide, a, src[off:off + L], 0)
                         j += 1
         for b in range(rows):
             for oh in range(Ho):
@@ -245,80 +250,54 @@ def _widen(grad_y, spec):
     return wide
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_x(gy_wide, weight, spec):
-    """grad_x of the direct path, parallel over the ``N*C_in`` input planes.
-
-    gy_wide : (N, C_out, L) (:func:`_widen`), weight : (C_out, C_in // groups, kH, kW)
-    -> grad_x : (N, C_in, H, W) (``spec`` a :class:`kernels.common.ConvSpec`)
-
-    The adjoint of the forward's AXPYs: every tap sends its outputs' gradients back to the
-    inputs it read, ``gxp.flat[off:off + L] += w * gy_wide[n, co]`` (the junk columns carry
-    zeros, so they add nothing while ``w`` is finite), summed over the group's output
-    channels; then the padding is cropped off. A thread owns whole input planes, so the
-    scatter-add has no races.
-    """
-    N, C_out, L = gy_wide.shape
-    _, C_in_g, kh, kw = weight.shape
-    H, W, ph, pw = spec.H, spec.W, spec.pad_h, spec.pad_w
-    dh, dw, Hp, Wp = spec.dil_h, spec.dil_w, spec.H_pad, spec.W_pad
-    C_in = spec.C_in
-    C_out_g = C_out // spec.groups
-    grad_x = np.empty((N, C_in, H, W), gy_wide.dtype)
-    for item in prange(N * C_in):
-        n, c = item // C_in, item % C_in
-        g, cl = c // C_in_g, c % C_in_g
-        gxp = np.zeros(Hp * Wp, gy_wide.dtype)  # the padded input plane's gradient, flat
-        for co in range(g * C_out_g, (g + 1) * C_out_g):
-            for i in range(kh):
-                for j in range(kw):
-                    off = i * dh * Wp + j * dw
-                    _axpy(gxp[off:off + L], weight[co, cl, i, j], gy_wide[n, co])
-        for h in range(H):
-            for w in range(W):
-                grad_x[n, c, h, w] = gxp[(h + ph) * Wp + w + pw]
-    return grad_x
-
-
 @njit(parallel=True, cache=True)
 def _widen_margin(grad_y, spec):
-    """Gradient planes at row pitch ``Wp``, after a margin of zeros: (N, C, Ho, Wo) -> (N, C, M).
+    """:func:`_widen`'s wide rows between two margins of zeros: (N, C, Ho, Wo) -> (N, C, M).
 
-    ``M = off_max + Hp*Wp`` with ``off_max = (kH - 1)*dil_h*Wp + (kW - 1)*dil_w``, the
-    offset of the last tap: plane ``(n, c)`` is :func:`_widen`'s wide row, starting at
-    ``off_max``, zeros before and after. :func:`_conv2d_direct_grad_x_gather` reads it.
+    ``M = m + L + m``, ``m = (FUSED_TAPS - 1)*dil_w``: plane ``(n, c)`` is the wide row at
+    ``m``, so that a five-tap pass of :func:`_conv2d_direct_grad_x` can read it at five
+    shifts ``dil_w`` apart.
     """
     N, C, Ho, Wo = grad_y.shape
-    Hp, Wp = spec.H_pad, spec.W_pad
-    off_max = (spec.kH - 1) * spec.dil_h * Wp + (spec.kW - 1) * spec.dil_w
-    wide = np.zeros((N, C, off_max + Hp * Wp), grad_y.dtype)
+    Wp = spec.W_pad
+    m = (FUSED_TAPS - 1) * spec.dil_w
+    L = (Ho - 1) * Wp + Wo
+    wide = np.zeros((N, C, m + L + m), grad_y.dtype)
     for item in prange(N * C):
         n, c = item // C, item % C
         for oh in range(Ho):
-            start = off_max + oh * Wp
-            wide[n, c, start:start + Wo] = grad_y[n, c, oh]
+            wide[n, c, m + oh * Wp:m + oh * Wp + Wo] = grad_y[n, c, oh]
     return wide
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
-    """grad_x of the direct path as a gather, parallel over (sample, input-channel block).
+def _conv2d_direct_grad_x(gy_margin, weight, spec):
+    """grad_x of the direct path, parallel over (sample, input-channel block).
 
-    gy_margin : (N, C_out, off_max + Hp*Wp) (:func:`_widen_margin`), weight : (C_out,
-    C_in // groups, kH, kW) -> grad_x : (N, C_in, H, W) (``spec`` a
-    :class:`kernels.common.ConvSpec` with stride 1)
+    gy_margin : (N, C_out, m + L + m) (:func:`_widen_margin`), weight : (C_out, C_in //
+    groups, kH, kW) -> grad_x : (N, C_in, H, W) (``spec`` a :class:`kernels.common.ConvSpec`
+    with stride 1)
 
-    The same sums as :func:`_conv2d_direct_grad_x`, ``gxp.flat[p] += w * gy_wide[p - off]``,
-    with the roles of the two arrays swapped: the accumulator (the padded input plane's
-    gradient) stays put and the gradient row slides under it, read from ``off_max - off`` in
-    the zero-margined copy. In the scatter form the accumulator slides by one element from
-    tap to tap, so each vector load overlaps the stores of the tap before, which the CPU
-    cannot forward: on LeNet's second layer (batch 64, float32, one thread, serial twins,
-    min of 40) the scatter took 5.1 ms, this gather 2.8 ms, the forward 2.6 ms (one plane
-    at a time each). As in the forward, ``ROWS`` input channels of one group are updated
-    together from each gradient row (:func:`_axpy_rows`), and a kernel row's taps go five
-    at a time while five are left (:func:`_axpy_rows_5taps`; five neighbouring taps read the
-    gradient row at starts ``dw`` apart, the last tap's first).
+    The adjoint of the forward's AXPYs: every tap sends its outputs' gradients back to the
+    inputs it read, ``gxp.flat[off:off + L] += w * gy_wide[n, co]`` with ``off = i*dil_h*Wp
+    + j*dil_w`` (the junk columns carry zeros, so they add nothing while ``w`` is finite),
+    summed over the group's output channels; then the padding is cropped off. As in the
+    forward, ``ROWS`` input channels of one group are updated together from each gradient
+    row, and a kernel row's taps go five at a time while five are left
+    (:func:`_axpy_rows_5taps`): the pass for taps ``j..j+4`` updates the ``L + 4*dil_w``
+    accumulators from tap ``j``'s offset, reading the zero-margined row at five shifts (tap
+    ``j + 4 - t`` at ``t*dil_w``). A work item owns its input planes, so the scatter-add has
+    no races.
+
+    One tap per pass, the accumulator slides by one element from tap to tap, so each vector
+    load overlaps the stores of the tap before, which the CPU cannot forward: on LeNet's
+    second layer (batch 64, float32, one thread, one plane at a time, min of 40) that took
+    5.1 ms against 2.8 ms for a gather that kept the accumulator (the whole padded plane) in
+    place and slid the gradient row under it instead. Five taps per pass slide it five
+    elements at a time and touch only the outputs the taps reach: against that gather with
+    the same five-tap passes, 0.94-0.95 against 1.08-1.16 ms on LeNet's second layer, 1.44
+    against 1.61-1.70 ms on the MNIST CNN's (the kernel alone, 2 threads, medians of 60
+    interleaved calls, AVX2 EPYC).
     """
     N, C_out, M = gy_margin.shape
     _, C_in_g, kh, kw = weight.shape
@@ -327,7 +306,8 @@ def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
     G = spec.groups
     C_out_g = C_out // G
     blocks = -(-C_in_g // ROWS)  # blocks of ROWS input channels per group
-    off_max = M - Hp * Wp
+    m = (FUSED_TAPS - 1) * dw  # the margin
+    L = M - 2 * m  # a wide gradient row
     grad_x = np.empty((N, spec.C_in, H, W), gy_margin.dtype)
     for item in prange(N * G * blocks):
         n, rest = item // (G * blocks), item % (G * blocks)
@@ -338,22 +318,21 @@ def _conv2d_direct_grad_x_gather(gy_margin, weight, spec):
         a = np.zeros(ROWS, gy_margin.dtype)  # their weights of one tap
         a5 = np.zeros((ROWS, 5), gy_margin.dtype)  # their weights of five taps
         for co in range(g * C_out_g, (g + 1) * C_out_g):
-            src = gy_margin[n, co]  # (off_max + Hp*Wp,)
+            row = gy_margin[n, co]  # (m + L + m,)
             for i in range(kh):
                 j = 0
                 while j < kw:
-                    if j + FUSED_TAPS <= kw:  # taps j..j+4: tap j + 4 - t reads from start + t*dw
-                        start = off_max - (i * dh * Wp + (j + 4) * dw)
+                    off = i * dh * Wp + j * dw  # tap (i, j)'s first input in the padded plane
+                    if j + FUSED_TAPS <= kw:  # taps j..j+4: tap j + 4 - t reads row[t*dw:]
                         for b in range(rows):
                             for t in range(5):
                                 a5[b, t] = weight[co, cl0 + b, i, j + 4 - t]
-                        _axpy_rows_5taps(gxp, a5, src[start:start + Hp * Wp + 4 * dw], dw, rows)
+                        _axpy_rows_5taps(gxp, a5, row, dw, rows, off)
                         j += FUSED_TAPS
                     else:  # the row's last taps, one at a time
-                        start = off_max - (i * dh * Wp + j * dw)
                         for b in range(rows):
                             a[b] = weight[co, cl0 + b, i, j]
-                        _axpy_rows(gxp, a, src[start:start + Hp * Wp])
+                        _axpy_rows(gxp, a, row[m:m + L], off)
                         j += 1
         for b in range(rows):
             c = g * C_in_g + cl0 + b
@@ -442,12 +421,10 @@ def _serial_twin(kernel, name: str):
 _pad_planes_serial = _serial_twin(_pad_planes, "_pad_planes_serial")
 _conv2d_direct_serial = _serial_twin(_conv2d_direct, "_conv2d_direct_serial")
 _widen_serial = _serial_twin(_widen, "_widen_serial")
-_conv2d_direct_grad_x_serial = _serial_twin(_conv2d_direct_grad_x, "_conv2d_direct_grad_x_serial")
 _conv2d_direct_grad_weight_serial = _serial_twin(_conv2d_direct_grad_weight,
                                                  "_conv2d_direct_grad_weight_serial")
 _widen_margin_serial = _serial_twin(_widen_margin, "_widen_margin_serial")
-_conv2d_direct_grad_x_gather_serial = _serial_twin(_conv2d_direct_grad_x_gather,
-                                                   "_conv2d_direct_grad_x_gather_serial")
+_conv2d_direct_grad_x_serial = _serial_twin(_conv2d_direct_grad_x, "_conv2d_direct_grad_x_serial")
 
 
 class DirectKernels(NamedTuple):
@@ -458,14 +435,14 @@ class DirectKernels(NamedTuple):
     widen: object  # :func:`_widen`
     grad_weight: object  # :func:`_conv2d_direct_grad_weight`
     widen_margin: object  # :func:`_widen_margin`
-    grad_x: object  # :func:`_conv2d_direct_grad_x_gather`
+    grad_x: object  # :func:`_conv2d_direct_grad_x`
 
 
 PARALLEL = DirectKernels(_pad_planes, _conv2d_direct, _widen, _conv2d_direct_grad_weight,
-                         _widen_margin, _conv2d_direct_grad_x_gather)
+                         _widen_margin, _conv2d_direct_grad_x)
 SERIAL = DirectKernels(_pad_planes_serial, _conv2d_direct_serial, _widen_serial,
                        _conv2d_direct_grad_weight_serial, _widen_margin_serial,
-                       _conv2d_direct_grad_x_gather_serial)
+                       _conv2d_direct_grad_x_serial)
 
 
 def direct_kernels(serial: bool) -> DirectKernels:
