@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -352,3 +353,26 @@ def test_every_numba_kernel_divides_as_ieee_without_a_zero_test():
                 if value.targetoptions.get("error_model") != "numpy":
                     default_model.append(f"{info.name}.{name}")
     assert len(found) > 50 and not default_model, default_model
+
+
+# --------------------------------------------------------------------------- sigmoid
+
+
+@pytest.mark.parametrize("size", [1000, 2 * nc.elementwise.SIGMOID_PARALLEL_MIN + 7],
+                         ids=["serial", "parallel"])
+def test_float32_sigmoid_is_within_three_ulps_over_the_whole_range(size):
+    """The float32 sigmoid's own exp (``elementwise._sigmoid_f32``), serial and parallel,
+    against float64 truth: within 3 ulps of the true value where that is a normal float32,
+    within two of the smallest subnormal below, 0 past -104, and NaN and the infinities as
+    PyTorch."""
+    x = np.linspace(-110, 110, size, dtype=np.float32)
+    x[:6] = [np.nan, np.inf, -np.inf, -0.0, -87.4, -103.9]
+    y = nc.sigmoid(x)
+    truth = 1 / (1 + np.exp(-x.astype(np.float64)))
+    assert y.dtype == np.float32 and np.isnan(y[0]) and (y[1], y[2], y[3]) == (1, 0, 0.5)
+    normal = truth >= np.finfo(np.float32).tiny
+    err = np.abs(y.astype(np.float64) - truth)
+    assert np.all(err[normal] <= 3 * 2.0**-24 * truth[normal])
+    assert np.all(err[~normal & ~np.isnan(truth)] <= 2 * 2.0**-149)
+    np.testing.assert_allclose(y, torch.sigmoid(torch.from_numpy(x)).numpy(), rtol=3e-7,
+                               atol=2e-38)

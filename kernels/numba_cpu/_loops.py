@@ -1,4 +1,5 @@
-"""The small loops every numba kernel calls: a tap's valid output range, add, dot, copy.
+"""The small loops every numba kernel calls (a tap's valid output range, add, dot, copy), and
+:func:`_serial_twin`, which compiles a parallel kernel again without threads.
 
 All are ``@njit(cache=True)`` without ``parallel``: they run inside the ``prange`` bodies of
 the kernels in :mod:`kernels.numba_cpu` (``conv_direct``, ``conv_gemm``, ``pool``), one call
@@ -12,6 +13,8 @@ division, which every kernel module imports from here.
 """
 
 from __future__ import annotations
+
+import types
 
 import numba
 import numpy as np
@@ -83,3 +86,16 @@ def _dot(x, y):
     for k in range(x.shape[0]):
         acc += x[k] * y[k]
     return acc
+
+
+def _serial_twin(kernel, name: str):
+    """``kernel`` compiled again without ``parallel`` (its ``prange`` runs as ``range``).
+
+    The twin is the same Python source under another name, ``name``, so that Numba's on-disk
+    cache (keyed by a function's qualified name and line) keeps both versions apart.
+    """
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, no threads)."
+    return njit(cache=True, fastmath=FASTMATH)(twin)

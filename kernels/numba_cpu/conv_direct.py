@@ -23,13 +23,12 @@ it are beside the constant.
 
 from __future__ import annotations
 
-import types
 from typing import NamedTuple
 
 import numpy as np
 from numba import prange
 
-from ._loops import FASTMATH, _dot, njit
+from ._loops import FASTMATH, _dot, _serial_twin, njit
 
 
 @njit(parallel=True, cache=True)
@@ -403,19 +402,6 @@ def _conv2d_direct_grad_weight(gy_wide, xp, spec):
 
 
 # --------------------------------------------------------------------------- serial twins
-
-
-def _serial_twin(kernel, name: str):
-    """``kernel`` compiled again without ``parallel`` (its ``prange`` runs as ``range``).
-
-    The twin is the same Python source under another name, ``name``, so that Numba's on-disk
-    cache (keyed by a function's qualified name and line) keeps both versions apart.
-    """
-    f = kernel.py_func
-    twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
-    twin.__qualname__ = name
-    twin.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, no threads)."
-    return njit(cache=True, fastmath=FASTMATH)(twin)
 
 
 _pad_planes_serial = _serial_twin(_pad_planes, "_pad_planes_serial")
