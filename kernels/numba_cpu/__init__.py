@@ -374,7 +374,7 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
     grad_x = grad_w = None
     if (need_x or need_w) and plan.path == "direct":
         kernels = direct_kernels(plan.serial)
-        if need_x:  # gy_margin : (N, C_out, off_max + H_pad*W_pad), conv_direct's header
+        if need_x:  # gy_margin : (N, C_out, m + L + m), conv_direct._widen_margin
             grad_x = kernels.grad_x(kernels.widen_margin(grad_y, spec), weight, spec)
         if need_w:
             gy_wide = kernels.widen(grad_y, spec)  # (N, C_out, (H_out - 1)*W_pad + W_out)
