@@ -106,8 +106,8 @@ def _axpy_rows_5taps(rows, a, x, dw, live, at):
     :func:`_axpy_rows` is.
     """
     x0, x1, x2, x3, x4 = x[0:], x[dw:], x[2 * dw:], x[3 * dw:], x[4 * dw:]  # tap t's input
+    n = x.shape[0] - 4 * dw
     for b in range(0, live, 2):  # rows b and b + 1 (ROWS is even)
-        n = x.shape[0] - 4 * dw
         r0, r1 = rows[b, at:at + n], rows[b + 1, at:at + n]
         a00, a01, a02, a03, a04 = a[b, 0], a[b, 1], a[b, 2], a[b, 3], a[b, 4]
         a10, a11, a12, a13, a14 = a[b + 1, 0], a[b + 1, 1], a[b + 1, 2], a[b + 1, 3], a[b + 1, 4]
@@ -377,19 +377,14 @@ def _conv2d_direct_grad_weight(gy_wide, xp, spec):
         rows = min(GW_ROWS, (g + 1) * C_out_g - co0)
         c = g * C_in_g + cl
         acc = np.zeros((GW_ROWS, kw), xp.dtype)  # the pair's weights of kernel row i
-        out5 = np.zeros((GW_ROWS, 5), xp.dtype)
         for n in range(N):
             src = xf[n, c]  # (Hp*Wp,)
             j = 0
             while j < kw:
                 off = i * dh * Wp + j * dw
                 if rows == GW_ROWS and j + FUSED_TAPS <= kw:  # taps j..j+4, both channels
-                    out5[:] = 0
                     _dots_2rows_5taps(gy_wide[n, co0:co0 + GW_ROWS], src[off:off + L + 4 * dw],
-                                      dw, out5)
-                    for b in range(GW_ROWS):
-                        for t in range(5):
-                            acc[b, j + t] += out5[b, t]
+                                      dw, acc[:, j:j + FUSED_TAPS])
                     j += FUSED_TAPS
                 else:  # a row's last taps, or a group's last odd channel: one dot each
                     for b in range(rows):
