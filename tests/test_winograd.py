@@ -220,7 +220,7 @@ def test_auto_follows_the_shipped_table_on_resnet_layers():
         spec, x, weight = _layer(C, C, 4, H)
         T_h, T_w = wn.tile_counts(spec, table["tile"])
         wins = (table["min_channels"] is not None and C >= table["min_channels"]
-                and spec.N * T_h * T_w >= table["min_tiles"])
+                and T_h * T_w >= table["min_plane_tiles"])
         assert nw.choose_tile(spec, x, weight) == (table["tile"] if wins else 0)
 
 
@@ -230,12 +230,14 @@ def test_auto_picks_winograd_exactly_at_the_table_thresholds(monkeypatch, tile):
     from kernels.numba_cpu import winograd as nw
 
     c, tiles = 16, 72  # both exactly at the threshold below
-    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": tile, "min_channels": c, "min_tiles": tiles})
+    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": tile, "min_channels": c,
+                                           "min_plane_tiles": tiles})
     H = 8 * tile  # one sample: ceil(8*tile / tile) * ceil((8*tile + 1) / tile) = 72 tiles
     assert nw.choose_tile(*_layer(c, c, 1, H)) == tile
     assert nw.choose_tile(*_layer(c - 1, c, 1, H)) == 0  # too few input channels
     assert nw.choose_tile(*_layer(c, c - 1, 1, H)) == 0  # too few output channels
     assert nw.choose_tile(*_layer(c, c, 1, 7 * tile)) == 0  # 56 tiles: too few
+    assert nw.choose_tile(*_layer(c, c, 4, 7 * tile)) == 0  # per plane: a batch adds none
     assert nw.choose_tile(*_layer(c, c, 1, H, np.float64)) == 0  # float64: never
     with nw.CONV_ALGORITHM.scope("gemm"):
         assert nw.choose_tile(*_layer(c, c, 1, H)) == 0

@@ -5,11 +5,14 @@ derivation, the three problems, and why grad_weight stays in the Winograd domain
 module changes *how*:
 
 1. The input and output transforms (``B^T d B``, ``A^T M A``, and the backward's ``A dY
-   A^T``) are serial Numba loops over one chunk's planes, a row of tiles at a time with the
-   tiles innermost (vectorised), each transformed value written once, straight into its GEMM
-   operand ``V (alpha^2, C, tiles)``, and the padding (negative too: the crop of grad_x's
-   problem) handled by copying only the in-range columns of each input row. The NumPy
-   version builds ``(n, C, T_h, T_w, alpha, alpha)`` temporaries and transposes them. The
+   A^T``) are serial Numba loops over one chunk's planes that transform ALL the tiles of a
+   plane at once: entry ``(r, s)`` of every tile, side by side, is one contiguous run of the
+   plane split into its ``m x m`` phases ("wide rows" with one junk tile per row of tiles, as
+   the direct conv path does it), so each term of ``B^T d B`` is one long vectorised AXPY
+   written straight into its GEMM operand ``V (alpha^2, C, tiles)``
+   (:func:`_input_transform`). The NumPy version builds ``(n, C, T_h, T_w, alpha, alpha)``
+   temporaries and transposes them; a first Numba version went a row of tiles at a time,
+   its AXPYs as short as a row of tiles (7 to 28) and its reads strided by ``m``. The
    kernel transforms ``G g G^T`` and ``G^T dU G`` are one GEMM each with ``G kron G``
    (:func:`_weight_transform`), not a loop: one BLAS call transforms every kernel.
 2. One parallel region of lanes, as the GEMM path (:mod:`kernels.numba_cpu` header, items 3
@@ -19,7 +22,8 @@ module changes *how*:
    chunk's ``V`` and ``M`` stay under :data:`CHUNK_BYTES`. A first version ran each
    transform in its own ``prange`` and the GEMMs between them through NumPy's threaded
    BLAS, with per-tile transforms; on the shared 2-core machine it ran 6-20x slower than
-   the GEMM path (``benchmarks.winograd``-style interleaved timing), this one 1.0-1.8x.
+   the GEMM path (``benchmarks.winograd``-style interleaved timing), this one 1.0-1.8x with
+   the row-at-a-time transforms of item 1.
    grad_weight's lanes each sum their chunks into their own ``dU`` (``(C_out, tiles) @
    (tiles, C_in)`` per position), added up at the end.
 3. Non-finite input: the transforms add and subtract neighbouring cells, so one inf becomes
@@ -59,18 +63,19 @@ CHUNK_BYTES = 16 * 2**20
 CONV_ALGORITHM = wn.ConvAlgorithm("numba", ("auto", "direct", "gemm", "winograd", "winograd4"))
 """The numba backend's conv algorithm option (``kernels.numba_cpu.conv_algorithm``)."""
 
-AUTO_TABLE = {"tile": 2, "min_channels": None, "min_tiles": 64}
+AUTO_TABLE = {"tile": 2, "min_channels": 64, "min_plane_tiles": 196}
 """When ``"auto"`` picks Winograd (float32 only): F(``tile``), if ``C_in`` and ``C_out`` are
-both at least ``min_channels`` and the batch has at least ``min_tiles`` output tiles;
-``min_channels = None``: never. Measured with ``python -m benchmarks.winograd --batch 8
---rounds 2`` (benchmarks/results/cpu_winograd_numba.json) on a 2-core AMD EPYC (AVX-512)
-shared with other jobs: on every ResNet-18 3x3 stride-1 layer, forward and forward +
-backward, F(2x2) and F(4x4) were slower than the GEMM path (medians of the two rounds,
-F(2x2) / GEMM: from 1.02x, layer3 forward + backward, to 1.82x, layer4 forward; F(4x4)
-slower still): the transforms cost about as much as the GEMM work they save.
-Single-threaded at batch 2 on layer2 (128 channels @ 28) the two were at parity.
-Re-measure on a quiet machine (and on the AVX2 kind) and put the smallest winning layer's
-channels and tiles here."""
+both at least ``min_channels`` and one plane has at least ``min_plane_tiles`` output tiles
+(``T_h*T_w``: the transforms' runs are that long, and short runs cost more than the GEMM
+work they save). Measured with ``python -m benchmarks.winograd --rounds 3``
+(benchmarks/results/cpu_winograd_numba_epyc_avx2.json) on the 2-core AVX2 EPYC (Zen 3)
+shared with other jobs, ResNet-18's 3x3 stride-1 layers at batch 32, x PyTorch, medians of
+three rounds, forward + backward (forward alone) for gemm -> F(2x2): layer1 (784 tiles a
+plane) 1.07 -> 0.92 (1.25 -> 1.00); layer2 (196) 1.38 -> 1.19 (1.39 -> 1.18); layer3 (49)
+1.17 -> 1.18 (1.20 -> 1.37); layer4 (16) 0.94 -> 2.24. F(4x4) lost to F(2x2) on every layer
+(0.99, 1.53, 2.95, 3.94): its plane has a quarter of the tiles. A ratio moved by up to 1.35x
+between rounds. On the AVX-512 EPYC, before the whole-plane transforms, both lost
+everywhere (``cpu_winograd_numba.json``)."""
 
 MEASURED_ERROR = {2: 6.5e-7, 4: 1.1e-5}
 """Worst float32 ``max|error| / max|float64 result|`` per tile size, over forward, grad_x and
@@ -84,6 +89,7 @@ class TilePlan(NamedTuple):
     alpha: int  # input tile side, m + 2
     tiles_h: int  # T_h = ceil(H_out / m)
     tiles_w: int  # T_w = ceil(W_out / m)
+    pitch: int  # tile columns per row of tiles in V and M: T_w + 1 (one junk tile per row)
     pad_h: int  # zero rows above the input (negative: rows cropped)
     pad_w: int  # zero columns left of the input (negative: columns cropped)
     H_out: int  # output height (the last tile row is cropped to it)
@@ -97,10 +103,10 @@ def _tile_plan(spec: ConvSpec, m: int, itemsize: int) -> TilePlan:
     within :data:`CHUNK_BYTES`, and every lane a chunk when the batch allows.
     """
     T_h, T_w = wn.tile_counts(spec, m)
-    sample = (m + 2)**2 * (spec.C_in + spec.C_out) * T_h * T_w * itemsize
+    sample = (m + 2)**2 * (spec.C_in + spec.C_out) * T_h * (T_w + 1) * itemsize
     lanes = max(1, min(numba.get_num_threads(), spec.N)) if _blas_libraries() else 1
     samples = max(1, min(-(-spec.N // lanes), CHUNK_BYTES // sample))
-    return TilePlan(m=m, alpha=m + 2, tiles_h=T_h, tiles_w=T_w, pad_h=spec.pad_h,
+    return TilePlan(m=m, alpha=m + 2, tiles_h=T_h, tiles_w=T_w, pitch=T_w + 1, pad_h=spec.pad_h,
                     pad_w=spec.pad_w, H_out=spec.H_out, W_out=spec.W_out, lanes=lanes,
                     samples=samples)
 
@@ -109,86 +115,114 @@ def _tile_plan(spec: ConvSpec, m: int, itemsize: int) -> TilePlan:
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _accumulate(out, coef, row, written):
+    """One term of a transform's row: ``out = coef * row`` if nothing is ``written`` to
+    ``out`` yet, else ``out += coef * row``; nothing when ``coef == 0``. Returns whether
+    ``out`` is written now.
+
+    out, row : (T,) contiguous: one vectorised loop over a whole run of tiles. The
+    transforms' matrices are about half zeros, so a row of one costs only its nonzero
+    entries; and no row of them is all zeros, so every ``out`` gets written (by its first
+    term: no zeroing pass over ``V`` or ``dM``, which live in L3 or memory).
+    """
+    if coef == 0:
+        return written
+    if written:
+        for p in range(out.shape[0]):
+            out[p] += coef * row[p]
+    else:
+        for p in range(out.shape[0]):
+            out[p] = coef * row[p]
+    return True
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def _input_transform(x, BT, plan, V):
     """``V[(xi, nu), c, p] = (B^T d B)[xi, nu]`` for tile ``p = (b, th, tw)`` of plane ``(b, c)``.
 
     x : (n, C, H, W), BT : (alpha, alpha), ``plan`` a :class:`TilePlan` -> fills V :
-    (alpha*alpha, C, n*T_h*T_w). ``d`` is the ``alpha x alpha`` window of the zero-padded
-    input at ``(th*m - pad_h, tw*m - pad_w)``. Plane by plane, a row of tiles at a time:
-    ``B^T`` runs down the columns of the row's ``alpha`` padded input rows at once (the
-    tiles of a row share them), then ``B`` along each tile, the tiles ``tw`` the inner loop,
-    so each transformed value of the row goes to ``V`` as one contiguous run of ``T_w``.
+    (alpha*alpha, C, n*T_h*pitch), tile ``(b, th, tw)`` at ``p = (b*T_h + th)*pitch + tw``.
+    ``d`` is the ``alpha x alpha`` window of the zero-padded input ``xq`` at ``(th*m, tw*m)``
+    (``xq[h, w] = x[h - pad_h, w - pad_w]``, 0 outside).
+
+    Plane by plane, every tile at once, as the direct conv path does it ("wide rows",
+    :mod:`kernels.numba_cpu.conv_direct`): the plane is split into its ``m x m`` phases,
+    ``Q[h % m, w % m, h // m, w // m] = xq[h, w]``, each phase a grid of ``pitch = T_w + 1``
+    columns. Entry ``(r, s)`` of tile ``(th, tw)`` is then ``Q[r % m, s % m]`` at row ``th +
+    r // m``, column ``tw + s // m``: for all the tiles at once, ONE contiguous run of the
+    flattened phase, starting ``(r // m)*pitch + s // m`` in. So ``B^T d B`` of every tile is
+    whole-run AXPYs (:func:`_accumulate`): down the columns, ``E[i, s] = sum_r B^T[i, r] d[r,
+    s]``, then along the rows, ``V[(i, j)] = sum_s B^T[j, s] E[i, s]``. The last tile column
+    of each row (``tw = T_w``) is junk (it reads into the next row): finite, it goes through
+    the GEMMs, and the output transform drops it. A first version gathered ``d[r, s]`` tile by
+    tile, strided by ``m``: 1.5-3x slower (ResNet-18's 3x3 layers, four samples, one thread).
     """
     n, C, H, W = x.shape
-    a, m, T_h, T_w = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w
-    width = T_w * m + a - m  # the padded row every tile of a row reads from
+    a, m, T_h, pitch = plan.alpha, plan.m, plan.tiles_h, plan.pitch
+    T = T_h * pitch  # tile columns per plane, junk included
+    Q = np.zeros((m, m, T_h + 2, pitch), x.dtype)  # the phases; rows past T_h stay zero
+    Qf = Q.reshape(m, m, (T_h + 2) * pitch)
+    h_lo, h_hi = max(0, plan.pad_h), min(T_h * m + a - m, plan.pad_h + H)  # rows of x in xq
+    w_lo, w_hi = max(0, plan.pad_w), min(pitch * m, plan.pad_w + W)  # columns of x in xq
+    E = np.empty((a, a, T), x.dtype)  # B^T d, down the tiles' columns
     for item in range(n * C):
         b, c = item // C, item % C
-        rows = np.zeros((a, width), x.dtype)  # a rows of the zero-padded input
-        t = np.empty((a, width), x.dtype)  # B^T applied down the columns: (B^T d) of every tile
-        lo, hi = max(0, plan.pad_w), min(width, plan.pad_w + W)  # columns inside the input
-        for th in range(T_h):
-            for i in range(a):
-                h = th * m - plan.pad_h + i
-                if 0 <= h < H:  # the columns outside [lo, hi) stay zero
-                    for col in range(lo, hi):
-                        rows[i, col] = x[b, c, h, col - plan.pad_w]
-                else:
-                    rows[i, :] = 0
-            # (B^T d)[i, :] for every tile of the row at once: one pass over whole rows
-            t[:] = 0
-            for i in range(a):
-                for k in range(a):
-                    if BT[i, k] != 0:
-                        for col in range(width):
-                            t[i, col] += BT[i, k] * rows[k, col]
-            # (B^T d B)[i, j] = sum_l t[i, tw*m + l] BT[j, l], the tiles tw innermost
-            p0 = (b * T_h + th) * T_w
-            for i in range(a):
-                for j in range(a):
-                    out = V[i * a + j, c, p0:p0 + T_w]
-                    out[:] = 0
-                    for k in range(a):
-                        if BT[j, k] != 0:
-                            for tw in range(T_w):
-                                out[tw] += t[i, tw * m + k] * BT[j, k]
+        for h in range(h_lo, h_hi):  # the zero border is never written
+            src = x[b, c, h - plan.pad_h]
+            for pc in range(m):  # columns w = u*m + pc of xq's row h
+                dst = Q[h % m, pc, h // m]
+                for u in range((w_lo - pc + m - 1) // m, (w_hi - pc + m - 1) // m):
+                    dst[u] = src[u * m + pc - plan.pad_w]
+        for i in range(a):  # E[i, s] = sum_r B^T[i, r] d[r, s]
+            for s in range(a):
+                written = False
+                for r in range(a):
+                    off = (r // m) * pitch + s // m
+                    written = _accumulate(E[i, s], BT[i, r], Qf[r % m, s % m, off:off + T],
+                                          written)
+        p0 = b * T
+        for i in range(a):  # V[(i, j)] = sum_s B^T[j, s] E[i, s]
+            for j in range(a):
+                written = False
+                for s in range(a):
+                    written = _accumulate(V[i * a + j, c, p0:p0 + T], BT[j, s], E[i, s], written)
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _output_transform(M, AT, bias, plan, y):
     """``y[b, o, th*m + i, tw*m + j] = (A^T M A)[i, j] + bias[o]``, cropped to (H_out, W_out).
 
-    M : (alpha*alpha, C_out, n*T_h*T_w), AT : (m, alpha), bias : (C_out,), ``plan`` a
-    :class:`TilePlan` -> fills y : (n, C_out, H_out, W_out). Plane by plane, a row of tiles at
-    a time, tiles innermost (as :func:`_input_transform`).
+    M : (alpha*alpha, C_out, n*T_h*pitch), AT : (m, alpha), bias : (C_out,), ``plan`` a
+    :class:`TilePlan` -> fills y : (n, C_out, H_out, W_out). Plane by plane, all its tiles at
+    once (as :func:`_input_transform`): ``Z[i, l] = sum_k A^T[i, k] M[(k, l)]``, ``Y[i, j] =
+    sum_l A^T[j, l] Z[i, l]`` over whole runs of tiles, then entry ``(i, j)`` of every tile
+    to its pixel (the junk tiles and the pixels past the edge dropped).
     """
     n, C_out = y.shape[0], y.shape[1]
-    a, m, T_h, T_w = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w
+    a, m, T_h, T_w, pitch = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w, plan.pitch
+    T = T_h * pitch  # tile columns per plane, junk included
+    Z = np.empty((m, a, T), M.dtype)  # A^T M, down the tiles' columns
+    Y = np.empty((m, m, T), M.dtype)  # A^T M A
     for item in range(n * C_out):
         b, o = item // C_out, item % C_out
-        t = np.empty((m, a, T_w), M.dtype)  # A^T M
-        Y = np.empty((m, m, T_w), M.dtype)  # A^T M A
-        for th in range(T_h):
-            p0 = (b * T_h + th) * T_w
-            t[:] = 0
-            for i in range(m):
+        p0 = b * T
+        for i in range(m):  # Z[i, l] = sum_k A^T[i, k] M[(k, l)]
+            for l in range(a):
+                written = False
                 for k in range(a):
-                    if AT[i, k] != 0:
-                        for j in range(a):
-                            row = M[k * a + j, o, p0:p0 + T_w]
-                            for tw in range(T_w):
-                                t[i, j, tw] += AT[i, k] * row[tw]
-            Y[:] = bias[o]
-            for i in range(m):
-                for j in range(m):
-                    for k in range(a):
-                        if AT[j, k] != 0:
-                            for tw in range(T_w):
-                                Y[i, j, tw] += t[i, k, tw] * AT[j, k]
-            for i in range(min(m, plan.H_out - th * m)):
-                for tw in range(T_w):
-                    for j in range(min(m, plan.W_out - tw * m)):
-                        y[b, o, th * m + i, tw * m + j] = Y[i, j, tw]
+                    written = _accumulate(Z[i, l], AT[i, k], M[k * a + l, o, p0:p0 + T], written)
+        for i in range(m):  # Y[i, j] = sum_l A^T[j, l] Z[i, l]
+            for j in range(m):
+                written = False
+                for l in range(a):
+                    written = _accumulate(Y[i, j], AT[j, l], Z[i, l], written)
+        for i in range(m):
+            for j in range(m):
+                tiles_w = min(T_w, (plan.W_out - j + m - 1) // m)  # tiles with column j inside
+                for th in range(min(T_h, (plan.H_out - i + m - 1) // m)):
+                    out, src = y[b, o, th * m + i], Y[i, j, th * pitch:th * pitch + tiles_w]
+                    for tw in range(tiles_w):
+                        out[tw * m + j] = src[tw] + bias[o]
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -196,39 +230,37 @@ def _grad_output_transform(grad_y, AT, plan, dM):
     """``dM[(xi, nu), o, p] = (A dY A^T)[xi, nu]``: the adjoint of :func:`_output_transform`.
 
     grad_y : (n, C_out, H_out, W_out), AT : (m, alpha), ``plan`` a :class:`TilePlan` -> fills
-    dM : (alpha*alpha, C_out, n*T_h*T_w); ``dY`` the ``m x m`` tile, zero past the edge.
-    Tiles innermost, as :func:`_input_transform`.
+    dM : (alpha*alpha, C_out, n*T_h*pitch); ``dY`` the ``m x m`` tile, zero past the edge and
+    on the junk tiles (so they add nothing to grad_weight's sums). All a plane's tiles at
+    once, as :func:`_input_transform`: ``dY[i, j]`` holds entry ``(i, j)`` of every tile, then
+    ``t[xi, j] = sum_i A^T[i, xi] dY[i, j]`` and ``dM[(xi, nu)] = sum_j A^T[j, nu] t[xi, j]``.
     """
     n, C_out = grad_y.shape[0], grad_y.shape[1]
-    a, m, T_h, T_w = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w
+    a, m, T_h, T_w, pitch = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w, plan.pitch
+    T = T_h * pitch  # tile columns per plane, junk included
+    dY = np.zeros((m, m, T), grad_y.dtype)  # dY[i, j, th*pitch + tw]; what is never written: 0
+    t = np.empty((a, m, T), grad_y.dtype)  # A dY, down the tiles' columns
     for item in range(n * C_out):
         b, o = item // C_out, item % C_out
-        dY = np.empty((m, m, T_w), grad_y.dtype)  # dY[i, j, tw]
-        t = np.empty((a, m, T_w), grad_y.dtype)  # A dY
-        for th in range(T_h):
-            for i in range(m):
-                h = th * m + i
-                for tw in range(T_w):
-                    for j in range(m):
-                        w = tw * m + j
-                        inside = h < plan.H_out and w < plan.W_out
-                        dY[i, j, tw] = grad_y[b, o, h, w] if inside else 0
-            t[:] = 0
-            for i in range(a):
-                for k in range(m):
-                    if AT[k, i] != 0:
-                        for j in range(m):
-                            for tw in range(T_w):
-                                t[i, j, tw] += AT[k, i] * dY[k, j, tw]
-            p0 = (b * T_h + th) * T_w
-            for i in range(a):
-                for j in range(a):
-                    out = dM[i * a + j, o, p0:p0 + T_w]
-                    out[:] = 0
-                    for k in range(m):
-                        if AT[k, j] != 0:
-                            for tw in range(T_w):
-                                out[tw] += t[i, k, tw] * AT[k, j]
+        for i in range(m):
+            for j in range(m):
+                tiles_w = min(T_w, (plan.W_out - j + m - 1) // m)  # tiles with column j inside
+                for th in range(min(T_h, (plan.H_out - i + m - 1) // m)):
+                    row, d = grad_y[b, o, th * m + i], dY[i, j, th * pitch:th * pitch + tiles_w]
+                    for tw in range(tiles_w):
+                        d[tw] = row[tw * m + j]
+        for xi in range(a):  # t[xi, j] = sum_i A^T[i, xi] dY[i, j]
+            for j in range(m):
+                written = False
+                for i in range(m):
+                    written = _accumulate(t[xi, j], AT[i, xi], dY[i, j], written)
+        p0 = b * T
+        for xi in range(a):  # dM[(xi, nu)] = sum_j A^T[j, nu] t[xi, j]
+            for nu in range(a):
+                written = False
+                for j in range(m):
+                    written = _accumulate(dM[xi * a + nu, o, p0:p0 + T], AT[j, nu], t[xi, j],
+                                          written)
 
 
 def _weight_transform(weight, G):
@@ -273,7 +305,7 @@ def choose_tile(spec: ConvSpec, x, weight, grad_y=None) -> int:
     if algorithm == "auto" and x.dtype == np.float32 and AUTO_TABLE["min_channels"]:
         T_h, T_w = wn.tile_counts(spec, AUTO_TABLE["tile"])
         big = min(spec.C_in, spec.C_out) >= AUTO_TABLE["min_channels"]
-        if big and spec.N * T_h * T_w >= AUTO_TABLE["min_tiles"]:
+        if big and T_h * T_w >= AUTO_TABLE["min_plane_tiles"]:
             m = AUTO_TABLE["tile"]
     if m and _all_finite(x) and _all_finite(weight):
         if grad_y is None or _all_finite(grad_y):
@@ -292,7 +324,7 @@ def _forward_lanes(x, U, mats, bias, plan):
     BT, AT = mats
     N = x.shape[0]
     a2, C_out, C_in = U.shape
-    T = plan.tiles_h * plan.tiles_w
+    T = plan.tiles_h * plan.pitch  # tile columns per sample, junk included
     y = np.empty((N, C_out, plan.H_out, plan.W_out), x.dtype)
     chunks = -(-N // plan.samples)
     for lane in prange(plan.lanes):
@@ -323,7 +355,7 @@ def _grad_weight_lanes(grad_y, x, mats, plan):
     N, C_in = x.shape[0], x.shape[1]
     C_out = grad_y.shape[1]
     a2 = plan.alpha * plan.alpha
-    T = plan.tiles_h * plan.tiles_w
+    T = plan.tiles_h * plan.pitch  # tile columns per sample, junk included
     dU_lanes = np.zeros((plan.lanes, a2, C_out, C_in), x.dtype)
     chunks = -(-N // plan.samples)
     for lane in prange(plan.lanes):
