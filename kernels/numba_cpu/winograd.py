@@ -63,19 +63,28 @@ CHUNK_BYTES = 16 * 2**20
 CONV_ALGORITHM = wn.ConvAlgorithm("numba", ("auto", "direct", "gemm", "winograd", "winograd4"))
 """The numba backend's conv algorithm option (``kernels.numba_cpu.conv_algorithm``)."""
 
-AUTO_TABLE = {"tile": 2, "min_channels": 64, "min_plane_tiles": 196}
+AUTO_TABLE = {"tile": 2, "min_channels": None, "min_plane_tiles": 196}
 """When ``"auto"`` picks Winograd (float32 only): F(``tile``), if ``C_in`` and ``C_out`` are
 both at least ``min_channels`` and one plane has at least ``min_plane_tiles`` output tiles
 (``T_h*T_w``: the transforms' runs are that long, and short runs cost more than the GEMM
-work they save). Measured with ``python -m benchmarks.winograd --rounds 3``
-(benchmarks/results/cpu_winograd_numba_epyc_avx2.json) on the 2-core AVX2 EPYC (Zen 3)
-shared with other jobs, ResNet-18's 3x3 stride-1 layers at batch 32, x PyTorch, medians of
-three rounds, forward + backward (forward alone) for gemm -> F(2x2): layer1 (784 tiles a
-plane) 1.07 -> 0.92 (1.25 -> 1.00); layer2 (196) 1.38 -> 1.19 (1.39 -> 1.18); layer3 (49)
-1.17 -> 1.18 (1.20 -> 1.37); layer4 (16) 0.94 -> 2.24. F(4x4) lost to F(2x2) on every layer
-(0.99, 1.53, 2.95, 3.94): its plane has a quarter of the tiles. A ratio moved by up to 1.35x
-between rounds. On the AVX-512 EPYC, before the whole-plane transforms, both lost
-everywhere (``cpu_winograd_numba.json``)."""
+work they save); ``min_channels = None``: never.
+
+Never, on the machines measured so far. On the 2-core AVX2 EPYC (Zen 3), with the
+whole-plane transforms, ResNet-18's layer1 and layer2 at batch 32, ``conv2d`` and
+``conv2d_backward`` timed alone under ``conv_algorithm("winograd")`` and ``("gemm")``,
+interleaved, 21 rounds, median/min ms: forward 110/91 against 82/74 (layer1) and 98/88
+against 72/61 (layer2); backward 195/183 against 161/147 and 191/167 against 143/128. One
+thread at a time the parts add up to a tie with the GEMM path (layer1, four samples: input
+transform 4.0, the 16 GEMMs 7.6, output transform 2.5 ms, against 13.1 ms for the bare SGEMM
+of the im2col matrix), but on two threads each lane streams its ``V`` and ``M`` (four times
+the input's and the output's bytes for F(2x2)) through memory, and the shared machine's
+bandwidth ran out first. ``python -m benchmarks.winograd --rounds 3``
+(benchmarks/results/cpu_winograd_numba_epyc_avx2.json), which times each contender
+interleaved with PyTorch's calls, showed F(2x2) ahead on layer1 and layer2 (forward +
+backward x PyTorch, gemm -> F(2x2): 1.07 -> 0.92, 1.38 -> 1.19) and behind on layer3 and
+layer4 (1.17 -> 1.18, 0.94 -> 2.24), F(4x4) behind F(2x2) everywhere: the two methods
+disagree, so the table stays off. On the AVX-512 EPYC, with the row-at-a-time transforms,
+Winograd lost on every layer (``cpu_winograd_numba.json``)."""
 
 MEASURED_ERROR = {2: 6.5e-7, 4: 1.1e-5}
 """Worst float32 ``max|error| / max|float64 result|`` per tile size, over forward, grad_x and
