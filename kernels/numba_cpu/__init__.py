@@ -73,11 +73,12 @@ from ._loops import njit as _njit  # private here: this namespace holds the ops
 from .batch_norm import batch_norm, batch_norm_backward
 from .conv_direct import (
     FUSED_TAPS,
+    _batch_grad,
+    _batch_planes,
     _conv2d_direct,
     _conv2d_direct_grad_weight,
     _conv2d_direct_grad_x,
     _pad_planes,
-    _widen,
     _widen_margin,
     direct_kernels,
     padded_planes,
@@ -377,9 +378,9 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
         if need_x:  # gy_margin : (N, C_out, m + L + m), conv_direct._widen_margin
             grad_x = kernels.grad_x(kernels.widen_margin(grad_y, spec), weight, spec)
         if need_w:
-            gy_wide = kernels.widen(grad_y, spec)  # (N, C_out, (H_out - 1)*W_pad + W_out)
-            xp = padded_planes(x, spec, kernels)  # (N, C_in, H_pad, W_pad)
-            grad_w = kernels.grad_weight(gy_wide, xp, spec)
+            gy_batch = kernels.batch_grad(grad_y, spec)  # (C_out, N*H_pad*W_pad)
+            x_batch = kernels.batch_planes(x, spec)  # (C_in, N*H_pad*W_pad + tail)
+            grad_w = kernels.grad_weight(gy_batch, x_batch, spec)
     elif need_x or need_w:
         gemm = _gemm_plan(plan, has_bias=False)._replace(need_grad_x=int(need_x),
                                                          need_grad_w=int(need_w))
@@ -442,7 +443,8 @@ def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
     if plan.path == "direct":
         gyp = _pad_planes(grad_y, spec)  # (N, C_out, H_pad, W_pad)
         grad_x = _conv2d_direct(gyp, weight, np.zeros(spec.C_out, x.dtype), spec)
-        grad_w = _conv2d_direct_grad_weight(_widen(x, spec), gyp, spec)
+        grad_w = _conv2d_direct_grad_weight(_batch_grad(x, spec), _batch_planes(grad_y, spec),
+                                            spec)
     else:  # im2col phase by phase where the sub-pixel kernels win (conv_transpose's header)
         with _single_threaded_blas(plan.lanes):
             grad_x, grad_w = _conv_transpose2d_backward_gemm(

@@ -232,30 +232,57 @@ def _conv2d_direct(xp, weight, bias, spec):
 
 
 @njit(parallel=True, cache=True)
-def _widen(grad_y, spec):
-    """Lay each gradient plane out at row pitch ``Wp = spec.W_pad``: (N, C, Ho, Wo) -> (N, C, L).
+def _batch_grad(grad_y, spec):
+    """Each gradient plane at the padded input's pitch, the batch end to end: (N, C, Ho, Wo) ->
+    (C, N*P), ``P = spec.H_pad*spec.W_pad``.
 
-    Zeros in the ``Wp - Wo`` junk columns, ``L = (Ho - 1)*Wp + Wo`` (see
-    :func:`_conv2d_direct`).
+    ``out[c, n*P + oh*Wp + ow] = grad_y[n, c, oh, ow]`` (``Wp = spec.W_pad``), zeros in the
+    ``Wp - Wo`` junk columns and the ``H_pad - Ho`` junk rows of each sample: channel ``c``'s
+    gradient for the whole batch is one row laid out like :func:`_batch_planes`' input, so
+    :func:`_conv2d_direct_grad_weight` can take each weight's sum over the batch as ONE dot.
     """
     N, C, Ho, Wo = grad_y.shape
     Wp = spec.W_pad
-    L = (Ho - 1) * Wp + Wo
-    wide = np.zeros((N, C, L), grad_y.dtype)
-    for item in prange(N * C):
-        n, c = item // C, item % C
+    P = spec.H_pad * Wp
+    out = np.zeros((C, N * P), grad_y.dtype)
+    for item in prange(C * N):
+        c, n = item // N, item % N
         for oh in range(Ho):
-            wide[n, c, oh * Wp:oh * Wp + Wo] = grad_y[n, c, oh]
-    return wide
+            out[c, n * P + oh * Wp:n * P + oh * Wp + Wo] = grad_y[n, c, oh]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _batch_planes(x, spec):
+    """Each zero-padded input plane, the batch end to end: (N, C, H, W) -> (C, N*P + tail).
+
+    ``out[c, n*P + (h + pad_h)*Wp + w + pad_w] = x[n, c, h, w]`` (``P = spec.H_pad*Wp``,
+    ``Wp = spec.W_pad``), zeros in the padding and in the ``tail = (kH - 1)*dil_h*Wp + (kW -
+    1)*dil_w`` elements after the last plane, so that the last tap's run over the batch,
+    ``N*P`` long from its offset, stays inside.
+    """
+    N, C, H, W = x.shape
+    Wp, ph, pw = spec.W_pad, spec.pad_h, spec.pad_w
+    P = spec.H_pad * Wp
+    tail = (spec.kH - 1) * spec.dil_h * Wp + (spec.kW - 1) * spec.dil_w
+    out = np.zeros((C, N * P + tail), x.dtype)
+    for item in prange(C * N):
+        c, n = item // N, item % N
+        for h in range(H):
+            start = n * P + (h + ph) * Wp + pw
+            out[c, start:start + W] = x[n, c, h]
+    return out
 
 
 @njit(parallel=True, cache=True)
 def _widen_margin(grad_y, spec):
-    """:func:`_widen`'s wide rows between two margins of zeros: (N, C, Ho, Wo) -> (N, C, M).
+    """Each gradient plane as a wide row between two margins of zeros: (N, C, Ho, Wo) -> (N,
+    C, M).
 
-    ``M = m + L + m``, ``m = (FUSED_TAPS - 1)*dil_w``: plane ``(n, c)`` is the wide row at
-    ``m``, so that a five-tap pass of :func:`_conv2d_direct_grad_x` can read it at five
-    shifts ``dil_w`` apart.
+    The wide row is the plane at row pitch ``Wp = spec.W_pad``, zeros in the ``Wp - Wo`` junk
+    columns, ``L = (Ho - 1)*Wp + Wo`` long (see :func:`_conv2d_direct`). ``M = m + L + m``,
+    ``m = (FUSED_TAPS - 1)*dil_w``: plane ``(n, c)`` is the wide row at ``m``, so that a
+    five-tap pass of :func:`_conv2d_direct_grad_x` can read it at five shifts ``dil_w`` apart.
     """
     N, C, Ho, Wo = grad_y.shape
     Wp = spec.W_pad
@@ -342,54 +369,59 @@ def _conv2d_direct_grad_x(gy_margin, weight, spec):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_weight(gy_wide, xp, spec):
+def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
     """grad_weight of the direct path, parallel over (output-channel pair, input channel,
     kernel row).
 
-    gy_wide : (N, C_out, L), xp : (N, C_in, Hp, Wp) -> (C_out, C_in // groups, kH, kW)
-    (``spec`` a :class:`kernels.common.ConvSpec`)
+    gy_batch : (C_out, N*P) (:func:`_batch_grad`), x_batch : (C_in, N*P + tail)
+    (:func:`_batch_planes`) -> (C_out, C_in // groups, kH, kW) (``spec`` a
+    :class:`kernels.common.ConvSpec` with stride 1, ``P = H_pad*W_pad``)
 
-    ``grad_w[co, cl, i, j] = sum_n gy_wide[n, co] . xp[n, c].flat[off:off + L]``: one long
-    dot product per sample and weight (junk columns are zero in ``gy_wide``, and ``0 * x`` is
-    0 for finite ``x``: :func:`conv2d_backward` takes this path only then). A work item owns
-    the weights of two output channels of one group (``GW_ROWS``), one input channel and one
-    kernel row, so each sum has one owner and no reduction between threads; per sample it
-    computes a kernel row's taps five at a time for both channels in one pass
-    (:func:`_dots_2rows_5taps`), the rest one dot at a time. One dot per weight, as an
-    earlier version did, loads ``x`` and ``gy`` once per multiply-add and is bound by the
-    loads and each short dot's reduction. The kernel alone, float32, batch 64, 2 threads,
-    medians of 40, AVX2 EPYC (Zen 3): LeNet's second layer 2.0-2.1 ms one dot at a time,
-    0.5-0.9 ms two channels by five taps, 0.9-1.3 ms four by five (it spills); the MNIST
-    CNN's 2.5-4.1, 1.0-1.9, 1.4-2.3 ms.
+    ``grad_w[co, cl, i, j] = gy_batch[co] . x_batch[c, off:off + N*P]`` with ``off = i*dil_h*Wp
+    + j*dil_w``: in both operands sample ``n``'s plane starts at ``n*P``, so ONE dot over the
+    whole batch sums every sample's products (the junk rows and columns are zero in
+    ``gy_batch``, and ``0 * x`` is 0 for finite ``x``: :func:`conv2d_backward` takes this path
+    only then). A work item owns the weights of two output channels of one group
+    (``GW_ROWS``), one input channel and one kernel row, so each sum has one owner and no
+    reduction between threads; it computes a kernel row's taps five at a time for both
+    channels in one pass (:func:`_dots_2rows_5taps`), the rest one dot at a time.
+
+    An earlier version took one short dot per sample (each plane at row pitch ``Wp``, ``(Ho -
+    1)*Wp + Wo`` long, no junk rows): 64 calls per weight on LeNet's second layer, each
+    paying its loop's set-up and the horizontal sum of ten vector accumulators, so the
+    passes ran at about half their loop's speed. One dot over the batch computes more junk
+    (``H_pad*W_pad`` against ``(Ho - 1)*W_pad + Wo`` per sample: 196 against 136 on LeNet's
+    second layer, 144 against 92 on the MNIST CNN's) and still wins. With the layout copies,
+    float32, batch 64, 2 threads, medians / mins of 40 interleaved calls, AVX2 EPYC (Zen 3):
+    LeNet's second layer 1.14/0.98 -> 0.85/0.68 ms, the MNIST CNN's 2.39/2.09 -> 1.38/1.01 ms.
+    One dot per weight and sample, as the first version did, loads ``x`` and ``gy`` once per
+    multiply-add (2.0-2.1 ms on LeNet's second layer; four channels by five taps spilled).
     """
-    N, C_out, L = gy_wide.shape
-    _, C_in, Hp, Wp = xp.shape
-    kh, kw, dh, dw = spec.kH, spec.kW, spec.dil_h, spec.dil_w
+    C_out, L = gy_batch.shape
+    C_in = x_batch.shape[0]
+    kh, kw, dh, dw, Wp = spec.kH, spec.kW, spec.dil_h, spec.dil_w, spec.W_pad
     G = spec.groups
     C_in_g, C_out_g = C_in // G, C_out // G
     pairs = -(-C_out_g // GW_ROWS)  # output-channel pairs per group
-    xf = xp.reshape(N, C_in, Hp * Wp)  # (N, C_in, Hp*Wp)
-    grad_w = np.empty((C_out, C_in_g, kh, kw), xp.dtype)
+    grad_w = np.empty((C_out, C_in_g, kh, kw), gy_batch.dtype)
     for item in prange(G * pairs * C_in_g * kh):
         g, rest = item // (pairs * C_in_g * kh), item % (pairs * C_in_g * kh)
         co0 = g * C_out_g + (rest // (C_in_g * kh)) * GW_ROWS  # the pair's first channel
         cl, i = (rest // kh) % C_in_g, rest % kh
         rows = min(GW_ROWS, (g + 1) * C_out_g - co0)
-        c = g * C_in_g + cl
-        acc = np.zeros((GW_ROWS, kw), xp.dtype)  # the pair's weights of kernel row i
-        for n in range(N):
-            src = xf[n, c]  # (Hp*Wp,)
-            j = 0
-            while j < kw:
-                off = i * dh * Wp + j * dw
-                if rows == GW_ROWS and j + FUSED_TAPS <= kw:  # taps j..j+4, both channels
-                    _dots_2rows_5taps(gy_wide[n, co0:co0 + GW_ROWS], src[off:off + L + 4 * dw],
-                                      dw, acc[:, j:j + FUSED_TAPS])
-                    j += FUSED_TAPS
-                else:  # a row's last taps, or a group's last odd channel: one dot each
-                    for b in range(rows):
-                        acc[b, j] += _dot(gy_wide[n, co0 + b], src[off:off + L])
-                    j += 1
+        src = x_batch[g * C_in_g + cl]  # (N*P + tail,)
+        acc = np.zeros((GW_ROWS, kw), gy_batch.dtype)  # the pair's weights of kernel row i
+        j = 0
+        while j < kw:
+            off = i * dh * Wp + j * dw
+            if rows == GW_ROWS and j + FUSED_TAPS <= kw:  # taps j..j+4, both channels
+                _dots_2rows_5taps(gy_batch[co0:co0 + GW_ROWS], src[off:off + L + 4 * dw], dw,
+                                  acc[:, j:j + FUSED_TAPS])
+                j += FUSED_TAPS
+            else:  # a row's last taps, or a group's last odd channel: one dot each
+                for b in range(rows):
+                    acc[b, j] = _dot(gy_batch[co0 + b], src[off:off + L])
+                j += 1
         for b in range(rows):
             for j in range(kw):
                 grad_w[co0 + b, cl, i, j] = acc[b, j]
@@ -401,7 +433,8 @@ def _conv2d_direct_grad_weight(gy_wide, xp, spec):
 
 _pad_planes_serial = _serial_twin(_pad_planes, "_pad_planes_serial")
 _conv2d_direct_serial = _serial_twin(_conv2d_direct, "_conv2d_direct_serial")
-_widen_serial = _serial_twin(_widen, "_widen_serial")
+_batch_grad_serial = _serial_twin(_batch_grad, "_batch_grad_serial")
+_batch_planes_serial = _serial_twin(_batch_planes, "_batch_planes_serial")
 _conv2d_direct_grad_weight_serial = _serial_twin(_conv2d_direct_grad_weight,
                                                  "_conv2d_direct_grad_weight_serial")
 _widen_margin_serial = _serial_twin(_widen_margin, "_widen_margin_serial")
@@ -413,17 +446,18 @@ class DirectKernels(NamedTuple):
 
     pad_planes: object  # (N, C, H, W) -> (N, C, H_pad, W_pad), see :func:`_pad_planes`
     forward: object  # :func:`_conv2d_direct`
-    widen: object  # :func:`_widen`
+    batch_grad: object  # (N, C, Ho, Wo) -> (C, N*H_pad*W_pad), see :func:`_batch_grad`
+    batch_planes: object  # (N, C, H, W) -> (C, N*H_pad*W_pad + tail), :func:`_batch_planes`
     grad_weight: object  # :func:`_conv2d_direct_grad_weight`
     widen_margin: object  # :func:`_widen_margin`
     grad_x: object  # :func:`_conv2d_direct_grad_x`
 
 
-PARALLEL = DirectKernels(_pad_planes, _conv2d_direct, _widen, _conv2d_direct_grad_weight,
-                         _widen_margin, _conv2d_direct_grad_x)
-SERIAL = DirectKernels(_pad_planes_serial, _conv2d_direct_serial, _widen_serial,
-                       _conv2d_direct_grad_weight_serial, _widen_margin_serial,
-                       _conv2d_direct_grad_x_serial)
+PARALLEL = DirectKernels(_pad_planes, _conv2d_direct, _batch_grad, _batch_planes,
+                         _conv2d_direct_grad_weight, _widen_margin, _conv2d_direct_grad_x)
+SERIAL = DirectKernels(_pad_planes_serial, _conv2d_direct_serial, _batch_grad_serial,
+                       _batch_planes_serial, _conv2d_direct_grad_weight_serial,
+                       _widen_margin_serial, _conv2d_direct_grad_x_serial)
 
 
 def direct_kernels(serial: bool) -> DirectKernels:
