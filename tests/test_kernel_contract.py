@@ -236,7 +236,7 @@ NOT_OPS = {
     "naive": {"corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1",  # d2l's
               "dropout_mask"},  # steps, kept as the readable road to conv2d; the mask draw
     "numpy": set(),
-    "numba": {"choose_tile", "conv_plan", "direct_kernels", "padded_planes",  # planning
+    "numba": {"choose_tile", "chunk_samples", "conv_plan", "direct_kernels",  # planning
               "subpixel_wins"},
     "cuda": {"conv_algorithm", "get_conv_algorithm", "set_conv_algorithm",  # the rung option
              "unavailable_reason",  # why the backend cannot run here

@@ -135,7 +135,8 @@ def direct_problems(draw):
     """Stride 1, any padding and dilation (incl. depthwise); kernel rows up to 7 taps, so
     that the five-tap passes (forward, grad_x, grad_weight) run alone (5), followed by single
     taps (6, 7), or not at all (< 5); 1-5 output channels per group, so that grad_weight's
-    channel pairs (``GW_ROWS``) end with an odd one or not."""
+    channel pairs (``GW_ROWS``) end with an odd one or not; up to 5 samples, in chunks of
+    ``samples`` (the last one shorter or not: ``conv_direct.CHUNK_BYTES``)."""
     groups = draw(st.sampled_from([1, 2, 3]))
     C_in = groups * draw(st.integers(1, 2))
     C_out = groups * draw(st.integers(1, 5))
@@ -144,10 +145,11 @@ def direct_problems(draw):
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 6))
     W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 6))
-    N = draw(st.integers(1, 3))
+    N = draw(st.integers(1, 5))
     return dict(N=N, C_in=C_in, H=H, W=W, C_out=C_out, groups=groups, kh=kh, kw=kw,
                 stride=(1, 1), padding=(ph, pw), dilation=(dh, dw),
-                seed=draw(st.integers(0, 2**31)), bias=draw(st.booleans()))
+                seed=draw(st.integers(0, 2**31)), bias=draw(st.booleans()),
+                samples=draw(st.integers(1, N)))
 
 
 @st.composite
@@ -199,6 +201,10 @@ def test_direct_path_matches_torch(monkeypatch, dtype):
     @settings(deadline=None)
     @given(direct_problems())
     def check(p):
+        (ph, pw), itemsize = p["padding"], np.dtype(dtype).itemsize
+        plane = (p["H"] + 2 * ph) * (p["W"] + 2 * pw)  # H_pad * W_pad at stride 1
+        monkeypatch.setattr(nc.conv_direct, "CHUNK_BYTES",
+                            p["samples"] * nc.conv_direct.ROWS * plane * itemsize)
         _check_path(monkeypatch, dtype, p, nc.ConvPlan("direct", 1, 1))
 
     check()

@@ -78,10 +78,9 @@ from .conv_direct import (
     _conv2d_direct,
     _conv2d_direct_grad_weight,
     _conv2d_direct_grad_x,
-    _pad_planes,
     _widen_margin,
+    chunk_samples,
     direct_kernels,
-    padded_planes,
 )
 from .conv_gemm import (
     GemmPlan,
@@ -347,7 +346,8 @@ def conv2d(x, weight, bias, spec: ConvSpec):
     bias = bias if has_bias else np.zeros(spec.C_out, x.dtype)
     if plan.path == "direct":
         kernels = direct_kernels(plan.serial)
-        return kernels.forward(padded_planes(x, spec, kernels), weight, bias, spec)
+        x_batch = kernels.batch_planes(x, spec)  # (C_in, N*H_pad*W_pad + tail)
+        return kernels.forward(x_batch, weight, bias, spec, chunk_samples(spec, x.itemsize))
     with _single_threaded_blas(plan.lanes):
         return _conv2d_gemm(x, weight, bias, spec, _gemm_plan(plan, has_bias))
 
@@ -441,10 +441,10 @@ def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
     """
     plan = _transpose_plan(spec, x.itemsize, x, grad_y)
     if plan.path == "direct":
-        gyp = _pad_planes(grad_y, spec)  # (N, C_out, H_pad, W_pad)
-        grad_x = _conv2d_direct(gyp, weight, np.zeros(spec.C_out, x.dtype), spec)
-        grad_w = _conv2d_direct_grad_weight(_batch_grad(x, spec), _batch_planes(grad_y, spec),
-                                            spec)
+        gy_batch = _batch_planes(grad_y, spec)  # (C_out, N*H_pad*W_pad + tail)
+        grad_x = _conv2d_direct(gy_batch, weight, np.zeros(spec.C_out, x.dtype), spec,
+                                chunk_samples(spec, x.itemsize))
+        grad_w = _conv2d_direct_grad_weight(_batch_grad(x, spec), gy_batch, spec)
     else:  # im2col phase by phase where the sub-pixel kernels win (conv_transpose's header)
         with _single_threaded_blas(plan.lanes):
             grad_x, grad_w = _conv_transpose2d_backward_gemm(

@@ -30,23 +30,6 @@ from numba import prange
 
 from ._loops import FASTMATH, _dot, _serial_twin, njit
 
-
-@njit(parallel=True, cache=True)
-def _pad_planes(x, spec):
-    """Zero-pad every plane: (N, C_in, H, W) -> (N, C_in, H_pad, W_pad), parallel over planes.
-
-    ``spec`` a :class:`kernels.common.ConvSpec`: ``H_pad = H + 2*pad_h``, ``W_pad = W +
-    2*pad_w``.
-    """
-    N, C, H, W = x.shape
-    ph, pw = spec.pad_h, spec.pad_w
-    xp = np.zeros((N, C, spec.H_pad, spec.W_pad), x.dtype)
-    for item in prange(N * C):
-        n, c = item // C, item % C
-        xp[n, c, ph:ph + H, pw:pw + W] = x[n, c]
-    return xp
-
-
 ROWS = 4
 """Planes updated together per tap by :func:`_axpy_rows`: output channels in the forward,
 input channels in grad_x. One load of the input feeds four multiply-adds, and the loop's
@@ -157,58 +140,80 @@ def _dots_2rows_5taps(g, x, dw, out):
     out[1, 4] += s14
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct(xp, weight, bias, spec):
-    """Direct stride-1 convolution on padded planes, parallel over (sample, channel block).
+CHUNK_BYTES = 24 * 2**10
+"""Bound on a work item's output rows (``ROWS`` channels by a chunk of samples, at the padded
+plane's size): they are read and written by every pass, so they should stay in L1 (32 KiB on
+both machine kinds). LeNet's second layer (196-element padded planes): 7 samples a chunk."""
 
-    xp : (N, C_in, Hp, Wp) (x already zero-padded by :func:`_pad_planes`: ``Hp = spec.H_pad``,
-    ``Wp = spec.W_pad``), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,)
-    -> y : (N, C_out, Ho, Wo) (``Ho = spec.H_out``, ``Wo = spec.W_out``; ``spec`` a
+
+def chunk_samples(spec, itemsize: int) -> int:
+    """Samples per work item of :func:`_conv2d_direct`: as many as :data:`CHUNK_BYTES` holds
+    (at least one).
+    """
+    return max(1, CHUNK_BYTES // (ROWS * spec.H_pad * spec.W_pad * itemsize))
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _conv2d_direct(x_batch, weight, bias, spec, S):
+    """Direct stride-1 convolution, parallel over (channel block, chunk of samples).
+
+    x_batch : (C_in, N*P + tail), the zero-padded input planes end to end (:func:`_batch_planes`:
+    ``P = Hp*Wp``, ``Hp = spec.H_pad``, ``Wp = spec.W_pad``), weight : (C_out, C_in // groups,
+    kH, kW), bias : (C_out,), ``S`` samples per chunk (:func:`chunk_samples`) -> y : (N, C_out,
+    Ho, Wo) (``Ho = spec.H_out``, ``Wo = spec.W_out``; ``spec`` a
     :class:`kernels.common.ConvSpec` with stride 1)
 
     The "wide row" trick: with stride 1, output ``(oh, ow)`` of tap ``(i, j)`` reads padded
     input ``(oh + i*dh, ow + j*dw)`` (``dh = spec.dil_h``, ``dw = spec.dil_w``), i.e. flat
     index ``p + off`` with ``p = oh*Wp + ow`` and ``off = i*dh*Wp + j*dw``. So an output plane
     laid out with the *input's* row pitch ``Wp`` (``Wp - Wo`` junk columns per row) is, per
-    tap, one long AXPY:
-    ``wide[0:L] += w * xp[n, c].flat[off:off + L]``, ``L = (Ho - 1)*Wp + Wo``. One vectorised
-    loop of ~``Ho*Wp`` elements per tap instead of ``Ho`` short ones; the junk columns are
-    dropped when the plane is copied out. LeNet's first layer (1 input channel, 6 outputs)
-    would give a GEMM with K = 25 and M = 6, too thin for BLAS to shine.
+    tap, one long AXPY: ``wide[0:L] += w * plane[off:off + L]``, ``L = (Ho - 1)*Wp + Wo``.
+    One vectorised loop of ~``Ho*Wp`` elements per tap instead of ``Ho`` short ones; the junk
+    columns are dropped when the plane is copied out. And since ``x_batch`` lays a channel's
+    planes end to end, ``S`` samples' outputs (``P`` apart, junk rows between them) are ONE
+    wide row of ``(S - 1)*P + L``: the same AXPY serves a chunk of samples. LeNet's first
+    layer (1 input channel, 6 outputs) would give a GEMM with K = 25 and M = 6, too thin for
+    BLAS to shine.
 
-    A work item is one sample and ``ROWS`` output channels of one group: per tap the four
-    weights go to registers and one pass over the input row updates four wide planes
-    (:func:`_axpy_rows`; past the group's last channel the weights are 0 and the plane is
-    not copied out). Each output's sum runs over the taps in the same order as one plane at
-    a time would, so the result is the same to the bit.
+    A work item is a chunk of samples and ``ROWS`` output channels of one group: per tap the
+    four weights go to registers and one pass over the input updates four wide rows
+    (:func:`_axpy_rows`; past the group's last channel the weights are 0 and the row is not
+    copied out). Each output's sum runs over the taps in the same order as one plane at a
+    time would, so the result is the same to the bit.
 
     A kernel row's taps go five at a time while five are left (:func:`_axpy_rows_5taps`: the
     5x5 layers of LeNet and the MNIST CNN take one pass per kernel row), the rest one at a
-    time. The slice a five-tap pass reads, ``L + 4*dw`` long from the first tap's offset,
-    ends at most at the plane's end, since its last tap is at most the kernel's last. Forward
-    on the AVX2 EPYC (Zen 3), float32, batch 64, 2 threads, medians of three interleaved
-    rounds: LeNet's second layer 1.59-1.80 -> 0.99-1.16 ms, the MNIST CNN's 3.27-3.31 ->
-    1.75-1.98 ms, LeNet's first 0.92-0.97 -> 0.59-0.70 ms (PyTorch 0.53, 1.01, 0.73-0.80).
+    time. A pass reads ``L + 4*dw`` from its first tap's offset, which ends inside the
+    chunk's last plane or in ``x_batch``'s tail. Forward on the AVX2 EPYC (Zen 3), float32,
+    batch 64, 2 threads, medians of three interleaved rounds: LeNet's second layer 1.59-1.80
+    -> 0.99-1.16 ms, the MNIST CNN's 3.27-3.31 -> 1.75-1.98 ms, LeNet's first 0.92-0.97 ->
+    0.59-0.70 ms (PyTorch 0.53, 1.01, 0.73-0.80). A pass over one sample (17 vector
+    iterations on LeNet's second layer) spent about as long in its set-up (the loop's
+    aliasing checks, the weights' broadcasts) as in its loop; a chunk of eight samples pays
+    it once for 196 iterations, with 44% more junk: medians (mins) of 40 interleaved calls,
+    LeNet's second layer 1.03-1.04 (0.88-0.89) -> 0.86-0.91 (0.79) ms, the MNIST CNN's
+    1.93-1.96 (1.23-1.69) -> 1.22-1.24 (1.08-1.15) ms (PyTorch 0.80-0.87, 1.24-1.33).
     """
-    N, C_in, Hp, Wp = xp.shape
     C_out, C_in_g, kh, kw = weight.shape
-    dh, dw, Ho, Wo = spec.dil_h, spec.dil_w, spec.H_out, spec.W_out
+    N, dh, dw, Ho, Wo, Wp = spec.N, spec.dil_h, spec.dil_w, spec.H_out, spec.W_out, spec.W_pad
+    P = spec.H_pad * Wp
     G = spec.groups
     C_out_g = C_out // G
     blocks = -(-C_out_g // ROWS)  # blocks of ROWS output channels per group
-    L = (Ho - 1) * Wp + Wo
-    xf = xp.reshape(N, C_in, Hp * Wp)  # (N, C_in, Hp*Wp)
-    y = np.empty((N, C_out, Ho, Wo), xp.dtype)
-    for item in prange(N * G * blocks):
-        n, rest = item // (G * blocks), item % (G * blocks)
+    chunks = -(-N // S)
+    y = np.empty((N, C_out, Ho, Wo), x_batch.dtype)
+    for item in prange(G * blocks * chunks):
+        rest, n0 = item // chunks, (item % chunks) * S
         g = rest // blocks
         co0 = g * C_out_g + (rest % blocks) * ROWS  # the block's first output channel
         rows = min(ROWS, (g + 1) * C_out_g - co0)
-        wide = np.zeros((ROWS, L), xp.dtype)  # ROWS output planes at row pitch Wp
-        a = np.zeros(ROWS, xp.dtype)  # their weights of one tap
-        a5 = np.zeros((ROWS, 5), xp.dtype)  # their weights of five taps
+        s = min(S, N - n0)  # samples in this chunk
+        L = (s - 1) * P + (Ho - 1) * Wp + Wo  # the chunk's outputs, at pitch Wp and P
+        wide = np.zeros((ROWS, L), x_batch.dtype)  # ROWS output rows of the chunk
+        a = np.zeros(ROWS, x_batch.dtype)  # their weights of one tap
+        a5 = np.zeros((ROWS, 5), x_batch.dtype)  # their weights of five taps
         for cl in range(C_in_g):
-            src = xf[n, g * C_in_g + cl]  # (Hp*Wp,)
+            src = x_batch[g * C_in_g + cl, n0 * P:]  # the chunk's planes, and what follows
             for i in range(kh):
                 j = 0
                 while j < kw:
@@ -224,10 +229,11 @@ def _conv2d_direct(xp, weight, bias, spec):
                             a[b] = weight[co0 + b, cl, i, j]
                         _axpy_rows(wide, a, src[off:off + L], 0)
                         j += 1
-        for b in range(rows):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    y[n, co0 + b, oh, ow] = wide[b, oh * Wp + ow] + bias[co0 + b]
+        for sn in range(s):
+            for b in range(rows):
+                for oh in range(Ho):
+                    for ow in range(Wo):
+                        y[n0 + sn, co0 + b, oh, ow] = wide[b, sn * P + oh * Wp + ow] + bias[co0 + b]
     return y
 
 
@@ -431,7 +437,6 @@ def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
 # --------------------------------------------------------------------------- serial twins
 
 
-_pad_planes_serial = _serial_twin(_pad_planes, "_pad_planes_serial")
 _conv2d_direct_serial = _serial_twin(_conv2d_direct, "_conv2d_direct_serial")
 _batch_grad_serial = _serial_twin(_batch_grad, "_batch_grad_serial")
 _batch_planes_serial = _serial_twin(_batch_planes, "_batch_planes_serial")
@@ -444,7 +449,6 @@ _conv2d_direct_grad_x_serial = _serial_twin(_conv2d_direct_grad_x, "_conv2d_dire
 class DirectKernels(NamedTuple):
     """The direct path's kernels, all parallel or all serial (:func:`direct_kernels`)."""
 
-    pad_planes: object  # (N, C, H, W) -> (N, C, H_pad, W_pad), see :func:`_pad_planes`
     forward: object  # :func:`_conv2d_direct`
     batch_grad: object  # (N, C, Ho, Wo) -> (C, N*H_pad*W_pad), see :func:`_batch_grad`
     batch_planes: object  # (N, C, H, W) -> (C, N*H_pad*W_pad + tail), :func:`_batch_planes`
@@ -453,9 +457,9 @@ class DirectKernels(NamedTuple):
     grad_x: object  # :func:`_conv2d_direct_grad_x`
 
 
-PARALLEL = DirectKernels(_pad_planes, _conv2d_direct, _batch_grad, _batch_planes,
+PARALLEL = DirectKernels(_conv2d_direct, _batch_grad, _batch_planes,
                          _conv2d_direct_grad_weight, _widen_margin, _conv2d_direct_grad_x)
-SERIAL = DirectKernels(_pad_planes_serial, _conv2d_direct_serial, _batch_grad_serial,
+SERIAL = DirectKernels(_conv2d_direct_serial, _batch_grad_serial,
                        _batch_planes_serial, _conv2d_direct_grad_weight_serial,
                        _widen_margin_serial, _conv2d_direct_grad_x_serial)
 
@@ -463,16 +467,6 @@ SERIAL = DirectKernels(_pad_planes_serial, _conv2d_direct_serial, _batch_grad_se
 def direct_kernels(serial: bool) -> DirectKernels:
     """The serial twins when ``serial`` (a call below ``SERIAL_MAX_MACS``), else the parallel."""
     return SERIAL if serial else PARALLEL
-
-
-def padded_planes(x, spec, kernels: DirectKernels):
-    """``x`` zero-padded to (N, C_in, H_pad, W_pad); ``x`` itself when there is no padding.
-
-    x : (N, C_in, H, W), C-contiguous (the direct kernels read it at row pitch ``W_pad``).
-    """
-    if spec.pad_h == 0 and spec.pad_w == 0:
-        return x  # already the padded plane: no copy
-    return kernels.pad_planes(x, spec)
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -540,8 +534,11 @@ def measure_thresholds(repeats: int = 15) -> list[tuple]:
         w = rng.standard_normal((16, c_in, 5, 5)).astype(np.float32)
         b = np.zeros(16, np.float32)
         spec = ConvSpec.from_shapes(x.shape, w.shape, (1, 1), (0, 0), (1, 1), 1)
-        t = timed({"serial": lambda x=x, w=w, b=b, s=spec: _conv2d_direct_serial(x, w, b, s),
-                   "parallel": lambda x=x, w=w, b=b, s=spec: _conv2d_direct(x, w, b, s)})
+        xb, S = _batch_planes(x, spec), chunk_samples(spec, x.itemsize)
+        t = timed({"serial": lambda xb=xb, w=w, b=b, s=spec, S=S:
+                   _conv2d_direct_serial(xb, w, b, s, S),
+                   "parallel": lambda xb=xb, w=w, b=b, s=spec, S=S:
+                   _conv2d_direct(xb, w, b, s, S)})
         rows.append(("MACs", n * 16 * 100 * c_in * 25, t["serial"][1], t["parallel"][1]))
     for row in rows:
         print(row[0], row[1], " ".join(f"{v:.3f}" for v in row[2:]))
