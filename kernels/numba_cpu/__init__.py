@@ -78,7 +78,6 @@ from .conv_direct import (
     _conv2d_direct,
     _conv2d_direct_grad_weight,
     _conv2d_direct_grad_x,
-    _widen_margin,
     chunk_samples,
     direct_kernels,
 )
@@ -375,10 +374,10 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
     grad_x = grad_w = None
     if (need_x or need_w) and plan.path == "direct":
         kernels = direct_kernels(plan.serial)
-        if need_x:  # gy_margin : (N, C_out, m + L + m), conv_direct._widen_margin
-            grad_x = kernels.grad_x(kernels.widen_margin(grad_y, spec), weight, spec)
+        gy_batch = kernels.batch_grad(grad_y, spec)  # (C_out, m + N*H_pad*W_pad + m)
+        if need_x:
+            grad_x = kernels.grad_x(gy_batch, weight, spec, chunk_samples(spec, x.itemsize))
         if need_w:
-            gy_batch = kernels.batch_grad(grad_y, spec)  # (C_out, N*H_pad*W_pad)
             x_batch = kernels.batch_planes(x, spec)  # (C_in, N*H_pad*W_pad + tail)
             grad_w = kernels.grad_weight(gy_batch, x_batch, spec)
     elif need_x or need_w:
@@ -418,7 +417,8 @@ def conv_transpose2d(x, weight, bias, spec: ConvSpec):
     """
     plan = _transpose_plan(spec, x.itemsize, x, weight)
     if plan.path == "direct":
-        y = _conv2d_direct_grad_x(_widen_margin(x, spec), weight, spec)
+        y = _conv2d_direct_grad_x(_batch_grad(x, spec), weight, spec,
+                                  chunk_samples(spec, x.itemsize))
     elif subpixel_wins(spec):  # strided, overlapping stamps: conv_transpose's header
         w_rows = _weight_by_rows(weight, spec.groups)  # (groups, K, C_in // groups)
         with _single_threaded_blas(plan.lanes):

@@ -101,18 +101,18 @@ def _axpy_rows_5taps(rows, a, x, dw, live, at):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _dots_2rows_5taps(g, x, dw, out):
-    """``out[b, t] += g[b] . x[t*dw:t*dw + L]`` for ``b < 2``, ``t < 5``: ten dot products
+def _dots_2rows_5taps(g0, g1, x, dw, out):
+    """``out[b, t] += g_b . x[t*dw:t*dw + L]`` for ``b < 2``, ``t < 5``: ten dot products
     in one pass.
 
-    g : (2, L), x : (L + 4*dw,), out : (2, 5). grad_weight's counterpart of
-    :func:`_axpy_rows_5taps`: five taps of a kernel row for two output channels, each load
-    of ``x`` and of ``g`` feeding several multiply-adds, ten sums in registers. Two channels,
-    not four: twenty sums and nine loaded vectors do not fit AVX2's sixteen registers, and
-    on the AVX2 EPYC the four-channel version spilled and ran no faster than two
-    (:func:`_conv2d_direct_grad_weight` has the numbers).
+    g0, g1 : (L,) (two 1-D rows: a 2-D slice of the margined rows would not be contiguous,
+    and Numba does not vectorise its rows), x : (L + 4*dw,), out : (2, 5). grad_weight's
+    counterpart of :func:`_axpy_rows_5taps`: five taps of a kernel row for two output
+    channels, each load of ``x`` and of ``g_b`` feeding several multiply-adds, ten sums in
+    registers. Two channels, not four: twenty sums and nine loaded vectors do not fit AVX2's
+    sixteen registers, and on the AVX2 EPYC the four-channel version spilled and ran no
+    faster than two (:func:`_conv2d_direct_grad_weight` has the numbers).
     """
-    g0, g1 = g[0], g[1]
     x0, x1, x2, x3, x4 = x[0:], x[dw:], x[2 * dw:], x[3 * dw:], x[4 * dw:]  # tap t's input
     s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = x.dtype.type(0)
     for k in range(g0.shape[0]):
@@ -239,22 +239,27 @@ def _conv2d_direct(x_batch, weight, bias, spec, S):
 
 @njit(parallel=True, cache=True)
 def _batch_grad(grad_y, spec):
-    """Each gradient plane at the padded input's pitch, the batch end to end: (N, C, Ho, Wo) ->
-    (C, N*P), ``P = spec.H_pad*spec.W_pad``.
+    """Each gradient plane at the padded input's pitch, the batch end to end, between two
+    margins of zeros: (N, C, Ho, Wo) -> (C, m + N*P + m), ``P = spec.H_pad*spec.W_pad``, ``m =
+    (FUSED_TAPS - 1)*spec.dil_w``.
 
-    ``out[c, n*P + oh*Wp + ow] = grad_y[n, c, oh, ow]`` (``Wp = spec.W_pad``), zeros in the
+    ``out[c, m + n*P + oh*Wp + ow] = grad_y[n, c, oh, ow]`` (``Wp = spec.W_pad``), zeros in the
     ``Wp - Wo`` junk columns and the ``H_pad - Ho`` junk rows of each sample: channel ``c``'s
     gradient for the whole batch is one row laid out like :func:`_batch_planes`' input, so
-    :func:`_conv2d_direct_grad_weight` can take each weight's sum over the batch as ONE dot.
+    :func:`_conv2d_direct_grad_weight` takes each weight's sum over the batch as ONE dot, and
+    :func:`_conv2d_direct_grad_x` scatters a chunk of samples with one pass per tap (reading
+    it at five shifts ``dil_w`` apart: the margins).
     """
     N, C, Ho, Wo = grad_y.shape
     Wp = spec.W_pad
     P = spec.H_pad * Wp
-    out = np.zeros((C, N * P), grad_y.dtype)
+    m = (FUSED_TAPS - 1) * spec.dil_w
+    out = np.zeros((C, m + N * P + m), grad_y.dtype)
     for item in prange(C * N):
         c, n = item // N, item % N
         for oh in range(Ho):
-            out[c, n * P + oh * Wp:n * P + oh * Wp + Wo] = grad_y[n, c, oh]
+            start = m + n * P + oh * Wp
+            out[c, start:start + Wo] = grad_y[n, c, oh]
     return out
 
 
@@ -280,46 +285,25 @@ def _batch_planes(x, spec):
     return out
 
 
-@njit(parallel=True, cache=True)
-def _widen_margin(grad_y, spec):
-    """Each gradient plane as a wide row between two margins of zeros: (N, C, Ho, Wo) -> (N,
-    C, M).
-
-    The wide row is the plane at row pitch ``Wp = spec.W_pad``, zeros in the ``Wp - Wo`` junk
-    columns, ``L = (Ho - 1)*Wp + Wo`` long (see :func:`_conv2d_direct`). ``M = m + L + m``,
-    ``m = (FUSED_TAPS - 1)*dil_w``: plane ``(n, c)`` is the wide row at ``m``, so that a
-    five-tap pass of :func:`_conv2d_direct_grad_x` can read it at five shifts ``dil_w`` apart.
-    """
-    N, C, Ho, Wo = grad_y.shape
-    Wp = spec.W_pad
-    m = (FUSED_TAPS - 1) * spec.dil_w
-    L = (Ho - 1) * Wp + Wo
-    wide = np.zeros((N, C, m + L + m), grad_y.dtype)
-    for item in prange(N * C):
-        n, c = item // C, item % C
-        for oh in range(Ho):
-            wide[n, c, m + oh * Wp:m + oh * Wp + Wo] = grad_y[n, c, oh]
-    return wide
-
-
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_x(gy_margin, weight, spec):
-    """grad_x of the direct path, parallel over (sample, input-channel block).
+def _conv2d_direct_grad_x(gy_batch, weight, spec, S):
+    """grad_x of the direct path, parallel over (input-channel block, chunk of samples).
 
-    gy_margin : (N, C_out, m + L + m) (:func:`_widen_margin`), weight : (C_out, C_in //
-    groups, kH, kW) -> grad_x : (N, C_in, H, W) (``spec`` a :class:`kernels.common.ConvSpec`
-    with stride 1)
+    gy_batch : (C_out, m + N*P + m) (:func:`_batch_grad`), weight : (C_out, C_in // groups, kH,
+    kW), ``S`` samples per chunk (:func:`chunk_samples`) -> grad_x : (N, C_in, H, W) (``spec``
+    a :class:`kernels.common.ConvSpec` with stride 1, ``P = H_pad*W_pad``)
 
     The adjoint of the forward's AXPYs: every tap sends its outputs' gradients back to the
-    inputs it read, ``gxp.flat[off:off + L] += w * gy_wide[n, co]`` with ``off = i*dil_h*Wp
-    + j*dil_w`` (the junk columns carry zeros, so they add nothing while ``w`` is finite),
+    inputs it read, ``gxp[off:off + L] += w * gy_wide`` with ``off = i*dil_h*Wp + j*dil_w``
+    (the junk rows and columns carry zeros, so they add nothing while ``w`` is finite),
     summed over the group's output channels; then the padding is cropped off. As in the
-    forward, ``ROWS`` input channels of one group are updated together from each gradient
-    row, and a kernel row's taps go five at a time while five are left
-    (:func:`_axpy_rows_5taps`): the pass for taps ``j..j+4`` updates the ``L + 4*dil_w``
-    accumulators from tap ``j``'s offset, reading the zero-margined row at five shifts (tap
-    ``j + 4 - t`` at ``t*dil_w``). A work item owns its input planes, so the scatter-add has
-    no races.
+    forward, a chunk of ``S`` samples is one wide row (their padded planes end to end in
+    ``gxp``, their gradients end to end in ``gy_batch``), and ``ROWS`` input channels of one
+    group are updated together from each gradient row; a kernel row's taps go five at a time
+    while five are left (:func:`_axpy_rows_5taps`): the pass for taps ``j..j+4`` updates the
+    ``L + 4*dil_w`` accumulators from tap ``j``'s offset, reading the gradient at five shifts
+    (tap ``j + 4 - t`` at ``t*dil_w`` before it: the zeros of the margin, or of the previous
+    sample's junk rows). A work item owns its input planes, so the scatter-add has no races.
 
     One tap per pass, the accumulator slides by one element from tap to tap, so each vector
     load overlaps the stores of the tap before, which the CPU cannot forward: on LeNet's
@@ -329,28 +313,32 @@ def _conv2d_direct_grad_x(gy_margin, weight, spec):
     elements at a time and touch only the outputs the taps reach: against that gather with
     the same five-tap passes, 0.94-0.95 against 1.08-1.16 ms on LeNet's second layer, 1.44
     against 1.61-1.70 ms on the MNIST CNN's (the kernel alone, 2 threads, medians of 60
-    interleaved calls, AVX2 EPYC).
+    interleaved calls, AVX2 EPYC). One sample per work item then, a chunk now (the forward's
+    reason, :func:`_conv2d_direct`).
     """
-    N, C_out, M = gy_margin.shape
+    C_out, M = gy_batch.shape
     _, C_in_g, kh, kw = weight.shape
-    H, W, ph, pw = spec.H, spec.W, spec.pad_h, spec.pad_w
-    dh, dw, Hp, Wp = spec.dil_h, spec.dil_w, spec.H_pad, spec.W_pad
+    N, H, W, ph, pw = spec.N, spec.H, spec.W, spec.pad_h, spec.pad_w
+    dh, dw, Wp = spec.dil_h, spec.dil_w, spec.W_pad
+    P = spec.H_pad * Wp
     G = spec.groups
     C_out_g = C_out // G
     blocks = -(-C_in_g // ROWS)  # blocks of ROWS input channels per group
+    chunks = -(-N // S)
     m = (FUSED_TAPS - 1) * dw  # the margin
-    L = M - 2 * m  # a wide gradient row
-    grad_x = np.empty((N, spec.C_in, H, W), gy_margin.dtype)
-    for item in prange(N * G * blocks):
-        n, rest = item // (G * blocks), item % (G * blocks)
+    grad_x = np.empty((N, spec.C_in, H, W), gy_batch.dtype)
+    for item in prange(G * blocks * chunks):
+        rest, n0 = item // chunks, (item % chunks) * S
         g = rest // blocks
         cl0 = (rest % blocks) * ROWS  # the block's first input channel, within the group
         rows = min(ROWS, C_in_g - cl0)
-        gxp = np.zeros((ROWS, Hp * Wp), gy_margin.dtype)  # padded planes' gradients, flat
-        a = np.zeros(ROWS, gy_margin.dtype)  # their weights of one tap
-        a5 = np.zeros((ROWS, 5), gy_margin.dtype)  # their weights of five taps
+        s = min(S, N - n0)  # samples in this chunk
+        L = (s - 1) * P + (spec.H_out - 1) * Wp + spec.W_out  # the chunk's gradients
+        gxp = np.zeros((ROWS, s * P), gy_batch.dtype)  # padded planes' gradients, flat
+        a = np.zeros(ROWS, gy_batch.dtype)  # their weights of one tap
+        a5 = np.zeros((ROWS, 5), gy_batch.dtype)  # their weights of five taps
         for co in range(g * C_out_g, (g + 1) * C_out_g):
-            row = gy_margin[n, co]  # (m + L + m,)
+            row = gy_batch[co, n0 * P:n0 * P + m + L + m]  # the chunk, between margins
             for i in range(kh):
                 j = 0
                 while j < kw:
@@ -366,11 +354,12 @@ def _conv2d_direct_grad_x(gy_margin, weight, spec):
                             a[b] = weight[co, cl0 + b, i, j]
                         _axpy_rows(gxp, a, row[m:m + L], off)
                         j += 1
-        for b in range(rows):
-            c = g * C_in_g + cl0 + b
-            for h in range(H):
-                for w in range(W):
-                    grad_x[n, c, h, w] = gxp[b, (h + ph) * Wp + w + pw]
+        for sn in range(s):
+            for b in range(rows):
+                c = g * C_in_g + cl0 + b
+                for h in range(H):
+                    for w in range(W):
+                        grad_x[n0 + sn, c, h, w] = gxp[b, sn * P + (h + ph) * Wp + w + pw]
     return grad_x
 
 
@@ -379,14 +368,14 @@ def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
     """grad_weight of the direct path, parallel over (output-channel pair, input channel,
     kernel row).
 
-    gy_batch : (C_out, N*P) (:func:`_batch_grad`), x_batch : (C_in, N*P + tail)
+    gy_batch : (C_out, m + N*P + m) (:func:`_batch_grad`), x_batch : (C_in, N*P + tail)
     (:func:`_batch_planes`) -> (C_out, C_in // groups, kH, kW) (``spec`` a
     :class:`kernels.common.ConvSpec` with stride 1, ``P = H_pad*W_pad``)
 
-    ``grad_w[co, cl, i, j] = gy_batch[co] . x_batch[c, off:off + N*P]`` with ``off = i*dil_h*Wp
-    + j*dil_w``: in both operands sample ``n``'s plane starts at ``n*P``, so ONE dot over the
-    whole batch sums every sample's products (the junk rows and columns are zero in
-    ``gy_batch``, and ``0 * x`` is 0 for finite ``x``: :func:`conv2d_backward` takes this path
+    ``grad_w[co, cl, i, j] = gy_batch[co, m:m + N*P] . x_batch[c, off:off + N*P]``, ``off =
+    i*dil_h*Wp + j*dil_w``: in both operands sample ``n``'s plane starts at ``n*P``, so ONE
+    dot over the whole batch sums every sample's products (the junk rows and columns are zero
+    in ``gy_batch``, and ``0 * x`` is 0 for finite ``x``: :func:`conv2d_backward` takes this path
     only then). A work item owns the weights of two output channels of one group
     (``GW_ROWS``), one input channel and one kernel row, so each sum has one owner and no
     reduction between threads; it computes a kernel row's taps five at a time for both
@@ -403,9 +392,10 @@ def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
     One dot per weight and sample, as the first version did, loads ``x`` and ``gy`` once per
     multiply-add (2.0-2.1 ms on LeNet's second layer; four channels by five taps spilled).
     """
-    C_out, L = gy_batch.shape
-    C_in = x_batch.shape[0]
+    C_out, C_in = gy_batch.shape[0], x_batch.shape[0]
     kh, kw, dh, dw, Wp = spec.kH, spec.kW, spec.dil_h, spec.dil_w, spec.W_pad
+    m = (FUSED_TAPS - 1) * dw  # gy_batch's margin
+    L = spec.N * spec.H_pad * Wp  # the batch's planes
     G = spec.groups
     C_in_g, C_out_g = C_in // G, C_out // G
     pairs = -(-C_out_g // GW_ROWS)  # output-channel pairs per group
@@ -421,12 +411,12 @@ def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
         while j < kw:
             off = i * dh * Wp + j * dw
             if rows == GW_ROWS and j + FUSED_TAPS <= kw:  # taps j..j+4, both channels
-                _dots_2rows_5taps(gy_batch[co0:co0 + GW_ROWS], src[off:off + L + 4 * dw], dw,
-                                  acc[:, j:j + FUSED_TAPS])
+                _dots_2rows_5taps(gy_batch[co0, m:m + L], gy_batch[co0 + 1, m:m + L],
+                                  src[off:off + L + 4 * dw], dw, acc[:, j:j + FUSED_TAPS])
                 j += FUSED_TAPS
             else:  # a row's last taps, or a group's last odd channel: one dot each
                 for b in range(rows):
-                    acc[b, j] = _dot(gy_batch[co0 + b], src[off:off + L])
+                    acc[b, j] = _dot(gy_batch[co0 + b, m:m + L], src[off:off + L])
                 j += 1
         for b in range(rows):
             for j in range(kw):
@@ -442,7 +432,6 @@ _batch_grad_serial = _serial_twin(_batch_grad, "_batch_grad_serial")
 _batch_planes_serial = _serial_twin(_batch_planes, "_batch_planes_serial")
 _conv2d_direct_grad_weight_serial = _serial_twin(_conv2d_direct_grad_weight,
                                                  "_conv2d_direct_grad_weight_serial")
-_widen_margin_serial = _serial_twin(_widen_margin, "_widen_margin_serial")
 _conv2d_direct_grad_x_serial = _serial_twin(_conv2d_direct_grad_x, "_conv2d_direct_grad_x_serial")
 
 
@@ -450,18 +439,17 @@ class DirectKernels(NamedTuple):
     """The direct path's kernels, all parallel or all serial (:func:`direct_kernels`)."""
 
     forward: object  # :func:`_conv2d_direct`
-    batch_grad: object  # (N, C, Ho, Wo) -> (C, N*H_pad*W_pad), see :func:`_batch_grad`
+    batch_grad: object  # (N, C, Ho, Wo) -> (C, m + N*H_pad*W_pad + m), :func:`_batch_grad`
     batch_planes: object  # (N, C, H, W) -> (C, N*H_pad*W_pad + tail), :func:`_batch_planes`
     grad_weight: object  # :func:`_conv2d_direct_grad_weight`
-    widen_margin: object  # :func:`_widen_margin`
     grad_x: object  # :func:`_conv2d_direct_grad_x`
 
 
 PARALLEL = DirectKernels(_conv2d_direct, _batch_grad, _batch_planes,
-                         _conv2d_direct_grad_weight, _widen_margin, _conv2d_direct_grad_x)
+                         _conv2d_direct_grad_weight, _conv2d_direct_grad_x)
 SERIAL = DirectKernels(_conv2d_direct_serial, _batch_grad_serial,
                        _batch_planes_serial, _conv2d_direct_grad_weight_serial,
-                       _widen_margin_serial, _conv2d_direct_grad_x_serial)
+                       _conv2d_direct_grad_x_serial)
 
 
 def direct_kernels(serial: bool) -> DirectKernels:
