@@ -345,8 +345,8 @@ def conv2d(x, weight, bias, spec: ConvSpec):
     bias = bias if has_bias else np.zeros(spec.C_out, x.dtype)
     if plan.path == "direct":
         kernels = direct_kernels(plan.serial)
-        x_batch = kernels.batch_planes(x, spec)  # (C_in, N*H_pad*W_pad + tail)
-        return kernels.forward(x_batch, weight, bias, spec, chunk_samples(spec, x.itemsize))
+        S = chunk_samples(spec, x.itemsize)  # samples side by side (conv_direct._batch_planes)
+        return kernels.forward(kernels.batch_planes(x, spec, S), weight, bias, spec, S)
     with _single_threaded_blas(plan.lanes):
         return _conv2d_gemm(x, weight, bias, spec, _gemm_plan(plan, has_bias))
 
@@ -374,12 +374,13 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
     grad_x = grad_w = None
     if (need_x or need_w) and plan.path == "direct":
         kernels = direct_kernels(plan.serial)
-        gy_batch = kernels.batch_grad(grad_y, spec)  # (C_out, m + N*H_pad*W_pad + m)
+        S = chunk_samples(spec, x.itemsize)  # samples side by side (conv_direct._batch_planes)
+        gy_batch = kernels.batch_grad(grad_y, spec, S)  # (C_out, m + chunks*Q + m)
         if need_x:
-            grad_x = kernels.grad_x(gy_batch, weight, spec, chunk_samples(spec, x.itemsize))
+            grad_x = kernels.grad_x(gy_batch, weight, spec, S)
         if need_w:
-            x_batch = kernels.batch_planes(x, spec)  # (C_in, N*H_pad*W_pad + tail)
-            grad_w = kernels.grad_weight(gy_batch, x_batch, spec)
+            x_batch = kernels.batch_planes(x, spec, S)  # (C_in, chunks*Q + tail)
+            grad_w = kernels.grad_weight(gy_batch, x_batch, spec, S)
     elif need_x or need_w:
         gemm = _gemm_plan(plan, has_bias=False)._replace(need_grad_x=int(need_x),
                                                          need_grad_w=int(need_w))
@@ -417,8 +418,8 @@ def conv_transpose2d(x, weight, bias, spec: ConvSpec):
     """
     plan = _transpose_plan(spec, x.itemsize, x, weight)
     if plan.path == "direct":
-        y = _conv2d_direct_grad_x(_batch_grad(x, spec), weight, spec,
-                                  chunk_samples(spec, x.itemsize))
+        S = chunk_samples(spec, x.itemsize)
+        y = _conv2d_direct_grad_x(_batch_grad(x, spec, S), weight, spec, S)
     elif subpixel_wins(spec):  # strided, overlapping stamps: conv_transpose's header
         w_rows = _weight_by_rows(weight, spec.groups)  # (groups, K, C_in // groups)
         with _single_threaded_blas(plan.lanes):
@@ -441,10 +442,10 @@ def conv_transpose2d_backward(grad_y, x, weight, spec: ConvSpec) -> ConvGrads:
     """
     plan = _transpose_plan(spec, x.itemsize, x, grad_y)
     if plan.path == "direct":
-        gy_batch = _batch_planes(grad_y, spec)  # (C_out, N*H_pad*W_pad + tail)
-        grad_x = _conv2d_direct(gy_batch, weight, np.zeros(spec.C_out, x.dtype), spec,
-                                chunk_samples(spec, x.itemsize))
-        grad_w = _conv2d_direct_grad_weight(_batch_grad(x, spec), gy_batch, spec)
+        S = chunk_samples(spec, x.itemsize)  # samples side by side (conv_direct._batch_planes)
+        gy_batch = _batch_planes(grad_y, spec, S)  # (C_out, chunks*Q + tail)
+        grad_x = _conv2d_direct(gy_batch, weight, np.zeros(spec.C_out, x.dtype), spec, S)
+        grad_w = _conv2d_direct_grad_weight(_batch_grad(x, spec, S), gy_batch, spec, S)
     else:  # im2col phase by phase where the sub-pixel kernels win (conv_transpose's header)
         with _single_threaded_blas(plan.lanes):
             grad_x, grad_w = _conv_transpose2d_backward_gemm(

@@ -147,33 +147,86 @@ both machine kinds). LeNet's second layer (196-element padded planes): 7 samples
 
 
 def chunk_samples(spec, itemsize: int) -> int:
-    """Samples per work item of :func:`_conv2d_direct`: as many as :data:`CHUNK_BYTES` holds
-    (at least one).
+    """Samples per chunk of the direct path's batch layout (:func:`_batch_planes`): as many as
+    :data:`CHUNK_BYTES` holds (at least one).
     """
     return max(1, CHUNK_BYTES // (ROWS * spec.H_pad * spec.W_pad * itemsize))
+
+
+@njit(parallel=True, cache=True)
+def _batch_planes(x, spec, S):
+    """The zero-padded input planes, ``S`` samples side by side: (N, C, H, W) -> (C, chunks*Q
+    + tail).
+
+    Chunk ``k`` (samples ``k*S .. k*S + S - 1``, ``chunks = ceil(N / S)``) of channel ``c`` is
+    one ``(H_pad, S*W_pad)`` plane: its row ``r`` is row ``r`` of each sample's padded plane,
+    end to end. So ``out[c, k*Q + (h + pad_h)*R + s*Wp + w + pad_w] = x[k*S + s, c, h, w]``
+    (``Wp = spec.W_pad``, ``R = S*Wp`` the row pitch, ``Q = H_pad*R``), zeros in the padding,
+    in a last chunk's missing samples, and in the ``tail = (kH - 1)*dil_h*R + (kW - 1)*dil_w``
+    elements after the last chunk, so that the last tap's run stays inside.
+
+    Side by side, not one after the other: a wide output row (:func:`_conv2d_direct`) then
+    has ``Wp - Wo`` junk columns per sample and row, but no junk rows between samples.
+    """
+    N, C, H, W = x.shape
+    Wp, ph, pw = spec.W_pad, spec.pad_h, spec.pad_w
+    R = S * Wp  # a chunk's row pitch
+    Q = spec.H_pad * R  # a chunk's plane
+    tail = (spec.kH - 1) * spec.dil_h * R + (spec.kW - 1) * spec.dil_w
+    out = np.zeros((C, -(-N // S) * Q + tail), x.dtype)
+    for item in prange(C * N):
+        c, n = item // N, item % N
+        for h in range(H):
+            start = (n // S) * Q + (h + ph) * R + (n % S) * Wp + pw
+            out[c, start:start + W] = x[n, c, h]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _batch_grad(grad_y, spec, S):
+    """The gradient planes in :func:`_batch_planes`' layout, between two margins of zeros:
+    (N, C, Ho, Wo) -> (C, m + chunks*Q + m), ``m = (FUSED_TAPS - 1)*spec.dil_w``.
+
+    ``out[c, m + k*Q + oh*R + s*Wp + ow] = grad_y[k*S + s, c, oh, ow]``, zeros in the ``Wp -
+    Wo`` junk columns of each sample and the ``H_pad - Ho`` junk rows of each chunk. Output
+    ``(oh, ow)`` of a sample sits where its window's first input sits in ``x``'s layout, so
+    :func:`_conv2d_direct_grad_weight` takes each weight's sum over the batch as ONE dot, and
+    :func:`_conv2d_direct_grad_x` scatters a chunk with one pass per tap (reading it at five
+    shifts ``dil_w`` apart: the margins).
+    """
+    N, C, Ho, Wo = grad_y.shape
+    Wp = spec.W_pad
+    R = S * Wp
+    Q = spec.H_pad * R
+    m = (FUSED_TAPS - 1) * spec.dil_w
+    out = np.zeros((C, m + -(-N // S) * Q + m), grad_y.dtype)
+    for item in prange(C * N):
+        c, n = item // N, item % N
+        for oh in range(Ho):
+            start = m + (n // S) * Q + oh * R + (n % S) * Wp
+            out[c, start:start + Wo] = grad_y[n, c, oh]
+    return out
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _conv2d_direct(x_batch, weight, bias, spec, S):
     """Direct stride-1 convolution, parallel over (channel block, chunk of samples).
 
-    x_batch : (C_in, N*P + tail), the zero-padded input planes end to end (:func:`_batch_planes`:
-    ``P = Hp*Wp``, ``Hp = spec.H_pad``, ``Wp = spec.W_pad``), weight : (C_out, C_in // groups,
-    kH, kW), bias : (C_out,), ``S`` samples per chunk (:func:`chunk_samples`) -> y : (N, C_out,
-    Ho, Wo) (``Ho = spec.H_out``, ``Wo = spec.W_out``; ``spec`` a
+    x_batch : (C_in, chunks*Q + tail), the zero-padded input planes ``S`` samples side by
+    side (:func:`_batch_planes`: row pitch ``R = S*Wp``, ``Wp = spec.W_pad``, ``Q =
+    spec.H_pad*R``), weight : (C_out, C_in // groups, kH, kW), bias : (C_out,) -> y : (N,
+    C_out, Ho, Wo) (``Ho = spec.H_out``, ``Wo = spec.W_out``; ``spec`` a
     :class:`kernels.common.ConvSpec` with stride 1)
 
     The "wide row" trick: with stride 1, output ``(oh, ow)`` of tap ``(i, j)`` reads padded
     input ``(oh + i*dh, ow + j*dw)`` (``dh = spec.dil_h``, ``dw = spec.dil_w``), i.e. flat
-    index ``p + off`` with ``p = oh*Wp + ow`` and ``off = i*dh*Wp + j*dw``. So an output plane
-    laid out with the *input's* row pitch ``Wp`` (``Wp - Wo`` junk columns per row) is, per
-    tap, one long AXPY: ``wide[0:L] += w * plane[off:off + L]``, ``L = (Ho - 1)*Wp + Wo``.
-    One vectorised loop of ~``Ho*Wp`` elements per tap instead of ``Ho`` short ones; the junk
-    columns are dropped when the plane is copied out. And since ``x_batch`` lays a channel's
-    planes end to end, ``S`` samples' outputs (``P`` apart, junk rows between them) are ONE
-    wide row of ``(S - 1)*P + L``: the same AXPY serves a chunk of samples. LeNet's first
-    layer (1 input channel, 6 outputs) would give a GEMM with K = 25 and M = 6, too thin for
-    BLAS to shine.
+    index ``p + off`` with ``p = oh*R + ow`` and ``off = i*dh*R + j*dw``. So outputs laid
+    out with the *input's* row pitch (``Wp - Wo`` junk columns per sample and row) are, per
+    tap, one long AXPY: ``wide[0:L] += w * chunk[off:off + L]``, ``L = (Ho - 1)*R + (s -
+    1)*Wp + Wo`` for a chunk of ``s`` samples. One vectorised loop over a chunk's outputs per
+    tap instead of ``Ho`` short ones per sample; the junk columns are dropped when the outputs
+    are copied out. LeNet's first layer (1 input channel, 6 outputs) would give a GEMM with
+    K = 25 and M = 6, too thin for BLAS to shine.
 
     A work item is a chunk of samples and ``ROWS`` output channels of one group: per tap the
     four weights go to registers and one pass over the input updates four wide rows
@@ -183,41 +236,43 @@ def _conv2d_direct(x_batch, weight, bias, spec, S):
 
     A kernel row's taps go five at a time while five are left (:func:`_axpy_rows_5taps`: the
     5x5 layers of LeNet and the MNIST CNN take one pass per kernel row), the rest one at a
-    time. A pass reads ``L + 4*dw`` from its first tap's offset, which ends inside the
-    chunk's last plane or in ``x_batch``'s tail. Forward on the AVX2 EPYC (Zen 3), float32,
-    batch 64, 2 threads, medians of three interleaved rounds: LeNet's second layer 1.59-1.80
-    -> 0.99-1.16 ms, the MNIST CNN's 3.27-3.31 -> 1.75-1.98 ms, LeNet's first 0.92-0.97 ->
-    0.59-0.70 ms (PyTorch 0.53, 1.01, 0.73-0.80). A pass over one sample (17 vector
-    iterations on LeNet's second layer) spent about as long in its set-up (the loop's
-    aliasing checks, the weights' broadcasts) as in its loop; a chunk of eight samples pays
-    it once for 196 iterations, with 44% more junk: medians (mins) of 40 interleaved calls,
-    LeNet's second layer 1.03-1.04 (0.88-0.89) -> 0.86-0.91 (0.79) ms, the MNIST CNN's
-    1.93-1.96 (1.23-1.69) -> 1.22-1.24 (1.08-1.15) ms (PyTorch 0.80-0.87, 1.24-1.33).
+    time. A pass reads ``L + 4*dw`` from its first tap's offset, which ends inside the chunk
+    or in ``x_batch``'s tail. Forward on the AVX2 EPYC (Zen 3), float32, batch 64, 2 threads,
+    medians of three interleaved rounds: LeNet's second layer 1.59-1.80 -> 0.99-1.16 ms, the
+    MNIST CNN's 3.27-3.31 -> 1.75-1.98 ms, LeNet's first 0.92-0.97 -> 0.59-0.70 ms (PyTorch
+    0.53, 1.01, 0.73-0.80). A pass over one sample (17 vector iterations on LeNet's second
+    layer) spent about as long in its set-up (the loop's aliasing checks, the weights'
+    broadcasts) as in its loop; chunks pay it once per chunk: medians (mins) of 40
+    interleaved calls, LeNet's second layer 1.03-1.04 (0.88-0.89) -> 0.86-0.91 (0.79) ms, the
+    MNIST CNN's 1.93-1.96 (1.23-1.69) -> 1.22-1.24 (1.08-1.15) ms (PyTorch 0.80-0.87,
+    1.24-1.33), with the samples one after the other (``H_pad - Ho`` junk rows each: half the
+    multiply-adds of LeNet's second layer were junk); side by side, a quarter are.
     """
     C_out, C_in_g, kh, kw = weight.shape
     N, dh, dw, Ho, Wo, Wp = spec.N, spec.dil_h, spec.dil_w, spec.H_out, spec.W_out, spec.W_pad
-    P = spec.H_pad * Wp
+    R = S * Wp  # a chunk's row pitch
+    Q = spec.H_pad * R  # a chunk's plane
     G = spec.groups
     C_out_g = C_out // G
     blocks = -(-C_out_g // ROWS)  # blocks of ROWS output channels per group
     chunks = -(-N // S)
     y = np.empty((N, C_out, Ho, Wo), x_batch.dtype)
     for item in prange(G * blocks * chunks):
-        rest, n0 = item // chunks, (item % chunks) * S
+        rest, k = item // chunks, item % chunks
         g = rest // blocks
         co0 = g * C_out_g + (rest % blocks) * ROWS  # the block's first output channel
         rows = min(ROWS, (g + 1) * C_out_g - co0)
-        s = min(S, N - n0)  # samples in this chunk
-        L = (s - 1) * P + (Ho - 1) * Wp + Wo  # the chunk's outputs, at pitch Wp and P
+        s = min(S, N - k * S)  # samples in this chunk
+        L = (Ho - 1) * R + (s - 1) * Wp + Wo  # the chunk's outputs, at row pitch R
         wide = np.zeros((ROWS, L), x_batch.dtype)  # ROWS output rows of the chunk
         a = np.zeros(ROWS, x_batch.dtype)  # their weights of one tap
         a5 = np.zeros((ROWS, 5), x_batch.dtype)  # their weights of five taps
         for cl in range(C_in_g):
-            src = x_batch[g * C_in_g + cl, n0 * P:]  # the chunk's planes, and what follows
+            src = x_batch[g * C_in_g + cl, k * Q:]  # the chunk's plane, and what follows
             for i in range(kh):
                 j = 0
                 while j < kw:
-                    off = i * dh * Wp + j * dw
+                    off = i * dh * R + j * dw
                     if j + FUSED_TAPS <= kw:  # taps j..j+4 of kernel row i in one pass
                         for b in range(rows):
                             for t in range(5):
@@ -233,77 +288,30 @@ def _conv2d_direct(x_batch, weight, bias, spec, S):
             for b in range(rows):
                 for oh in range(Ho):
                     for ow in range(Wo):
-                        y[n0 + sn, co0 + b, oh, ow] = wide[b, sn * P + oh * Wp + ow] + bias[co0 + b]
+                        y[k * S + sn, co0 + b, oh, ow] = (wide[b, oh * R + sn * Wp + ow]
+                                                          + bias[co0 + b])
     return y
-
-
-@njit(parallel=True, cache=True)
-def _batch_grad(grad_y, spec):
-    """Each gradient plane at the padded input's pitch, the batch end to end, between two
-    margins of zeros: (N, C, Ho, Wo) -> (C, m + N*P + m), ``P = spec.H_pad*spec.W_pad``, ``m =
-    (FUSED_TAPS - 1)*spec.dil_w``.
-
-    ``out[c, m + n*P + oh*Wp + ow] = grad_y[n, c, oh, ow]`` (``Wp = spec.W_pad``), zeros in the
-    ``Wp - Wo`` junk columns and the ``H_pad - Ho`` junk rows of each sample: channel ``c``'s
-    gradient for the whole batch is one row laid out like :func:`_batch_planes`' input, so
-    :func:`_conv2d_direct_grad_weight` takes each weight's sum over the batch as ONE dot, and
-    :func:`_conv2d_direct_grad_x` scatters a chunk of samples with one pass per tap (reading
-    it at five shifts ``dil_w`` apart: the margins).
-    """
-    N, C, Ho, Wo = grad_y.shape
-    Wp = spec.W_pad
-    P = spec.H_pad * Wp
-    m = (FUSED_TAPS - 1) * spec.dil_w
-    out = np.zeros((C, m + N * P + m), grad_y.dtype)
-    for item in prange(C * N):
-        c, n = item // N, item % N
-        for oh in range(Ho):
-            start = m + n * P + oh * Wp
-            out[c, start:start + Wo] = grad_y[n, c, oh]
-    return out
-
-
-@njit(parallel=True, cache=True)
-def _batch_planes(x, spec):
-    """Each zero-padded input plane, the batch end to end: (N, C, H, W) -> (C, N*P + tail).
-
-    ``out[c, n*P + (h + pad_h)*Wp + w + pad_w] = x[n, c, h, w]`` (``P = spec.H_pad*Wp``,
-    ``Wp = spec.W_pad``), zeros in the padding and in the ``tail = (kH - 1)*dil_h*Wp + (kW -
-    1)*dil_w`` elements after the last plane, so that the last tap's run over the batch,
-    ``N*P`` long from its offset, stays inside.
-    """
-    N, C, H, W = x.shape
-    Wp, ph, pw = spec.W_pad, spec.pad_h, spec.pad_w
-    P = spec.H_pad * Wp
-    tail = (spec.kH - 1) * spec.dil_h * Wp + (spec.kW - 1) * spec.dil_w
-    out = np.zeros((C, N * P + tail), x.dtype)
-    for item in prange(C * N):
-        c, n = item // N, item % N
-        for h in range(H):
-            start = n * P + (h + ph) * Wp + pw
-            out[c, start:start + W] = x[n, c, h]
-    return out
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _conv2d_direct_grad_x(gy_batch, weight, spec, S):
     """grad_x of the direct path, parallel over (input-channel block, chunk of samples).
 
-    gy_batch : (C_out, m + N*P + m) (:func:`_batch_grad`), weight : (C_out, C_in // groups, kH,
-    kW), ``S`` samples per chunk (:func:`chunk_samples`) -> grad_x : (N, C_in, H, W) (``spec``
-    a :class:`kernels.common.ConvSpec` with stride 1, ``P = H_pad*W_pad``)
+    gy_batch : (C_out, m + chunks*Q + m) (:func:`_batch_grad`), weight : (C_out, C_in //
+    groups, kH, kW) -> grad_x : (N, C_in, H, W) (``spec`` a :class:`kernels.common.ConvSpec`
+    with stride 1, ``S`` samples per chunk as in :func:`_batch_planes`)
 
     The adjoint of the forward's AXPYs: every tap sends its outputs' gradients back to the
-    inputs it read, ``gxp[off:off + L] += w * gy_wide`` with ``off = i*dil_h*Wp + j*dil_w``
+    inputs it read, ``gxp[off:off + L] += w * gy_wide`` with ``off = i*dil_h*R + j*dil_w``
     (the junk rows and columns carry zeros, so they add nothing while ``w`` is finite),
     summed over the group's output channels; then the padding is cropped off. As in the
-    forward, a chunk of ``S`` samples is one wide row (their padded planes end to end in
-    ``gxp``, their gradients end to end in ``gy_batch``), and ``ROWS`` input channels of one
-    group are updated together from each gradient row; a kernel row's taps go five at a time
-    while five are left (:func:`_axpy_rows_5taps`): the pass for taps ``j..j+4`` updates the
-    ``L + 4*dil_w`` accumulators from tap ``j``'s offset, reading the gradient at five shifts
-    (tap ``j + 4 - t`` at ``t*dil_w`` before it: the zeros of the margin, or of the previous
-    sample's junk rows). A work item owns its input planes, so the scatter-add has no races.
+    forward, a work item is a chunk of samples (their padded planes side by side in ``gxp``)
+    and ``ROWS`` input channels of one group, updated together from each gradient row; a
+    kernel row's taps go five at a time while five are left (:func:`_axpy_rows_5taps`): the
+    pass for taps ``j..j+4`` updates the ``L + 4*dil_w`` accumulators from tap ``j``'s
+    offset, reading the gradient at five shifts (tap ``j + 4 - t`` at ``t*dil_w`` before it:
+    the zeros of a margin, of a junk row or of a sample's junk columns). A work item owns its
+    input planes, so the scatter-add has no races.
 
     One tap per pass, the accumulator slides by one element from tap to tap, so each vector
     load overlaps the stores of the tap before, which the CPU cannot forward: on LeNet's
@@ -316,33 +324,33 @@ def _conv2d_direct_grad_x(gy_batch, weight, spec, S):
     interleaved calls, AVX2 EPYC). One sample per work item then, a chunk now (the forward's
     reason, :func:`_conv2d_direct`).
     """
-    C_out, M = gy_batch.shape
     _, C_in_g, kh, kw = weight.shape
     N, H, W, ph, pw = spec.N, spec.H, spec.W, spec.pad_h, spec.pad_w
     dh, dw, Wp = spec.dil_h, spec.dil_w, spec.W_pad
-    P = spec.H_pad * Wp
+    R = S * Wp  # a chunk's row pitch
+    Q = spec.H_pad * R  # a chunk's plane
     G = spec.groups
-    C_out_g = C_out // G
+    C_out_g = gy_batch.shape[0] // G
     blocks = -(-C_in_g // ROWS)  # blocks of ROWS input channels per group
     chunks = -(-N // S)
     m = (FUSED_TAPS - 1) * dw  # the margin
     grad_x = np.empty((N, spec.C_in, H, W), gy_batch.dtype)
     for item in prange(G * blocks * chunks):
-        rest, n0 = item // chunks, (item % chunks) * S
+        rest, k = item // chunks, item % chunks
         g = rest // blocks
         cl0 = (rest % blocks) * ROWS  # the block's first input channel, within the group
         rows = min(ROWS, C_in_g - cl0)
-        s = min(S, N - n0)  # samples in this chunk
-        L = (s - 1) * P + (spec.H_out - 1) * Wp + spec.W_out  # the chunk's gradients
-        gxp = np.zeros((ROWS, s * P), gy_batch.dtype)  # padded planes' gradients, flat
+        s = min(S, N - k * S)  # samples in this chunk
+        L = (spec.H_out - 1) * R + (s - 1) * Wp + spec.W_out  # the chunk's gradients
+        gxp = np.zeros((ROWS, Q), gy_batch.dtype)  # the chunk's padded planes' gradients
         a = np.zeros(ROWS, gy_batch.dtype)  # their weights of one tap
         a5 = np.zeros((ROWS, 5), gy_batch.dtype)  # their weights of five taps
         for co in range(g * C_out_g, (g + 1) * C_out_g):
-            row = gy_batch[co, n0 * P:n0 * P + m + L + m]  # the chunk, between margins
+            row = gy_batch[co, k * Q:k * Q + m + L + m]  # the chunk, between margins
             for i in range(kh):
                 j = 0
                 while j < kw:
-                    off = i * dh * Wp + j * dw  # tap (i, j)'s first input in the padded plane
+                    off = i * dh * R + j * dw  # tap (i, j)'s first input in the chunk
                     if j + FUSED_TAPS <= kw:  # taps j..j+4: tap j + 4 - t reads row[t*dw:]
                         for b in range(rows):
                             for t in range(5):
@@ -359,43 +367,46 @@ def _conv2d_direct_grad_x(gy_batch, weight, spec, S):
                 c = g * C_in_g + cl0 + b
                 for h in range(H):
                     for w in range(W):
-                        grad_x[n0 + sn, c, h, w] = gxp[b, sn * P + (h + ph) * Wp + w + pw]
+                        grad_x[k * S + sn, c, h, w] = gxp[b, (h + ph) * R + sn * Wp + w + pw]
     return grad_x
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
+def _conv2d_direct_grad_weight(gy_batch, x_batch, spec, S):
     """grad_weight of the direct path, parallel over (output-channel pair, input channel,
     kernel row).
 
-    gy_batch : (C_out, m + N*P + m) (:func:`_batch_grad`), x_batch : (C_in, N*P + tail)
-    (:func:`_batch_planes`) -> (C_out, C_in // groups, kH, kW) (``spec`` a
-    :class:`kernels.common.ConvSpec` with stride 1, ``P = H_pad*W_pad``)
+    gy_batch : (C_out, m + T + m) (:func:`_batch_grad`), x_batch : (C_in, T + tail)
+    (:func:`_batch_planes`), both with ``S`` samples per chunk (``T = chunks*Q``) -> (C_out,
+    C_in // groups, kH, kW) (``spec`` a :class:`kernels.common.ConvSpec` with stride 1)
 
-    ``grad_w[co, cl, i, j] = gy_batch[co, m:m + N*P] . x_batch[c, off:off + N*P]``, ``off =
-    i*dil_h*Wp + j*dil_w``: in both operands sample ``n``'s plane starts at ``n*P``, so ONE
-    dot over the whole batch sums every sample's products (the junk rows and columns are zero
-    in ``gy_batch``, and ``0 * x`` is 0 for finite ``x``: :func:`conv2d_backward` takes this path
-    only then). A work item owns the weights of two output channels of one group
-    (``GW_ROWS``), one input channel and one kernel row, so each sum has one owner and no
-    reduction between threads; it computes a kernel row's taps five at a time for both
-    channels in one pass (:func:`_dots_2rows_5taps`), the rest one dot at a time.
+    ``grad_w[co, cl, i, j] = gy_batch[co, m:m + T] . x_batch[c, off:off + T]``, ``off =
+    i*dil_h*R + j*dil_w`` (``R`` the layout's row pitch): in both operands every sample sits
+    at the same place, so ONE dot over the whole batch sums every sample's products (the
+    junk rows and columns are zero in ``gy_batch``, and ``0 * x`` is 0 for finite ``x``:
+    :func:`conv2d_backward` takes this path only then). A work item owns the weights of two
+    output channels of one group (``GW_ROWS``), one input channel and one kernel row, so
+    each sum has one owner and no reduction between threads; it computes a kernel row's taps
+    five at a time for both channels in one pass (:func:`_dots_2rows_5taps`), the rest one
+    dot at a time.
 
     An earlier version took one short dot per sample (each plane at row pitch ``Wp``, ``(Ho -
     1)*Wp + Wo`` long, no junk rows): 64 calls per weight on LeNet's second layer, each
     paying its loop's set-up and the horizontal sum of ten vector accumulators, so the
-    passes ran at about half their loop's speed. One dot over the batch computes more junk
-    (``H_pad*W_pad`` against ``(Ho - 1)*W_pad + Wo`` per sample: 196 against 136 on LeNet's
-    second layer, 144 against 92 on the MNIST CNN's) and still wins. With the layout copies,
-    float32, batch 64, 2 threads, medians / mins of 40 interleaved calls, AVX2 EPYC (Zen 3):
-    LeNet's second layer 1.14/0.98 -> 0.85/0.68 ms, the MNIST CNN's 2.39/2.09 -> 1.38/1.01 ms.
-    One dot per weight and sample, as the first version did, loads ``x`` and ``gy`` once per
-    multiply-add (2.0-2.1 ms on LeNet's second layer; four channels by five taps spilled).
+    passes ran at about half their loop's speed. One dot over the batch, the samples one
+    after the other (196 elements per sample against 136 on LeNet's second layer, 144
+    against 92 on the MNIST CNN's), won even so: with the layout copies, float32, batch 64,
+    2 threads, medians / mins of 40 interleaved calls, AVX2 EPYC (Zen 3): LeNet's second
+    layer 1.14/0.98 -> 0.85/0.68 ms, the MNIST CNN's 2.39/2.09 -> 1.38/1.01 ms; side by side
+    there are fewer junk elements still (140 and 96). One dot per weight and sample, as the
+    first version did, loads ``x`` and ``gy`` once per multiply-add (2.0-2.1 ms on LeNet's
+    second layer; four channels by five taps spilled).
     """
     C_out, C_in = gy_batch.shape[0], x_batch.shape[0]
-    kh, kw, dh, dw, Wp = spec.kH, spec.kW, spec.dil_h, spec.dil_w, spec.W_pad
+    kh, kw, dh, dw = spec.kH, spec.kW, spec.dil_h, spec.dil_w
     m = (FUSED_TAPS - 1) * dw  # gy_batch's margin
-    L = spec.N * spec.H_pad * Wp  # the batch's planes
+    T = gy_batch.shape[1] - 2 * m  # the batch, all chunks
+    R = S * spec.W_pad  # the layout's row pitch
     G = spec.groups
     C_in_g, C_out_g = C_in // G, C_out // G
     pairs = -(-C_out_g // GW_ROWS)  # output-channel pairs per group
@@ -405,18 +416,18 @@ def _conv2d_direct_grad_weight(gy_batch, x_batch, spec):
         co0 = g * C_out_g + (rest // (C_in_g * kh)) * GW_ROWS  # the pair's first channel
         cl, i = (rest // kh) % C_in_g, rest % kh
         rows = min(GW_ROWS, (g + 1) * C_out_g - co0)
-        src = x_batch[g * C_in_g + cl]  # (N*P + tail,)
+        src = x_batch[g * C_in_g + cl]  # (T + tail,)
         acc = np.zeros((GW_ROWS, kw), gy_batch.dtype)  # the pair's weights of kernel row i
         j = 0
         while j < kw:
-            off = i * dh * Wp + j * dw
+            off = i * dh * R + j * dw
             if rows == GW_ROWS and j + FUSED_TAPS <= kw:  # taps j..j+4, both channels
-                _dots_2rows_5taps(gy_batch[co0, m:m + L], gy_batch[co0 + 1, m:m + L],
-                                  src[off:off + L + 4 * dw], dw, acc[:, j:j + FUSED_TAPS])
+                _dots_2rows_5taps(gy_batch[co0, m:m + T], gy_batch[co0 + 1, m:m + T],
+                                  src[off:off + T + 4 * dw], dw, acc[:, j:j + FUSED_TAPS])
                 j += FUSED_TAPS
             else:  # a row's last taps, or a group's last odd channel: one dot each
                 for b in range(rows):
-                    acc[b, j] = _dot(gy_batch[co0 + b, m:m + L], src[off:off + L])
+                    acc[b, j] = _dot(gy_batch[co0 + b, m:m + T], src[off:off + T])
                 j += 1
         for b in range(rows):
             for j in range(kw):
@@ -439,8 +450,8 @@ class DirectKernels(NamedTuple):
     """The direct path's kernels, all parallel or all serial (:func:`direct_kernels`)."""
 
     forward: object  # :func:`_conv2d_direct`
-    batch_grad: object  # (N, C, Ho, Wo) -> (C, m + N*H_pad*W_pad + m), :func:`_batch_grad`
-    batch_planes: object  # (N, C, H, W) -> (C, N*H_pad*W_pad + tail), :func:`_batch_planes`
+    batch_grad: object  # (N, C, Ho, Wo) -> (C, m + chunks*Q + m), :func:`_batch_grad`
+    batch_planes: object  # (N, C, H, W) -> (C, chunks*Q + tail), :func:`_batch_planes`
     grad_weight: object  # :func:`_conv2d_direct_grad_weight`
     grad_x: object  # :func:`_conv2d_direct_grad_x`
 
@@ -522,7 +533,8 @@ def measure_thresholds(repeats: int = 15) -> list[tuple]:
         w = rng.standard_normal((16, c_in, 5, 5)).astype(np.float32)
         b = np.zeros(16, np.float32)
         spec = ConvSpec.from_shapes(x.shape, w.shape, (1, 1), (0, 0), (1, 1), 1)
-        xb, S = _batch_planes(x, spec), chunk_samples(spec, x.itemsize)
+        S = chunk_samples(spec, x.itemsize)
+        xb = _batch_planes(x, spec, S)
         t = timed({"serial": lambda xb=xb, w=w, b=b, s=spec, S=S:
                    _conv2d_direct_serial(xb, w, b, s, S),
                    "parallel": lambda xb=xb, w=w, b=b, s=spec, S=S:
