@@ -164,7 +164,11 @@ float32, batch 64, 16 x 14x14 outputs of 5x5 kernels, 2 threads, min of 15 inter
     800           2.700        8.247      7.501        15.207
 
 The direct path wins forward everywhere and ties or wins backward (grad_x and grad_weight)
-from K = 50 up; before the five-tap passes its backward lost 5-35% up to K = 250. 256
+from K = 50 up; before the five-tap passes its backward lost 5-35% up to K = 250. With the
+direct kernels in chunks of samples (same command, the machine in a slower hour: gemm fwd
+0.876 to 9.701 ms), direct against gemm, forward then backward: K = 50 0.343 / 0.876 and
+0.747 / 1.717, K = 150 0.623 / 1.487 and 1.446 / 3.192, K = 250 0.839 / 2.418 and 2.492 /
+5.030, K = 800 2.760 / 9.701 and 6.339 / 18.872. 256
 covers LeNet's (150) and the MNIST CNN's (250) second layers; larger windows were measured
 only for 5x5 kernels on 14x14 planes, so ResNet's 3x3 layers (K >= 576) stay on GEMM or
 Winograd.
@@ -268,7 +272,13 @@ def conv_plan(spec: ConvSpec, itemsize: int, threads: int | None = None,
         (64, 2, 14, 16, 4, 0)               1.228    0.721  |            0.459    0.439
 
     (Before the five-tap passes, on the AVX-512 EPYC, the direct backward with grad_x lost
-    on every row measured, LeNet's second layer 2.304 against 2.088 ms.)
+    on every row measured, LeNet's second layer 2.304 against 2.088 ms.) Again after the
+    direct kernels went to chunks of samples (same machine in a slower hour, min of 15
+    interleaved calls, whole backward / no grad_x): LeNet conv2 1.638 / 0.881 against 4.018
+    / 2.189, MNIST conv2 2.141 / 1.128 against 5.762 / 3.218, (64, 4, 16, 16, 7, 3) 4.605 /
+    3.113 against 6.449 / 3.844; still behind on the narrow kernels: (64, 3, 32, 16, 3, 1)
+    5.906 / 2.815 against 4.750 / 2.871, (64, 2, 14, 16, 4, 0) 1.402 / 0.655 against 1.172 /
+    0.694, (64, 16, 16, 32, 3, 1) 10.238 / 5.825 against 8.605 / 4.705.
 
     Below ``SERIAL_MAX_MACS`` the serial direct kernels stay (2x3x8x8, 4 outputs, 3x3: 0.036
     against 0.058 ms), and so do grouped convs, where neither path won every layer measured
