@@ -112,10 +112,11 @@ def _tile_plan(spec: ConvSpec, m: int, itemsize: int) -> TilePlan:
     within :data:`CHUNK_BYTES`, and every lane a chunk when the batch allows.
     """
     T_h, T_w = wn.tile_counts(spec, m)
-    sample = (m + 2)**2 * (spec.C_in + spec.C_out) * T_h * (T_w + 1) * itemsize
+    pitch = T_w + 1  # one junk tile per row of tiles (_input_transform)
+    sample = (m + 2)**2 * (spec.C_in + spec.C_out) * T_h * pitch * itemsize
     lanes = max(1, min(numba.get_num_threads(), spec.N)) if _blas_libraries() else 1
     samples = max(1, min(-(-spec.N // lanes), CHUNK_BYTES // sample))
-    return TilePlan(m=m, alpha=m + 2, tiles_h=T_h, tiles_w=T_w, pitch=T_w + 1, pad_h=spec.pad_h,
+    return TilePlan(m=m, alpha=m + 2, tiles_h=T_h, tiles_w=T_w, pitch=pitch, pad_h=spec.pad_h,
                     pad_w=spec.pad_w, H_out=spec.H_out, W_out=spec.W_out, lanes=lanes,
                     samples=samples)
 
