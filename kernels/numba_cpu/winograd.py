@@ -165,7 +165,7 @@ def _input_transform(x, BT, plan, V):
     s]``, then along the rows, ``V[(i, j)] = sum_s B^T[j, s] E[i, s]``. The last tile column
     of each row (``tw = T_w``) is junk (it reads into the next row): finite, it goes through
     the GEMMs, and the output transform drops it. A first version gathered ``d[r, s]`` tile by
-    tile, strided by ``m``: 1.5-3x slower (ResNet-18's 3x3 layers, four samples, one thread).
+    tile, strided by ``m``: 1.2-2.3x slower (ResNet-18's layer1-3, four samples, one thread).
     """
     n, C, H, W = x.shape
     a, m, T_h, pitch = plan.alpha, plan.m, plan.tiles_h, plan.pitch
