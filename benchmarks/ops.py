@@ -122,6 +122,32 @@ def _conv_problem(case: ConvCase, backends: list[str]):
     return ops, flops
 
 
+def conv_algorithm_used(case: ConvCase, backend: str) -> str | None:
+    """The algorithm ``backend`` runs ``case`` with (forward and backward alike), or None.
+
+    ``"winograd F(m)"`` for the Winograd path (its GFLOP/s are then *effective*: the direct
+    convolution's FLOPs over the time, more than the machine could do with those FLOPs),
+    else the numba backend's ``conv_plan`` path (``"gemm"``, ``"direct"``, ``"1x1"``; the
+    forward's: a 3x3 backward may take ``"gemm"`` where the forward is ``"direct"``) or
+    ``"im2col"`` for the numpy backend; None for the other backends.
+    """
+    from kernels import winograd as wn
+    from kernels.common import ConvSpec
+
+    spec = ConvSpec.from_shapes(case.x_shape, case.w_shape, (case.stride,) * 2,
+                                (case.padding,) * 2, (1, 1), case.groups)
+    x, w = np.ones(case.x_shape, np.float32), np.ones(case.w_shape, np.float32)
+    if backend == "numpy":
+        m = wn.numpy_tile(spec, x, w)
+        return f"winograd F({m})" if m else "im2col"
+    if backend != "numba":
+        return None
+    import kernels.numba_cpu as nc
+
+    m = nc.winograd.choose_tile(spec, x, w)
+    return f"winograd F({m})" if m else nc.conv_plan(spec, x.itemsize).path
+
+
 def _conv_transpose_problem(case: ConvTransposeCase, backends: list[str]):
     """Callables for one transposed-conv layer, as :func:`_conv_problem`."""
     import torch
@@ -416,6 +442,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch_ms["torch"] = timings["torch"].median_ms
         for b, t in timings.items():
             gflops = flops[op] / (t.median_ms * 1e-3) / 1e9 if flops[op] else None
+            algorithm = conv_algorithm_used(case, b) if kind == "conv" else None
             results.append({
                 "kind": kind, "layer": case.name, "op": op, "backend": b,
                 "shape": {"x": list(case.x_shape), **({"weight": list(case.w_shape),
@@ -427,7 +454,9 @@ def main(argv: list[str] | None = None) -> dict:
                            "padding": case.padding})},
                 "dtype": "float32", "median_ms": round(t.median_ms, 4),
                 "min_ms": round(t.min_ms, 4), "repeats": repeats, "samples_ms": t.samples_ms,
+                "algorithm": algorithm,
                 "gflops": None if gflops is None else round(gflops, 2),
+                "gflops_effective": bool(algorithm and algorithm.startswith("winograd")),
                 "pct_of_sgemm_peak": (None if gflops is None
                                       else round(100 * gflops / peak["peak"], 1)),
                 "torch_median_ms": round(torch_ms[b], 4),  # of this backend's pair
@@ -436,13 +465,18 @@ def main(argv: list[str] | None = None) -> dict:
             })
     bar.close()
 
-    columns = ["layer", "op", "backend", "ms", "min_ms", "GFLOP/s", "%peak", "x torch"]
+    columns = ["layer", "op", "backend", "algorithm", "ms", "min_ms", "GFLOP/s", "%peak",
+               "x torch"]
     table_rows = [{"layer": r["layer"], "op": r["op"], "backend": r["backend"],
-                   "ms": r["median_ms"], "min_ms": r["min_ms"], "GFLOP/s": r["gflops"],
+                   "algorithm": r["algorithm"] or "", "ms": r["median_ms"],
+                   "min_ms": r["min_ms"], "GFLOP/s": r["gflops"],
                    "%peak": r["pct_of_sgemm_peak"], "x torch": r["ratio_to_torch"]}
                   for r in results]
     print(format_table(table_rows, columns, {"ms": ".3f", "min_ms": ".3f", "GFLOP/s": ".1f",
                                              "%peak": ".1f", "x torch": ".2f"}))
+    if any(r["gflops_effective"] for r in results):
+        print("winograd rows: effective GFLOP/s and %peak (the direct convolution's FLOPs / "
+              "time); Winograd does fewer multiplies")
 
     def pair_ratio(layer, b):
         rows = [r for r in results if r["layer"] == layer and r["backend"] == b]

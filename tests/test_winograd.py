@@ -219,8 +219,7 @@ def test_auto_follows_the_shipped_table_on_resnet_layers():
     for C, H in ((64, 56), (128, 28), (256, 14), (512, 7)):
         spec, x, weight = _layer(C, C, 4, H)
         T_h, T_w = wn.tile_counts(spec, table["tile"])
-        wins = (table["min_channels"] is not None and C >= table["min_channels"]
-                and T_h * T_w >= table["min_plane_tiles"])
+        wins = any(C >= c and T_h * T_w >= t for c, t in table["rows"])
         assert nw.choose_tile(spec, x, weight) == (table["tile"] if wins else 0)
 
 
@@ -230,8 +229,7 @@ def test_auto_picks_winograd_exactly_at_the_table_thresholds(monkeypatch, tile):
     from kernels.numba_cpu import winograd as nw
 
     c, tiles = 16, 72  # both exactly at the threshold below
-    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": tile, "min_channels": c,
-                                           "min_plane_tiles": tiles})
+    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": tile, "rows": ((c, tiles),)})
     H = 8 * tile  # one sample: ceil(8*tile / tile) * ceil((8*tile + 1) / tile) = 72 tiles
     assert nw.choose_tile(*_layer(c, c, 1, H)) == tile
     assert nw.choose_tile(*_layer(c - 1, c, 1, H)) == 0  # too few input channels
@@ -241,6 +239,20 @@ def test_auto_picks_winograd_exactly_at_the_table_thresholds(monkeypatch, tile):
     assert nw.choose_tile(*_layer(c, c, 1, H, np.float64)) == 0  # float64: never
     with nw.CONV_ALGORITHM.scope("gemm"):
         assert nw.choose_tile(*_layer(c, c, 1, H)) == 0
+
+
+@pytest.mark.skipif("numba" not in mc.backends(), reason="numba backend unavailable")
+def test_auto_picks_winograd_when_any_table_row_holds(monkeypatch):
+    from kernels.numba_cpu import winograd as nw
+
+    # few channels need big planes, many channels do with small ones
+    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": 2, "rows": ((16, 72), (32, 20))})
+    assert nw.choose_tile(*_layer(16, 16, 1, 16)) == 2  # 72 tiles: the first row
+    assert nw.choose_tile(*_layer(16, 16, 1, 8)) == 0  # 20 tiles, too few channels for row 2
+    assert nw.choose_tile(*_layer(32, 32, 1, 8)) == 2  # 20 tiles, 32 channels: the second row
+    assert nw.choose_tile(*_layer(32, 32, 1, 6)) == 0  # 12 tiles: neither row
+    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": 2, "rows": ()})
+    assert nw.choose_tile(*_layer(512, 512, 1, 56)) == 0  # no rows: never
 
 
 def test_numpy_auto_follows_its_table():

@@ -57,34 +57,50 @@ from kernels.common import ConvGrads, ConvSpec
 from ._loops import FASTMATH, _all_finite, njit
 from .conv_gemm import _blas_libraries, _single_threaded_blas
 
-CHUNK_BYTES = 16 * 2**20
-"""Upper bound on ``V`` plus ``M`` (the GEMM operands of one batch chunk)."""
+CHUNK_BYTES = 2 * 2**20
+"""Upper bound on ``V`` plus ``M`` (the GEMM operands of one batch chunk), one sample at
+least. Small enough that both lanes' chunks stay in the L3 cache between the input
+transform, the GEMMs and the output transform: ResNet-18's layer2 at batch 32, forward
+under ``conv_algorithm("winograd")``, 2-core AVX2 EPYC (Zen 3), median ms of 11 interleaved
+with PyTorch (``OPENBLAS_THREAD_TIMEOUT=4``): 48.8 (1 MiB), 53.5 (2 MiB), 53.7 (4 MiB),
+59.2 (16 MiB, four samples a chunk); layer3 47.0, 45.7, 49.3, 64.0; backward, layer2
+127.8 (2 MiB) against 149.9 (4 MiB), layer3 131.0 against 178.8."""
 
 CONV_ALGORITHM = wn.ConvAlgorithm("numba", ("auto", "direct", "gemm", "winograd", "winograd4"))
 """The numba backend's conv algorithm option (``kernels.numba_cpu.conv_algorithm``)."""
 
-AUTO_TABLE = {"tile": 2, "min_channels": None, "min_plane_tiles": 196}
-"""When ``"auto"`` picks Winograd (float32 only): F(``tile``), if ``C_in`` and ``C_out`` are
-both at least ``min_channels`` and one plane has at least ``min_plane_tiles`` output tiles
-(``T_h*T_w``: the transforms' runs are that long, and short runs cost more than the GEMM
-work they save); ``min_channels = None``: never.
+AUTO_TABLE = {"tile": 2, "rows": ((64, 196), (256, 49))}
+"""When ``"auto"`` picks Winograd (float32 only): F(``tile``) if some row ``(channels,
+plane_tiles)`` has ``C_in`` and ``C_out`` both at least ``channels`` and one plane at least
+``plane_tiles`` output tiles (``T_h*T_w``). The transforms cost per tile and channel what
+the GEMMs save per tile and channel *pair*, and their runs are a plane's tiles long: few
+channels or small planes, and the GEMM path wins. ``rows = ()``: never.
 
-Never, on the machines measured so far. On the 2-core AVX2 EPYC (Zen 3), with the
-whole-plane transforms, ResNet-18's layer1 and layer2 at batch 32, ``conv2d`` and
-``conv2d_backward`` timed alone under ``conv_algorithm("winograd")`` and ``("gemm")``,
-interleaved, 21 rounds, median/min ms: forward 110/91 against 82/74 (layer1) and 98/88
-against 72/61 (layer2); backward 195/183 against 161/147 and 191/167 against 143/128. One
-thread at a time the parts add up to a tie with the GEMM path (layer1, four samples: input
-transform 4.0, the 16 GEMMs 7.6, output transform 2.5 ms, against 13.1 ms for the bare SGEMM
-of the im2col matrix), but on two threads each lane streams its ``V`` and ``M`` (four times
-the input's and the output's bytes for F(2x2)) through memory, and the shared machine's
-bandwidth ran out first. ``python -m benchmarks.winograd --rounds 3``
-(benchmarks/results/cpu_winograd_numba_epyc_avx2.json), which times each contender
-interleaved with PyTorch's calls, showed F(2x2) ahead on layer1 and layer2 (forward +
-backward x PyTorch, gemm -> F(2x2): 1.07 -> 0.92, 1.38 -> 1.19) and behind on layer3 and
-layer4 (1.17 -> 1.18, 0.94 -> 2.24), F(4x4) behind F(2x2) everywhere: the two methods
-disagree, so the table stays off. On the AVX-512 EPYC, with the row-at-a-time transforms,
-Winograd lost on every layer (``cpu_winograd_numba.json``)."""
+Measured on the 2-core AVX2 EPYC (Zen 3), batch 32, float32, ``conv2d`` and
+``conv2d_backward`` under ``conv_algorithm("winograd")`` and ``("gemm")`` interleaved with
+PyTorch's, median of 9 rounds, ``OPENBLAS_THREAD_TIMEOUT=4``, ms, forward / backward::
+
+    C @ H (plane tiles)   winograd        gemm            PyTorch
+    64 @ 56  (784)        60.6 / 129.7    69.2 / 157.2    62.7 / 139.0   ResNet-18 layer1
+    128 @ 28 (196)        54.8 / 109.6    66.6 / 138.8    51.6 / 113.4   layer2
+    256 @ 14 (49)         60.2 / 115.7    62.6 / 130.9    46.8 / 100.9   layer3
+    512 @ 7  (16)         111.3 / 290.1   57.5 / 140.6    54.4 / 115.2   layer4
+    64 @ 28  (196)        22.6 / 38.5     23.6 / 41.6     17.3 / 28.3
+    48 @ 28  (196)        17.0 / 50.0     17.6 / 53.2     13.6 / 29.5
+    32 @ 32  (256)        14.4 / 29.7     14.8 / 30.0     9.9 / 19.3
+    128 @ 14 (49)         27.1 / 75.3     24.2 / 72.3     16.4 / 47.7
+    64 @ 14  (49)         12.5 / 26.8     9.3 / 18.9      4.7 / 11.7
+
+The rows take the layers where Winograd won both ways and leave the near-ties (48 and 32
+channels) to the GEMM path. F(4x4) lost to F(2x2) on every layer measured
+(``cpu_winograd_numba_epyc_avx2.json``).
+
+Until the weight transform moved inside :func:`_single_threaded_blas`, this table was off:
+that transform is one small NumPy GEMM, which woke OpenBLAS's own threads, and they kept
+spinning (waiting for more work) while the lanes ran, on the same two cores. Timed call
+after call, F(2x2) then lost to the GEMM path by 20-35%, while ``benchmarks.winograd``, with
+PyTorch's calls between ours (time for those threads to give up), had it ahead. Layer2
+forward, one process, before the move / after / GEMM path: 92.3 / 61.7 / 61.9 ms."""
 
 MEASURED_ERROR = {2: 6.5e-7, 4: 1.1e-5}
 """Worst float32 ``max|error| / max|float64 result|`` per tile size, over forward, grad_x and
@@ -312,10 +328,10 @@ def choose_tile(spec: ConvSpec, x, weight, grad_y=None) -> int:
         return 0
     algorithm = CONV_ALGORITHM.get()
     m = wn.forced_tile(algorithm)
-    if algorithm == "auto" and x.dtype == np.float32 and AUTO_TABLE["min_channels"]:
+    if algorithm == "auto" and x.dtype == np.float32:
         T_h, T_w = wn.tile_counts(spec, AUTO_TABLE["tile"])
-        big = min(spec.C_in, spec.C_out) >= AUTO_TABLE["min_channels"]
-        if big and T_h * T_w >= AUTO_TABLE["min_plane_tiles"]:
+        channels = min(spec.C_in, spec.C_out)
+        if any(channels >= c and T_h * T_w >= t for c, t in AUTO_TABLE["rows"]):
             m = AUTO_TABLE["tile"]
     if m and _all_finite(x) and _all_finite(weight):
         if grad_y is None or _all_finite(grad_y):
@@ -397,8 +413,8 @@ def _conv2d_winograd(x, weight, bias, spec: ConvSpec, m: int):
     plan = _tile_plan(spec, m, x.itemsize)
     mats = (tile.BT.astype(dtype), tile.AT.astype(dtype))
     bias = np.zeros(spec.C_out, dtype) if bias is None else bias
-    U = _weight_transform(weight, tile.G.astype(dtype))  # (alpha^2, C_out, C_in)
-    with _single_threaded_blas(plan.lanes):
+    with _single_threaded_blas(plan.lanes):  # the weight transform too (AUTO_TABLE: why)
+        U = _weight_transform(weight, tile.G.astype(dtype))  # (alpha^2, C_out, C_in)
         return _forward_lanes(x, U, mats, bias, plan)  # (N, C_out, H_out, W_out)
 
 
@@ -423,7 +439,7 @@ def _conv2d_backward_winograd(grad_y, x, weight, spec: ConvSpec, m: int,
         mats = (tile.BT.astype(dtype), tile.AT.astype(dtype))
         with _single_threaded_blas(plan.lanes):
             dU = _grad_weight_lanes(grad_y, x, mats, plan)  # (alpha^2, C_out, C_in)
-        grad_w = _weight_untransform(dU, tile.G.astype(dtype))  # (C_out, C_in, 3, 3)
+            grad_w = _weight_untransform(dU, tile.G.astype(dtype))  # (C_out, C_in, 3, 3)
     return ConvGrads(grad_x, grad_w, grad_y.sum((0, 2, 3)) if need_b else None)
 
 
