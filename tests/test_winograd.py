@@ -133,6 +133,33 @@ def test_winograd_many_channels_and_tiles_float32(backend):
         _check(backend, algorithm, (x, weight, None, grad_y, (1, 1), spec), np.float32)
 
 
+@pytest.mark.skipif("numba" not in mc.backends(), reason="numba backend unavailable")
+@given(problem=winograd_problems(np.float64))
+def test_written_out_f2_transforms_equal_the_matrix_ones(problem):
+    """winograd_f2's sums written out compute what the transforms with B^T, A^T as data do."""
+    from kernels.numba_cpu import winograd as nw
+    from kernels.numba_cpu import winograd_f2 as f2
+
+    x, _, bias, grad_y, _, spec = problem
+    plan = nw._tile_plan(spec, 2, x.itemsize)._replace(samples=spec.N)
+    BT, AT = wn.TILES[2].BT, wn.TILES[2].AT
+    cols = spec.N * plan.tiles_h * plan.pitch
+    M = np.random.default_rng(0).standard_normal((16, spec.C_out + 1, cols))  # + spare row
+    bias = np.zeros(spec.C_out) if bias is None else bias
+    pairs = {"input": (lambda V: nw._input_transform(x, BT, plan, V),
+                       lambda V: f2._input_transform_f2(x, plan, V), (16, spec.C_in + 1, cols)),
+             "output": (lambda y: nw._output_transform(M, AT, bias, plan, y),
+                        lambda y: f2._output_transform_f2(M, bias, plan, y), spec.y_shape),
+             "grad_output": (lambda dM: nw._grad_output_transform(grad_y, AT, plan, dM),
+                             lambda dM: f2._grad_output_transform_f2(grad_y, plan, dM),
+                             (16, spec.C_out + 1, cols))}
+    for name, (matrices, written_out, shape) in pairs.items():
+        expected, ours = np.full(shape, 7.0), np.full(shape, 7.0)  # 7: never written
+        matrices(expected)
+        written_out(ours)
+        assert_close(ours, expected, name, tol=1e-12)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mask", [(False, True, True), (True, False, False), (False, False, True)])
 def test_winograd_backward_computes_only_the_asked_gradients(backend, mask):
@@ -219,7 +246,8 @@ def test_auto_follows_the_shipped_table_on_resnet_layers():
     for C, H in ((64, 56), (128, 28), (256, 14), (512, 7)):
         spec, x, weight = _layer(C, C, 4, H)
         T_h, T_w = wn.tile_counts(spec, table["tile"])
-        wins = any(C >= c and T_h * T_w >= t for c, t in table["rows"])
+        wins = (table["min_channels"] is not None and C >= table["min_channels"]
+                and T_h * T_w >= table["min_plane_tiles"])
         assert nw.choose_tile(spec, x, weight) == (table["tile"] if wins else 0)
 
 
@@ -229,7 +257,8 @@ def test_auto_picks_winograd_exactly_at_the_table_thresholds(monkeypatch, tile):
     from kernels.numba_cpu import winograd as nw
 
     c, tiles = 16, 72  # both exactly at the threshold below
-    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": tile, "rows": ((c, tiles),)})
+    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": tile, "min_channels": c,
+                                           "min_plane_tiles": tiles})
     H = 8 * tile  # one sample: ceil(8*tile / tile) * ceil((8*tile + 1) / tile) = 72 tiles
     assert nw.choose_tile(*_layer(c, c, 1, H)) == tile
     assert nw.choose_tile(*_layer(c - 1, c, 1, H)) == 0  # too few input channels
@@ -239,20 +268,6 @@ def test_auto_picks_winograd_exactly_at_the_table_thresholds(monkeypatch, tile):
     assert nw.choose_tile(*_layer(c, c, 1, H, np.float64)) == 0  # float64: never
     with nw.CONV_ALGORITHM.scope("gemm"):
         assert nw.choose_tile(*_layer(c, c, 1, H)) == 0
-
-
-@pytest.mark.skipif("numba" not in mc.backends(), reason="numba backend unavailable")
-def test_auto_picks_winograd_when_any_table_row_holds(monkeypatch):
-    from kernels.numba_cpu import winograd as nw
-
-    # few channels need big planes, many channels do with small ones
-    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": 2, "rows": ((16, 72), (32, 20))})
-    assert nw.choose_tile(*_layer(16, 16, 1, 16)) == 2  # 72 tiles: the first row
-    assert nw.choose_tile(*_layer(16, 16, 1, 8)) == 0  # 20 tiles, too few channels for row 2
-    assert nw.choose_tile(*_layer(32, 32, 1, 8)) == 2  # 20 tiles, 32 channels: the second row
-    assert nw.choose_tile(*_layer(32, 32, 1, 6)) == 0  # 12 tiles: neither row
-    monkeypatch.setattr(nw, "AUTO_TABLE", {"tile": 2, "rows": ()})
-    assert nw.choose_tile(*_layer(512, 512, 1, 56)) == 0  # no rows: never
 
 
 def test_numpy_auto_follows_its_table():

@@ -14,7 +14,10 @@ module changes *how*:
    temporaries and transposes them; a first Numba version went a row of tiles at a time,
    its AXPYs as short as a row of tiles (7 to 28) and its reads strided by ``m``. The
    kernel transforms ``G g G^T`` and ``G^T dU G`` are one GEMM each with ``G kron G``
-   (:func:`_weight_transform`), not a loop: one BLAS call transforms every kernel.
+   (:func:`_weight_transform`), not a loop: one BLAS call transforms every kernel. For
+   F(2x2, 3x3), whose coefficients are all 0 and +-1, :mod:`.winograd_f2` writes the sums
+   out instead, one pass over a plane's tiles (2-4x faster again on ResNet-18's layers);
+   F(4x4) keeps the matrices as data.
 2. One parallel region of lanes, as the GEMM path (:mod:`kernels.numba_cpu` header, items 3
    and 4): lane ``l`` takes chunks ``l, l + lanes, ...`` of samples and does the input
    transform, the ``alpha^2`` GEMMs ``(C_out, C_in) @ (C_in, tiles)`` (``np.dot``, BLAS on
@@ -56,51 +59,58 @@ from kernels.common import ConvGrads, ConvSpec
 
 from ._loops import FASTMATH, _all_finite, njit
 from .conv_gemm import _blas_libraries, _single_threaded_blas
+from .winograd_f2 import _grad_output_transform_f2, _input_transform_f2, _output_transform_f2
+from .winograd_layout import _crop_tiles, _gather_tiles, _split_phases
 
 CHUNK_BYTES = 2 * 2**20
 """Upper bound on ``V`` plus ``M`` (the GEMM operands of one batch chunk), one sample at
-least. Small enough that both lanes' chunks stay in the L3 cache between the input
-transform, the GEMMs and the output transform: ResNet-18's layer2 at batch 32, forward
-under ``conv_algorithm("winograd")``, 2-core AVX2 EPYC (Zen 3), median ms of 11 interleaved
-with PyTorch (``OPENBLAS_THREAD_TIMEOUT=4``): 48.8 (1 MiB), 53.5 (2 MiB), 53.7 (4 MiB),
-59.2 (16 MiB, four samples a chunk); layer3 47.0, 45.7, 49.3, 64.0; backward, layer2
-127.8 (2 MiB) against 149.9 (4 MiB), layer3 131.0 against 178.8."""
+least: one sample a chunk on every ResNet-18 layer at 2 MiB, so both lanes' chunks stay in
+the L3 cache between the input transform, the GEMMs and the output transform. At 16 MiB
+(four samples a chunk on layer2) layer2's forward took 59.2 ms against 53.5 (batch 32,
+``conv_algorithm("winograd")``, 2-core AVX2 EPYC, median of 11 interleaved with PyTorch,
+before the transforms of :mod:`.winograd_f2`)."""
 
 CONV_ALGORITHM = wn.ConvAlgorithm("numba", ("auto", "direct", "gemm", "winograd", "winograd4"))
 """The numba backend's conv algorithm option (``kernels.numba_cpu.conv_algorithm``)."""
 
-AUTO_TABLE = {"tile": 2, "rows": ((64, 196), (256, 49))}
-"""When ``"auto"`` picks Winograd (float32 only): F(``tile``) if some row ``(channels,
-plane_tiles)`` has ``C_in`` and ``C_out`` both at least ``channels`` and one plane at least
-``plane_tiles`` output tiles (``T_h*T_w``). The transforms cost per tile and channel what
-the GEMMs save per tile and channel *pair*, and their runs are a plane's tiles long: few
-channels or small planes, and the GEMM path wins. ``rows = ()``: never.
+AUTO_TABLE = {"tile": 2, "min_channels": 32, "min_plane_tiles": 49}
+"""When ``"auto"`` picks Winograd (float32 only): F(``tile``), if ``C_in`` and ``C_out`` are
+both at least ``min_channels`` and one plane has at least ``min_plane_tiles`` output tiles
+(``T_h*T_w``: the transforms' runs are that long, and short runs cost more than the GEMM
+work they save); ``min_channels = None``: never.
 
 Measured on the 2-core AVX2 EPYC (Zen 3), batch 32, float32, ``conv2d`` and
 ``conv2d_backward`` under ``conv_algorithm("winograd")`` and ``("gemm")`` interleaved with
 PyTorch's, median of 9 rounds, ``OPENBLAS_THREAD_TIMEOUT=4``, ms, forward / backward::
 
     C @ H (plane tiles)   winograd        gemm            PyTorch
-    64 @ 56  (784)        60.6 / 129.7    69.2 / 157.2    62.7 / 139.0   ResNet-18 layer1
-    128 @ 28 (196)        54.8 / 109.6    66.6 / 138.8    51.6 / 113.4   layer2
-    256 @ 14 (49)         60.2 / 115.7    62.6 / 130.9    46.8 / 100.9   layer3
-    512 @ 7  (16)         111.3 / 290.1   57.5 / 140.6    54.4 / 115.2   layer4
-    64 @ 28  (196)        22.6 / 38.5     23.6 / 41.6     17.3 / 28.3
-    48 @ 28  (196)        17.0 / 50.0     17.6 / 53.2     13.6 / 29.5
-    32 @ 32  (256)        14.4 / 29.7     14.8 / 30.0     9.9 / 19.3
-    128 @ 14 (49)         27.1 / 75.3     24.2 / 72.3     16.4 / 47.7
-    64 @ 14  (49)         12.5 / 26.8     9.3 / 18.9      4.7 / 11.7
+    64 @ 56  (784)        62.3 / 113.2    72.4 / 150.9    69.1 / 136.5   ResNet-18 layer1
+    128 @ 28 (196)        42.6 / 81.4     60.1 / 122.7    51.7 / 113.3   layer2
+    256 @ 14 (49)         34.1 / 85.1     57.7 / 124.3    44.9 / 96.3    layer3
+    512 @ 7  (16)         68.9 / 206.8    52.3 / 137.0    49.3 / 98.9    layer4
+    64 @ 28  (196)        16.3 / 29.3     20.8 / 36.3     14.1 / 32.5
+    48 @ 28  (196)        11.0 / 20.7     13.2 / 25.9     10.3 / 20.3
+    32 @ 32  (256)        12.2 / 24.3     13.6 / 28.8     9.4 / 18.5
+    128 @ 14 (49)         11.5 / 24.3     17.0 / 39.2     12.2 / 28.7
+    64 @ 14  (49)         5.9 / 8.9       9.0 / 13.9      5.0 / 7.7
 
-The rows take the layers where Winograd won both ways and leave the near-ties (48 and 32
-channels) to the GEMM path. F(4x4) lost to F(2x2) on every layer measured
-(``cpu_winograd_numba_epyc_avx2.json``).
+Only layer4's 7x7 planes (16 tiles, 20 with the junk ones, and a quarter of each 8x8 tile
+cover past the 7x7 plane) stay on the GEMM path; nothing under 32 channels was measured.
+F(4x4) lost to F(2x2) on every layer measured (``cpu_winograd_numba_epyc_avx2.json``, before
+the F(2x2) transforms of :mod:`.winograd_f2`).
 
-Until the weight transform moved inside :func:`_single_threaded_blas`, this table was off:
-that transform is one small NumPy GEMM, which woke OpenBLAS's own threads, and they kept
-spinning (waiting for more work) while the lanes ran, on the same two cores. Timed call
-after call, F(2x2) then lost to the GEMM path by 20-35%, while ``benchmarks.winograd``, with
-PyTorch's calls between ours (time for those threads to give up), had it ahead. Layer2
-forward, one process, before the move / after / GEMM path: 92.3 / 61.7 / 61.9 ms."""
+Two changes turned the table on; before them it was off (F(2x2) lost to the GEMM path by
+20-35% on layer1 and layer2, timed call after call):
+
+1. The weight transform moved inside :func:`_single_threaded_blas`. It is one small NumPy
+   GEMM, which woke OpenBLAS's own threads, and they kept spinning (waiting for more work)
+   while the lanes ran on the same two cores. ``benchmarks.winograd``, with PyTorch's calls
+   between ours (time for those threads to give up), had F(2x2) ahead meanwhile. Layer2
+   forward, one process, before the move / after / GEMM path: 92.3 / 61.7 / 61.9 ms.
+2. F(2x2)'s transforms with the matrices written into the code (:mod:`.winograd_f2`), over
+   buffers with a spare channel row (:func:`_forward_lanes`): one thread, one sample, input /
+   output / grad-output transform, ms, layer2 0.69 / 0.26 / 0.26 -> 0.33 / 0.16 / 0.21,
+   layer3 0.87 / 0.35 / 0.35 -> 0.20 / 0.10 / 0.13."""
 
 MEASURED_ERROR = {2: 6.5e-7, 4: 1.1e-5}
 """Worst float32 ``max|error| / max|float64 result|`` per tile size, over forward, grad_x and
@@ -183,22 +193,15 @@ def _input_transform(x, BT, plan, V):
     the GEMMs, and the output transform drops it. A first version gathered ``d[r, s]`` tile by
     tile, strided by ``m``: 1.2-2.3x slower (ResNet-18's layer1-3, four samples, one thread).
     """
-    n, C, H, W = x.shape
+    n, C = x.shape[0], x.shape[1]
     a, m, T_h, pitch = plan.alpha, plan.m, plan.tiles_h, plan.pitch
     T = T_h * pitch  # tile columns per plane, junk included
     Q = np.zeros((m, m, T_h + 2, pitch), x.dtype)  # the phases; rows past T_h stay zero
     Qf = Q.reshape(m, m, (T_h + 2) * pitch)
-    h_lo, h_hi = max(0, plan.pad_h), min(T_h * m + a - m, plan.pad_h + H)  # rows of x in xq
-    w_lo, w_hi = max(0, plan.pad_w), min(pitch * m, plan.pad_w + W)  # columns of x in xq
     E = np.empty((a, a, T), x.dtype)  # B^T d, down the tiles' columns
     for item in range(n * C):
         b, c = item // C, item % C
-        for h in range(h_lo, h_hi):  # the zero border is never written
-            src = x[b, c, h - plan.pad_h]
-            for pc in range(m):  # columns w = u*m + pc of xq's row h
-                dst = Q[h % m, pc, h // m]
-                for u in range((w_lo - pc + m - 1) // m, (w_hi - pc + m - 1) // m):
-                    dst[u] = src[u * m + pc - plan.pad_w]
+        _split_phases(x[b, c], plan, Q)
         for i in range(a):  # E[i, s] = sum_r B^T[i, r] d[r, s]
             for s in range(a):
                 written = False
@@ -225,7 +228,7 @@ def _output_transform(M, AT, bias, plan, y):
     to its pixel (the junk tiles and the pixels past the edge dropped).
     """
     n, C_out = y.shape[0], y.shape[1]
-    a, m, T_h, T_w, pitch = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w, plan.pitch
+    a, m, T_h, pitch = plan.alpha, plan.m, plan.tiles_h, plan.pitch
     T = T_h * pitch  # tile columns per plane, junk included
     Z = np.empty((m, a, T), M.dtype)  # A^T M, down the tiles' columns
     Y = np.empty((m, m, T), M.dtype)  # A^T M A
@@ -242,13 +245,7 @@ def _output_transform(M, AT, bias, plan, y):
                 written = False
                 for l in range(a):
                     written = _accumulate(Y[i, j], AT[j, l], Z[i, l], written)
-        for i in range(m):
-            for j in range(m):
-                tiles_w = min(T_w, (plan.W_out - j + m - 1) // m)  # tiles with column j inside
-                for th in range(min(T_h, (plan.H_out - i + m - 1) // m)):
-                    out, src = y[b, o, th * m + i], Y[i, j, th * pitch:th * pitch + tiles_w]
-                    for tw in range(tiles_w):
-                        out[tw * m + j] = src[tw] + bias[o]
+        _crop_tiles(Y, bias[o], plan, y[b, o])
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -262,19 +259,13 @@ def _grad_output_transform(grad_y, AT, plan, dM):
     ``t[xi, j] = sum_i A^T[i, xi] dY[i, j]`` and ``dM[(xi, nu)] = sum_j A^T[j, nu] t[xi, j]``.
     """
     n, C_out = grad_y.shape[0], grad_y.shape[1]
-    a, m, T_h, T_w, pitch = plan.alpha, plan.m, plan.tiles_h, plan.tiles_w, plan.pitch
+    a, m, T_h, pitch = plan.alpha, plan.m, plan.tiles_h, plan.pitch
     T = T_h * pitch  # tile columns per plane, junk included
     dY = np.zeros((m, m, T), grad_y.dtype)  # dY[i, j, th*pitch + tw]; what is never written: 0
     t = np.empty((a, m, T), grad_y.dtype)  # A dY, down the tiles' columns
     for item in range(n * C_out):
         b, o = item // C_out, item % C_out
-        for i in range(m):
-            for j in range(m):
-                tiles_w = min(T_w, (plan.W_out - j + m - 1) // m)  # tiles with column j inside
-                for th in range(min(T_h, (plan.H_out - i + m - 1) // m)):
-                    row, d = grad_y[b, o, th * m + i], dY[i, j, th * pitch:th * pitch + tiles_w]
-                    for tw in range(tiles_w):
-                        d[tw] = row[tw * m + j]
+        _gather_tiles(grad_y[b, o], plan, dY)
         for xi in range(a):  # t[xi, j] = sum_i A^T[i, xi] dY[i, j]
             for j in range(m):
                 written = False
@@ -328,10 +319,10 @@ def choose_tile(spec: ConvSpec, x, weight, grad_y=None) -> int:
         return 0
     algorithm = CONV_ALGORITHM.get()
     m = wn.forced_tile(algorithm)
-    if algorithm == "auto" and x.dtype == np.float32:
+    if algorithm == "auto" and x.dtype == np.float32 and AUTO_TABLE["min_channels"]:
         T_h, T_w = wn.tile_counts(spec, AUTO_TABLE["tile"])
-        channels = min(spec.C_in, spec.C_out)
-        if any(channels >= c and T_h * T_w >= t for c, t in AUTO_TABLE["rows"]):
+        big = min(spec.C_in, spec.C_out) >= AUTO_TABLE["min_channels"]
+        if big and T_h * T_w >= AUTO_TABLE["min_plane_tiles"]:
             m = AUTO_TABLE["tile"]
     if m and _all_finite(x) and _all_finite(weight):
         if grad_y is None or _all_finite(grad_y):
@@ -346,6 +337,13 @@ def _forward_lanes(x, U, mats, bias, plan):
 
     x : (N, C_in, H, W), U : (alpha^2, C_out, C_in), ``mats`` ``(B^T, A^T)``, bias : (C_out,),
     ``plan`` a :class:`TilePlan` -> y : (N, C_out, H_out, W_out).
+
+    ``V`` and ``M`` are ``(alpha^2, C + 1, tiles)``: one spare channel row per position, the
+    GEMMs read the first ``C``. Without it the 16 positions of ResNet-18's layer3 (256
+    channels, 56 tile columns, float32) lie exactly 14 x 4 KiB apart; the F(2x2) transforms
+    (:mod:`.winograd_f2`), which touch all 16 in one pass, then hit the same few cache sets,
+    and its input transform took 0.85 ms a sample where it takes 0.20 (one thread; the
+    output transform 0.35 against 0.10).
     """
     BT, AT = mats
     N = x.shape[0]
@@ -354,18 +352,25 @@ def _forward_lanes(x, U, mats, bias, plan):
     y = np.empty((N, C_out, plan.H_out, plan.W_out), x.dtype)
     chunks = -(-N // plan.samples)
     for lane in prange(plan.lanes):
-        V_buffer = np.empty(a2 * C_in * plan.samples * T, x.dtype)  # reused by every chunk
-        M_buffer = np.empty(a2 * C_out * plan.samples * T, x.dtype)
+        # (C + 1): a spare channel row per position (docstring)
+        V_buffer = np.empty(a2 * (C_in + 1) * plan.samples * T, x.dtype)  # every chunk's
+        M_buffer = np.empty(a2 * (C_out + 1) * plan.samples * T, x.dtype)
         for chunk in range(lane, chunks, plan.lanes):
             n0 = chunk * plan.samples
             n1 = min(n0 + plan.samples, N)
             cols = (n1 - n0) * T
-            V = V_buffer[:a2 * C_in * cols].reshape((a2, C_in, cols))  # (alpha^2, C_in, tiles)
-            M = M_buffer[:a2 * C_out * cols].reshape((a2, C_out, cols))  # (.., C_out, tiles)
-            _input_transform(x[n0:n1], BT, plan, V)
+            V = V_buffer[:a2 * (C_in + 1) * cols].reshape((a2, C_in + 1, cols))  # (.., tiles)
+            M = M_buffer[:a2 * (C_out + 1) * cols].reshape((a2, C_out + 1, cols))
+            if plan.m == 2:  # the matrices written into the code (winograd_f2.py)
+                _input_transform_f2(x[n0:n1], plan, V)
+            else:
+                _input_transform(x[n0:n1], BT, plan, V)
             for k in range(a2):  # alpha^2 GEMMs: (C_out, C_in) @ (C_in, tiles)
-                np.dot(U[k], V[k], M[k])
-            _output_transform(M, AT, bias, plan, y[n0:n1])
+                np.dot(U[k], V[k, :C_in], M[k, :C_out])
+            if plan.m == 2:
+                _output_transform_f2(M, bias, plan, y[n0:n1])
+            else:
+                _output_transform(M, AT, bias, plan, y[n0:n1])
     return y
 
 
@@ -386,18 +391,23 @@ def _grad_weight_lanes(grad_y, x, mats, plan):
     chunks = -(-N // plan.samples)
     for lane in prange(plan.lanes):
         part = np.empty((C_out, C_in), x.dtype)
-        V_buffer = np.empty(a2 * C_in * plan.samples * T, x.dtype)  # reused by every chunk
-        dM_buffer = np.empty(a2 * C_out * plan.samples * T, x.dtype)
+        # (C + 1): a spare channel row per position (_forward_lanes)
+        V_buffer = np.empty(a2 * (C_in + 1) * plan.samples * T, x.dtype)  # every chunk's
+        dM_buffer = np.empty(a2 * (C_out + 1) * plan.samples * T, x.dtype)
         for chunk in range(lane, chunks, plan.lanes):
             n0 = chunk * plan.samples
             n1 = min(n0 + plan.samples, N)
             cols = (n1 - n0) * T
-            V = V_buffer[:a2 * C_in * cols].reshape((a2, C_in, cols))  # (alpha^2, C_in, tiles)
-            dM = dM_buffer[:a2 * C_out * cols].reshape((a2, C_out, cols))  # (.., C_out, tiles)
-            _input_transform(x[n0:n1], BT, plan, V)
-            _grad_output_transform(grad_y[n0:n1], AT, plan, dM)
+            V = V_buffer[:a2 * (C_in + 1) * cols].reshape((a2, C_in + 1, cols))  # (.., tiles)
+            dM = dM_buffer[:a2 * (C_out + 1) * cols].reshape((a2, C_out + 1, cols))
+            if plan.m == 2:  # the matrices written into the code (winograd_f2.py)
+                _input_transform_f2(x[n0:n1], plan, V)
+                _grad_output_transform_f2(grad_y[n0:n1], plan, dM)
+            else:
+                _input_transform(x[n0:n1], BT, plan, V)
+                _grad_output_transform(grad_y[n0:n1], AT, plan, dM)
             for k in range(a2):  # alpha^2 GEMMs: (C_out, tiles) @ (tiles, C_in)
-                np.dot(dM[k], V[k].T, part)
+                np.dot(dM[k, :C_out], V[k, :C_in].T, part)
                 dU_lanes[lane, k] += part
     return dU_lanes.sum(axis=0)
 
