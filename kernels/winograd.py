@@ -123,7 +123,7 @@ tests allow for each tile size, over forward, grad_x and grad_weight. Measured b
 ``python -m benchmarks.winograd --accuracy`` (numba backend, float32, against PyTorch in
 float64, ResNet-18's four 3x3 stride-1 layers at batch 2; JSON in
 benchmarks/results/cpu_winograd_accuracy.json), the worst ``max|error| / max|result|``:
-GEMM path 5.6e-7, F(2x2, 3x3) 6.5e-7, F(4x4, 3x3) 1.1e-5 (its forward and grad_x; its
+GEMM path 5.6e-7, F(2x2, 3x3) 6.4e-7, F(4x4, 3x3) 1.1e-5 (its forward and grad_x; its
 grad_weight 6.4e-6). Both bounds are under the project's float32 tolerance (1e-4 of the
 output's scale, ``tests/checks.py``), so F(4x4) is not ruled out for accuracy; it is ~15x
 less accurate than F(2x2), as the larger interpolation points (2, -2) predict."""

@@ -96,8 +96,9 @@ PyTorch's, median of 9 rounds, ``OPENBLAS_THREAD_TIMEOUT=4``, ms, forward / back
 
 Only layer4's 7x7 planes (16 tiles, 20 with the junk ones, and a quarter of each 8x8 tile
 cover past the 7x7 plane) stay on the GEMM path; nothing under 32 channels was measured.
-F(4x4) lost to F(2x2) on every layer measured (``cpu_winograd_numba_epyc_avx2.json``, before
-the F(2x2) transforms of :mod:`.winograd_f2`).
+F(4x4), its transforms with the matrices as data, lost to F(2x2) on every layer
+(``python -m benchmarks.winograd --rounds 3``: ``cpu_winograd_numba_epyc_avx2.json``, where
+F(2x2) is 0.82-0.89x PyTorch forward + backward on layer1-3 and 1.85x on layer4).
 
 Two changes turned the table on; before them it was off (F(2x2) lost to the GEMM path by
 20-35% on layer1 and layer2, timed call after call):
@@ -112,7 +113,7 @@ Two changes turned the table on; before them it was off (F(2x2) lost to the GEMM
    output / grad-output transform, ms, layer2 0.69 / 0.26 / 0.26 -> 0.33 / 0.16 / 0.21,
    layer3 0.87 / 0.35 / 0.35 -> 0.20 / 0.10 / 0.13."""
 
-MEASURED_ERROR = {2: 6.5e-7, 4: 1.1e-5}
+MEASURED_ERROR = {2: 6.4e-7, 4: 1.1e-5}
 """Worst float32 ``max|error| / max|float64 result|`` per tile size, over forward, grad_x and
 grad_weight (``python -m benchmarks.winograd --accuracy``; the GEMM path: 5.6e-7)."""
 
