@@ -50,7 +50,8 @@ The modules, in reading order (each header names its naive twin):
 7. ``conv_transpose``: the transposed conv as conv2d_backward's grad_x (forward) and as conv2d
    plus its grad_weight (backward), on the same plans, im2col and col2im;
 8. ``winograd``: the ``"winograd"`` path, F(2x2, 3x3) and F(4x4, 3x3), after its readable
-   NumPy twin :mod:`kernels.winograd`;
+   NumPy twin :mod:`kernels.winograd`; ``winograd_f2``: F(2x2)'s transforms with their
+   matrices written into the code; ``winograd_layout``: the tile layout both read and write;
 9. ``elementwise``: the element-wise ops (activations, add), forward and backward, serial.
 
 Compilation: each kernel compiles on its first call per dtype and is cached beside its file
