@@ -158,6 +158,9 @@ def machine_info() -> dict[str, object]:
         "openblas_env": {k: v for k, v in os.environ.items()
                          if k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
     }
+    from benchmarks import KEEP_FREED_MEMORY
+
+    info["keep_freed_memory"] = KEEP_FREED_MEMORY  # benchmarks/__init__.py
     if hasattr(os, "getloadavg"):
         info["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
     return info

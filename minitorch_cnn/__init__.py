@@ -10,6 +10,7 @@ from . import data, functional, init, io, losses, models, nn, optim
 from .backend import backends, get_backend, set_backend, use_backend
 from .check import check
 from .gradcheck import gradcheck
+from .memory import keep_freed_memory
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "gradcheck",
     "init",
     "io",
+    "keep_freed_memory",
     "losses",
     "models",
     "nn",

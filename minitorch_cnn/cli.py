@@ -208,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         summary(models.get_model(args.model), shape)
         return 0
 
+    from .memory import keep_freed_memory
     from .train import final_line, train
 
+    keep_freed_memory()  # this process is ours: the steps reuse freed buffers (memory.py)
     try:
         result = train(_config_from_args(args))
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
