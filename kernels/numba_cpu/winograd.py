@@ -81,7 +81,8 @@ work they save); ``min_channels = None``: never.
 
 Measured on the 2-core AVX2 EPYC (Zen 3), batch 32, float32, ``conv2d`` and
 ``conv2d_backward`` under ``conv_algorithm("winograd")`` and ``("gemm")`` interleaved with
-PyTorch's, median of 9 rounds, ``OPENBLAS_THREAD_TIMEOUT=4``, ms, forward / backward::
+PyTorch's, median of 9 rounds, ``OPENBLAS_THREAD_TIMEOUT=4``, glibc's default allocator
+settings (not :func:`minitorch_cnn.keep_freed_memory`), ms, forward / backward::
 
     C @ H (plane tiles)   winograd        gemm            PyTorch
     64 @ 56  (784)        62.3 / 113.2    72.4 / 150.9    69.1 / 136.5   ResNet-18 layer1
