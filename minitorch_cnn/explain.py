@@ -425,8 +425,8 @@ PEAK_NOTE = ("dashed line: SGEMM peak = the best float32 2048x2048 matrix produc
 def ladder_title(machine: dict, cpu_file: str, gpu_runs: list[dict]) -> str:
     """The title of ``ladder.png``: "CPU only" without a GPU run, else the GPUs measured.
 
-    ``machine`` is ``cpu_ops.json``'s ``"machine"`` record, ``cpu_file`` that file's name,
-    ``gpu_runs`` the loaded ``gpu_ops_*.json`` files (rehearsals already left out).
+    ``machine`` is the first CPU run's ``"machine"`` record, ``cpu_file`` the CPU runs' file
+    names, ``gpu_runs`` the loaded ``gpu_ops_*.json`` files (rehearsals already left out).
     """
     cpu_line = (f"CPU: {machine.get('cpu_model', '?')}, {machine.get('logical_cpus', '?')} "
                 f"logical CPUs ({cpu_file}, `python -m benchmarks.ops`)")
@@ -438,52 +438,71 @@ def ladder_title(machine: dict, cpu_file: str, gpu_runs: list[dict]) -> str:
             f"GPU: {devices}")
 
 
+LADDER_CPU_RUNS = ("cpu_ops.json", "cpu_ops_epyc_avx512.json", "cpu_ops_epyc_avx2.json")
+"""The CPU runs ``ladder.png`` shows, a row of panels each (those that exist): the default
+``python -m benchmarks.ops`` output, then the latest run of each machine kind measured (the
+AVX-512 EPYC, the AVX2 EPYC), as the README's tables."""
+
+
+def _simd_width(machine: dict) -> str:
+    """"AVX-512", "AVX2" or "SIMD not recorded", from a benchmark JSON's machine record."""
+    flags = machine.get("simd") or []
+    if any(f.startswith("avx512") for f in flags):
+        return "AVX-512"
+    return "AVX2" if "avx2" in flags else "SIMD not recorded"
+
+
 def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Path]:
     """``ladder.png``: conv GFLOP/s per layer and backend, forward and backward.
 
-    The CPU panels read ``cpu_ops.json`` (``python -m benchmarks.ops``): one bar per backend
-    and PyTorch, with the machine's measured SGEMM rate as a dashed line, labelled, and a
-    footnote saying what it is. For each ``gpu_ops_*.json`` (``python -m benchmarks.gpu_ops``)
-    a row of GPU panels is added, one bar per rung and cuDNN; without one the title says "CPU
-    only". Each row's legend sits under its panels, outside the bars.
+    A row of CPU panels per run of :data:`LADDER_CPU_RUNS` found in ``results_dir`` (``python
+    -m benchmarks.ops``, float32; at least ``cpu_ops.json``), its file and SIMD width in the
+    panel titles, the CPU model in the figure's title: one bar
+    per backend and PyTorch, with that machine's measured SGEMM rate as a dashed line,
+    labelled, and a footnote saying what it is. For each ``gpu_ops_*.json`` (``python -m
+    benchmarks.gpu_ops``) a row of GPU panels is added, one bar per rung and cuDNN; without one
+    the title says "CPU only". Each row's legend sits under its panels, outside the bars.
     """
     plt = _pyplot()
     results_dir = Path(results_dir)
     cpu_path = results_dir / "cpu_ops.json"
     if not cpu_path.exists():
         raise FileNotFoundError(f"{cpu_path}: run `python -m benchmarks.ops` first")
-    cpu = json.loads(cpu_path.read_text())
+    cpu_runs = [(name, json.loads((results_dir / name).read_text()))
+                for name in LADDER_CPU_RUNS if (results_dir / name).exists()]
     gpu_runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob("gpu_ops_*.json"))]
     gpu_runs = [run for run in gpu_runs if not run.get("rehearsal")]  # the simulator times nothing
-    conv = [r for r in cpu["results"] if r["kind"] == "conv"]
-    machine = cpu["machine"]
-    peak = cpu.get("sgemm_gflops", {}).get("peak")
 
-    n_rows = 1 + len(gpu_runs)
+    n_cpu = len(cpu_runs)
+    n_rows = n_cpu + len(gpu_runs)
     row_inches = 6.4  # one row of panels, its legend and notes
-    top_inches = 0.55  # the title
+    top_inches = 0.8  # the title
     height = top_inches + row_inches * n_rows
     fig, axes = plt.subplots(n_rows, 2, figsize=(13, height), squeeze=False)
     colors: dict[str, str] = {}
-    for ax, op in zip(axes[0], ("forward", "backward"), strict=True):
-        _bars(ax, [r for r in conv if r["op"] == op], "gflops", "backend",
-              f"CPU conv {op}, {cpu.get('dtype', 'float32')}", "GFLOP/s (higher is better)",
-              colors)
-        if peak:
-            ax.axvline(peak, color="0.3", linestyle="--", linewidth=1)
-            ax.text(peak, 1.005, f"SGEMM peak {peak:.0f}", fontsize=8, va="bottom",
-                    ha="center", color="0.3", transform=ax.get_xaxis_transform())
-            ax.set_title(ax.get_title(), fontsize=10, pad=14)
-            ax.set_xlim(0, max(ax.get_xlim()[1], 1.05 * peak))
-    axes[0, 1].set_yticklabels([])
-    for row, run in enumerate(gpu_runs, start=1):
+    for row, (name, cpu) in enumerate(cpu_runs):
+        conv = [r for r in cpu["results"] if r["kind"] == "conv"]
+        machine, peak = cpu["machine"], cpu.get("sgemm_gflops", {}).get("peak")
+        for ax, op in zip(axes[row], ("forward", "backward"), strict=True):
+            _bars(ax, [r for r in conv if r["op"] == op], "gflops", "backend",
+                  f"CPU {op}, {_simd_width(machine)} ({name})",
+                  "GFLOP/s (higher is better)", colors)
+            if peak:
+                ax.axvline(peak, color="0.3", linestyle="--", linewidth=1)
+                ax.text(peak, 1.005, f"SGEMM peak {peak:.0f}", fontsize=8, va="bottom",
+                        ha="center", color="0.3", transform=ax.get_xaxis_transform())
+                ax.set_title(ax.get_title(), fontsize=10, pad=14)
+                ax.set_xlim(0, max(ax.get_xlim()[1], 1.05 * peak))
+        axes[row, 1].set_yticklabels([])
+    for row, run in enumerate(gpu_runs, start=n_cpu):
         for ax, op in zip(axes[row], ("forward", "backward"), strict=True):
             rows = [dict(r, gflops=1e3 * r["tflops"]) for r in run["conv"] if r["op"] == op]
             _bars(ax, rows, "gflops", "impl", f"GPU conv {op}: {run.get('device', '?')}",
                   "GFLOP/s (higher is better)", colors)
         axes[row, 1].set_yticklabels([])
 
-    fig.suptitle(ladder_title(machine, cpu_path.name, gpu_runs), fontsize=11)
+    fig.suptitle(ladder_title(cpu_runs[0][1]["machine"], ", ".join(n for n, _ in cpu_runs),
+                              gpu_runs), fontsize=11)
     # each row: panels on top, then the legend and (first row) the peak note underneath
     panel_bottom, panel_top = 1.75, 0.5  # inches of a row below / above its panels
     for row in range(n_rows):
@@ -493,8 +512,8 @@ def draw_ladder(out_dir: Path, results_dir: str | Path = RESULTS_DIR) -> list[Pa
             ax.set_position([left, bottom, 0.37, (row_inches - panel_bottom - panel_top)
                              / height])
         legend_y = bottom - 0.55 / height
-        _legend(fig, axes[row], colors, legend_y, "CPU backend" if row == 0 else "GPU rung")
-        if row == 0 and peak:
+        _legend(fig, axes[row], colors, legend_y, "CPU backend" if row < n_cpu else "GPU rung")
+        if row == 0 and cpu_runs[0][1].get("sgemm_gflops", {}).get("peak"):
             fig.text(0.5, legend_y - 0.6 / height, PEAK_NOTE, ha="center", va="top",
                      fontsize=8, color="0.3")
     path = Path(out_dir) / "ladder.png"
@@ -808,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-__all__ = ["ON_REQUEST", "PICTURES", "SLIDES", "Slide", "add_arguments",
+__all__ = ["LADDER_CPU_RUNS", "ON_REQUEST", "PICTURES", "SLIDES", "Slide", "add_arguments",
            "animation_frame_counts", "backward_example", "draw_animations", "draw_backward",
            "draw_im2col", "draw_ladder",
            "draw_lenet", "draw_samples", "draw_sliding", "ladder_title", "main", "run",

@@ -199,14 +199,22 @@ def test_explain_ladder_legend_outside_the_bars_peak_labelled_title_says_cpu_onl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     renderer = FigureCanvasAgg(fig).get_renderer()  # the figure is closed: draw it anew
+    runs = [n for n in explain.LADDER_CPU_RUNS if (explain.RESULTS_DIR / n).exists()]
+    assert len(runs) == 3, runs  # the first run and both machine kinds, as the README's tables
     panels = fig.axes
-    assert len(panels) == 2 and all(ax.get_legend() is None for ax in panels)
-    (legend,) = fig.legends
-    top = legend.get_window_extent(renderer).y1
-    assert top < min(ax.get_window_extent(renderer).y0 for ax in panels)  # under the bars
-    assert {t.get_text() for t in legend.get_texts()} == {"torch", "numpy", "numba"}
+    assert len(panels) == 2 * len(runs) and all(ax.get_legend() is None for ax in panels)
+    for row, name in enumerate(runs):  # a row per run, its file in the titles
+        titles = [ax.get_title() for ax in panels[2 * row:2 * row + 2]]
+        assert all(name in t for t in titles), titles
+    assert "AVX-512" in panels[2].get_title() and "AVX2" in panels[4].get_title()
+    assert len(fig.legends) == len(runs)
+    for legend, row in zip(fig.legends, range(len(runs)), strict=True):
+        top = legend.get_window_extent(renderer).y1
+        row_panels = panels[2 * row:2 * row + 2]  # the legend sits under its own row's bars
+        assert top < min(ax.get_window_extent(renderer).y0 for ax in row_panels)
+        assert {t.get_text() for t in legend.get_texts()} == {"torch", "numpy", "numba"}
     texts = [t.get_text() for ax in panels for t in ax.texts] + [t.get_text() for t in fig.texts]
-    assert sum(t.startswith("SGEMM peak ") for t in texts) == 2
+    assert sum(t.startswith("SGEMM peak ") for t in texts) == 2 * len(runs)
     assert any(t.startswith("dashed line: SGEMM peak = ") for t in texts)
     runs = [dict(device="Test GPU", conv=[])]
     assert "CPU only" not in explain.ladder_title({}, "cpu_ops.json", runs)
