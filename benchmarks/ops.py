@@ -131,6 +131,8 @@ def conv_algorithm_used(case: ConvCase, backend: str) -> str | None:
     forward's: a 3x3 backward may take ``"gemm"`` where the forward is ``"direct"``) or
     ``"im2col"`` for the numpy backend; None for the other backends.
     """
+    if backend not in ("numpy", "numba"):
+        return None
     from kernels import winograd as wn
     from kernels.common import ConvSpec
 
@@ -140,8 +142,6 @@ def conv_algorithm_used(case: ConvCase, backend: str) -> str | None:
     if backend == "numpy":
         m = wn.numpy_tile(spec, x, w)
         return f"winograd F({m})" if m else "im2col"
-    if backend != "numba":
-        return None
     import kernels.numba_cpu as nc
 
     m = nc.winograd.choose_tile(spec, x, w)
@@ -414,8 +414,10 @@ def main(argv: list[str] | None = None) -> dict:
             make = {"conv": _conv_problem, "pool": _pool_problem,
                     "conv_transpose": _conv_transpose_problem}[kind]
             problem_cache.clear()
-            problem_cache[case.name] = make(case, names)
-        ops, flops = problem_cache[case.name]
+            algorithms = {b: conv_algorithm_used(case, b) if kind == "conv" else None
+                          for b in ("torch", *names)}  # once per layer, not per op
+            problem_cache[case.name] = (*make(case, names), algorithms)
+        ops, flops, algorithms = problem_cache[case.name]
         fns = {"torch": ops[op]["torch"]}
         expected = fns["torch"]()
         errors = {}
@@ -442,7 +444,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch_ms["torch"] = timings["torch"].median_ms
         for b, t in timings.items():
             gflops = flops[op] / (t.median_ms * 1e-3) / 1e9 if flops[op] else None
-            algorithm = conv_algorithm_used(case, b) if kind == "conv" else None
+            algorithm = algorithms[b]
             results.append({
                 "kind": kind, "layer": case.name, "op": op, "backend": b,
                 "shape": {"x": list(case.x_shape), **({"weight": list(case.w_shape),
