@@ -382,3 +382,23 @@ def test_float32_sigmoid_is_within_three_ulps_over_the_whole_range(size):
     assert np.all(err[~normal & ~np.isnan(truth)] <= 2 * 2.0**-149)
     np.testing.assert_allclose(y, torch.sigmoid(torch.from_numpy(x)).numpy(), rtol=3e-7,
                                atol=2e-38)
+
+
+# --------------------------------------------------------------------------- the NaN guard
+
+
+@dtypes
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_all_finite_finds_one_bad_value_anywhere_across_its_blocks(dtype, bad):
+    """``_all_finite`` reads its verdict once per block: a bad value in the first, a middle or
+    the last block, at a block's first or last element or the array's last, is found."""
+    from kernels.numba_cpu._loops import FINITE_BLOCK, _all_finite
+
+    a = np.random.default_rng(0).standard_normal(2 * FINITE_BLOCK + 7).astype(dtype)
+    assert _all_finite(a) and _all_finite(a.reshape(1, -1))
+    for at in (0, 5, FINITE_BLOCK - 1, FINITE_BLOCK, 2 * FINITE_BLOCK - 1, a.size - 1):
+        b = a.copy()
+        b[at] = bad
+        assert not _all_finite(b), at
+        assert not _all_finite(b.reshape(1, -1)), at
+    assert _all_finite(np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype))

@@ -328,15 +328,22 @@ def _gemm_plan(plan: ConvPlan, has_bias: bool) -> GemmPlan:
 
 @_njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _bias_grad(grad_y):
-    """``grad_bias[c] = grad_y[:, c].sum()``: (N, C, Ho, Wo) -> (C,), parallel over channels."""
+    """``grad_bias[c] = grad_y[:, c].sum()``: (N, C, Ho, Wo) -> (C,), parallel over channels.
+
+    Each sample's plane is summed as one flat run of ``Ho*Wo`` elements, so the vectorised
+    loop (and its horizontal sum at the end) runs once per plane, not once per row of
+    ``Wo``: LeNet's second layer's grad_y (64x16x10x10 float32, AVX2 EPYC, medians of 100
+    interleaved calls) 46.6 us row by row, 12.8-13.1 us plane by plane.
+    """
     N, C, Ho, Wo = grad_y.shape
+    planes = grad_y.reshape(N, C, Ho * Wo)  # (N, C, Ho*Wo)
     gb = np.empty(C, grad_y.dtype)
     for c in prange(C):
         acc = grad_y.dtype.type(0)
         for n in range(N):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    acc += grad_y[n, c, oh, ow]
+            plane = planes[n, c]  # (Ho*Wo,)
+            for k in range(plane.shape[0]):
+                acc += plane[k]
         gb[c] = acc
     return gb
 

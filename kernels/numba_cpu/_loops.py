@@ -70,11 +70,28 @@ def _add_into(y, x):
         y[k] += x[k]
 
 
+FINITE_BLOCK = 4096
+"""Elements :func:`_all_finite` scans between two looks at its verdict."""
+
+
 @njit(cache=True)
 def _all_finite(a):
-    """True when no element of the contiguous array ``a`` is NaN or +-inf (stops at the first)."""
-    for v in a.ravel():
-        if not np.isfinite(v):
+    """True when no element of the contiguous array ``a`` is NaN or +-inf.
+
+    ``abs(v) < inf`` is false for NaN and for +-inf. The test is and-ed over a block of
+    ``FINITE_BLOCK`` elements without a branch, so LLVM vectorises the loop (eight floats a
+    compare), and the verdict is read once per block, where the scan stops at a bad one. A
+    ``return`` at the first bad element, as before, kept the loop scalar: on LeNet's second
+    layer's input (64x6x14x14 float32, AVX2 EPYC, medians of 100 interleaved calls) 31-33 us
+    against 5.8-5.9 us, paid on every direct-path backward.
+    """
+    flat = a.ravel()
+    n = flat.shape[0]
+    for start in range(0, n, FINITE_BLOCK):
+        ok = True
+        for k in range(start, min(start + FINITE_BLOCK, n)):
+            ok &= np.abs(flat[k]) < np.inf
+        if not ok:
             return False
     return True
 
