@@ -7,6 +7,7 @@ but the standard library.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 
@@ -133,16 +134,8 @@ class ConvSpec(NamedTuple):
         x_shape : (N, C_in, H, W); weight_shape : (C_out, C_in // groups, kH, kW);
         ``stride``, ``padding``, ``dilation`` are ``(h, w)`` pairs (already validated).
         """
-        N, C_in, H, W = (int(v) for v in x_shape)
-        C_out, _, kH, kW = (int(v) for v in weight_shape)
-        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-        return cls(
-            N=N, C_in=C_in, H=H, W=W, C_out=C_out, groups=int(groups), kH=kH, kW=kW,
-            stride_h=int(sh), stride_w=int(sw), pad_h=int(ph), pad_w=int(pw),
-            dil_h=int(dh), dil_w=int(dw),
-            H_out=conv_output_size(H, kH, sh, ph, dh), W_out=conv_output_size(W, kW, sw, pw, dw),
-            H_pad=H + 2 * int(ph), W_pad=W + 2 * int(pw),
-        )
+        return _conv_spec(cls, tuple(x_shape), tuple(weight_shape), tuple(stride),
+                          tuple(padding), tuple(dilation), groups)
 
     @property
     def x_shape(self) -> tuple[int, int, int, int]:
@@ -159,6 +152,23 @@ class ConvSpec(NamedTuple):
         """``(N, C_out, H_out, W_out)``: the output's (and grad_y's) shape."""
         return (self.N, self.C_out, self.H_out, self.W_out)
 
+
+@functools.lru_cache(maxsize=1024)
+def _conv_spec(cls, x_shape, weight_shape, stride, padding, dilation, groups) -> ConvSpec:
+    """:meth:`ConvSpec.from_shapes`, remembered: a network asks for the same few specs at
+    every step, and building one (eighteen ``int`` conversions and two output sizes) cost
+    about 4 us per call. Keys that compare equal give equal specs, since every field goes
+    through ``int``.
+    """
+    N, C_in, H, W = (int(v) for v in x_shape)
+    C_out, _, kH, kW = (int(v) for v in weight_shape)
+    (sh, sw), (ph, pw), (dh, dw) = ((int(a), int(b)) for a, b in (stride, padding, dilation))
+    return cls(
+        N=N, C_in=C_in, H=H, W=W, C_out=C_out, groups=int(groups), kH=kH, kW=kW,
+        stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw,
+        H_out=conv_output_size(H, kH, sh, ph, dh), W_out=conv_output_size(W, kW, sw, pw, dw),
+        H_pad=H + 2 * ph, W_pad=W + 2 * pw,
+    )
 
 class PoolSpec(NamedTuple):
     """One max- or average-pooling problem, named: every pooling kernel takes this.
