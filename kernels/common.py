@@ -215,20 +215,14 @@ class PoolSpec(NamedTuple):
         x_shape : (N, C, H, W); the pairs are ``(h, w)`` (already validated, ``stride=None``
         already replaced by ``kernel_size``).
         """
-        N, C, H, W = (int(v) for v in x_shape)
-        (kH, kW), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-        H_out = pool_output_size(H, kH, sh, ph, dh, ceil_mode)
-        W_out = pool_output_size(W, kW, sw, pw, dw, ceil_mode)
-        return cls(
-            N=N, C=C, H=H, W=W, kH=int(kH), kW=int(kW), stride_h=int(sh), stride_w=int(sw),
-            pad_h=int(ph), pad_w=int(pw), dil_h=int(dh), dil_w=int(dw), H_out=H_out, W_out=W_out,
-            ceil_mode=int(bool(ceil_mode)), count_include_pad=1, divisor_override=0,
-            H_pad=max(H + 2 * ph, (H_out - 1) * sh + dh * (kH - 1) + 1),
-            W_pad=max(W + 2 * pw, (W_out - 1) * sw + dw * (kW - 1) + 1),
-        )
+        return _pool_spec(cls, tuple(x_shape), tuple(kernel_size), tuple(stride),
+                          tuple(padding), tuple(dilation), bool(ceil_mode))
 
     def averaged(self, count_include_pad: bool = True, divisor_override: int | None = None):
         """The same windows for ``avg_pool2d``: with its divisor rule (PyTorch's arguments)."""
+        if (int(bool(count_include_pad)), divisor_override, self.divisor_override) == (
+                self.count_include_pad, None, 0):
+            return self  # already so (as every max pool's spec is): no copy
         return self._replace(
             count_include_pad=int(bool(count_include_pad)),
             divisor_override=0 if divisor_override is None else int(divisor_override),
@@ -243,6 +237,25 @@ class PoolSpec(NamedTuple):
     def y_shape(self) -> tuple[int, int, int, int]:
         """``(N, C, H_out, W_out)``: the output's (and grad_y's, indices') shape."""
         return (self.N, self.C, self.H_out, self.W_out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pool_spec(cls, x_shape, kernel_size, stride, padding, dilation, ceil_mode) -> PoolSpec:
+    """:meth:`PoolSpec.from_shape`, remembered, as :func:`_conv_spec` is (a third of a tiny
+    ``F.max_pool2d``'s 23 us went to building its spec).
+    """
+    N, C, H, W = (int(v) for v in x_shape)
+    (kH, kW), (sh, sw), (ph, pw), (dh, dw) = (
+        (int(a), int(b)) for a, b in (kernel_size, stride, padding, dilation))
+    H_out = pool_output_size(H, kH, sh, ph, dh, ceil_mode)
+    W_out = pool_output_size(W, kW, sw, pw, dw, ceil_mode)
+    return cls(
+        N=N, C=C, H=H, W=W, kH=kH, kW=kW, stride_h=sh, stride_w=sw,
+        pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw, H_out=H_out, W_out=W_out,
+        ceil_mode=int(ceil_mode), count_include_pad=1, divisor_override=0,
+        H_pad=max(H + 2 * ph, (H_out - 1) * sh + dh * (kH - 1) + 1),
+        W_pad=max(W + 2 * pw, (W_out - 1) * sw + dw * (kW - 1) + 1),
+    )
 
 
 class AdaptivePoolSpec(NamedTuple):

@@ -15,6 +15,7 @@ import inspect
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -226,6 +227,27 @@ def test_pool_spec_sizes_are_torchs(size, kernel, stride, padding, dilation, cei
         padded = (spec.H_pad, spec.W_pad)[axis]
         assert padded >= max(size[axis] + 2 * p, last_window_end)  # holds every window
         assert padded == max(size[axis] + 2 * p, last_window_end)  # and no more
+
+
+
+def test_remembered_specs_are_the_specs_of_their_arguments():
+    """``from_shapes`` / ``from_shape`` remember their specs: asked again with equal arguments
+    they give the same spec (lists or tuples, ints of any kind), never one of other arguments;
+    and ``averaged`` sets the divisor rule asked for whatever the spec held before."""
+    a = ConvSpec.from_shapes((2, 4, 9, 7), (6, 2, 3, 2), (2, 1), (1, 0), (1, 2), 2)
+    b = ConvSpec.from_shapes([2, 4, 9, 7], [6, 2, 3, 2], [2, 1], [1, 0], [1, 2], np.int64(2))
+    assert a is b and all(type(v) is int for v in b)
+    c = ConvSpec.from_shapes((2, 4, 9, 7), (6, 2, 3, 2), (1, 1), (1, 0), (1, 2), 2)
+    assert (c.stride_h, c.H_out) == (1, 9) and (a.stride_h, a.H_out) == (2, 5)
+    p = PoolSpec.from_shape((2, 3, 9, 7), (3, 2), (2, 1), (1, 0), (1, 2), True)
+    assert p is PoolSpec.from_shape([2, 3, 9, 7], [3, 2], [2, 1], [1, 0], [1, 2], 1)
+    assert PoolSpec.from_shape((2, 3, 9, 7), (3, 2), (2, 1), (1, 0), (1, 2), False) != p
+    assert p.averaged() is p  # the default rule: nothing to change
+    custom = p.averaged(False, 5)
+    assert (custom.count_include_pad, custom.divisor_override) == (0, 5)
+    for again, rule in ((custom.averaged(), (1, 0)), (custom.averaged(False), (0, 0)),
+                        (custom.averaged(True, 3), (1, 3))):
+        assert (again.count_include_pad, again.divisor_override) == rule
 
 
 # A backend's public functions that are not ops: its own options and helpers, each named
