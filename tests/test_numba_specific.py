@@ -402,3 +402,69 @@ def test_all_finite_finds_one_bad_value_anywhere_across_its_blocks(dtype, bad):
         assert not _all_finite(b), at
         assert not _all_finite(b.reshape(1, -1)), at
     assert _all_finite(np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype))
+
+
+# --------------------------------------------------------------------------- the compile cache
+
+
+_IM2COL_SCRIPT = """
+import numpy as np
+from kernels.common import ConvSpec
+from kernels.numba_cpu.conv_gemm import _im2col
+x = np.arange(9.0).reshape(1, 1, 3, 3)
+spec = ConvSpec.from_shapes(x.shape, (1, 1, 2, 2), (1, 1), (0, 0), (1, 1), 1)
+cols = np.zeros((4, 4))
+_im2col(x, cols, spec, 0, 1)
+print(cols.sum(), sum(_im2col.stats.cache_hits.values()))
+"""
+
+
+def test_editing_a_helper_in_another_file_recompiles_the_kernels_that_inline_it(tmp_path):
+    """``_im2col`` (in ``conv_gemm.py``) inlines ``_copy_into`` (in ``_loops.py``). Numba alone
+    would keep loading ``_im2col`` from its cache after ``_copy_into`` changed, since
+    ``conv_gemm.py`` did not; the package's import drops the cache (``_cache``), so the
+    edit shows at once."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import kernels
+
+    shutil.copytree(Path(kernels.__file__).parent, tmp_path / "kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["PYTHONPATH"] = str(tmp_path)
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", _IM2COL_SCRIPT], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, check=True).stdout.split()
+        return float(out[0]), int(out[1])
+
+    cols_sum = 8 + 12 + 20 + 24  # the four taps' rows: 0+1+3+4, 1+2+4+5, 3+4+6+7, 4+5+7+8
+    assert run() == (cols_sum, 0)  # compiled, and written to the cache
+    assert run() == (cols_sum, 1)  # loaded from the cache
+    loops = tmp_path / "kernels" / "numba_cpu" / "_loops.py"
+    text = loops.read_text()
+    assert text.count("y[k] = x[k]") == 1
+    loops.write_text(text.replace("y[k] = x[k]", "y[k] = 2 * x[k]"))
+    doubled, hits = run()
+    assert (doubled, hits) == (2 * cols_sum, 0)  # compiled again, with the new helper
+
+
+def test_the_cache_is_dropped_once_per_fingerprint_and_only_numbas_files(tmp_path):
+    from kernels.numba_cpu._cache import drop_stale_cache
+
+    def files():
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    for name in ("f-1.py311.nbi", "f-1.py311.1.nbc", "mod.cpython-311.pyc"):
+        (tmp_path / name).touch()
+    assert drop_stale_cache(tmp_path, "aaaa")
+    assert files() == ["mod.cpython-311.pyc", "sources-aaaa.stamp"]
+    (tmp_path / "g-2.py311.nbi").touch()  # written under "aaaa": kept while it holds
+    assert not drop_stale_cache(tmp_path, "aaaa")
+    assert files() == ["g-2.py311.nbi", "mod.cpython-311.pyc", "sources-aaaa.stamp"]
+    assert drop_stale_cache(tmp_path, "bbbb")
+    assert files() == ["mod.cpython-311.pyc", "sources-bbbb.stamp"]

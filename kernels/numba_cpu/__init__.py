@@ -55,8 +55,8 @@ The modules, in reading order (each header names its naive twin):
 9. ``elementwise``: the element-wise ops (activations, add), forward and backward, serial.
 
 Compilation: each kernel compiles on its first call per dtype and is cached beside its file
-(``__pycache__``); after editing a helper in ``_loops.py``, delete
-``kernels/numba_cpu/__pycache__`` (the chapter says why).
+(``__pycache__``). Numba checks a cached kernel against its own file only, so on import this
+package deletes the cache when any of its sources (or of :mod:`kernels`) changed: ``_cache``.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ from numba import prange
 
 from kernels.common import ConvGrads, ConvSpec
 
+from ._cache import drop_stale_cache as _drop_stale_cache
+from ._cache import sources_fingerprint as _sources_fingerprint
 from ._loops import FASTMATH, _all_finite
 from ._loops import njit as _njit  # private here: this namespace holds the ops
 from .batch_norm import batch_norm, batch_norm_backward
@@ -146,6 +148,10 @@ from .pool import (
     max_unpool2d_backward,
 )
 from .winograd import CONV_ALGORITHM, _conv2d_backward_winograd, _conv2d_winograd, choose_tile
+
+# Before any kernel is compiled or loaded (they all compile lazily, on their first call):
+# a cache written from other sources than these is deleted (``_cache``'s header says why).
+_drop_stale_cache(_all_finite.stats.cache_path, _sources_fingerprint())
 
 DIRECT_MAX_C_IN = 1
 """The direct (no-GEMM) conv path is used (stride 1) when ``C_in // groups`` is at most this."""
