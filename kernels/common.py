@@ -170,6 +170,7 @@ def _conv_spec(cls, x_shape, weight_shape, stride, padding, dilation, groups) ->
         H_pad=H + 2 * ph, W_pad=W + 2 * pw,
     )
 
+
 class PoolSpec(NamedTuple):
     """One max- or average-pooling problem, named: every pooling kernel takes this.
 
