@@ -388,30 +388,37 @@ def conv2d_backward(grad_y, x, weight, spec: ConvSpec, *,
     grad_weight.
     """
     need_x, need_w, need_b = (bool(flag) for flag in needs_input_grad)
-    m = choose_tile(spec, x, weight, grad_y) if need_x or need_w else 0  # Winograd, or 0
+    grad_x, grad_w = (_input_grads(grad_y, x, weight, spec, need_x, need_w)
+                      if need_x or need_w else (None, None))
+    return ConvGrads(grad_x if need_x else None, grad_w if need_w else None,
+                     _bias_grad(grad_y) if need_b else None)
+
+
+def _input_grads(grad_y, x, weight, spec: ConvSpec, need_x: bool, need_w: bool):
+    """``(grad_x, grad_weight)`` of :func:`conv2d_backward` on the path its plan picks
+    (Winograd, direct or GEMM); one not asked for may come back computed or as None.
+    """
+    m = choose_tile(spec, x, weight, grad_y)  # Winograd F(m x m, 3x3), or 0
     if m:
-        return _conv2d_backward_winograd(grad_y, x, weight, spec, m, (need_x, need_w, need_b))
-    plan = conv_plan(spec, x.itemsize, backward=need_x or need_w)
+        return _conv2d_backward_winograd(grad_y, x, weight, spec, m, (need_x, need_w))
+    plan = conv_plan(spec, x.itemsize, backward=True)
     if plan.path == "direct" and not ((not need_x or _all_finite(weight))
                                       and (not need_w or _all_finite(x))):
         plan = conv_plan(spec, x.itemsize, allow_direct=False)  # scanned only where direct runs
-    grad_x = grad_w = None
-    if (need_x or need_w) and plan.path == "direct":
+    if plan.path == "direct":
         kernels = direct_kernels(plan.serial)
         S = chunk_samples(spec, x.itemsize)  # samples side by side (conv_direct._batch_planes)
         gy_batch = kernels.batch_grad(grad_y, spec, S)  # (C_out, m + chunks*Q + m)
-        if need_x:
-            grad_x = kernels.grad_x(gy_batch, weight, spec, S)
+        grad_x = kernels.grad_x(gy_batch, weight, spec, S) if need_x else None
+        grad_w = None
         if need_w:
             x_batch = kernels.batch_planes(x, spec, S)  # (C_in, chunks*Q + tail)
             grad_w = kernels.grad_weight(gy_batch, x_batch, spec, S)
-    elif need_x or need_w:
-        gemm = _gemm_plan(plan, has_bias=False)._replace(need_grad_x=int(need_x),
-                                                         need_grad_w=int(need_w))
-        with _single_threaded_blas(plan.lanes):
-            grad_x, grad_w = _conv2d_backward_gemm(grad_y, x, weight, spec, gemm)
-    return ConvGrads(grad_x if need_x else None, grad_w if need_w else None,
-                     _bias_grad(grad_y) if need_b else None)
+        return grad_x, grad_w
+    gemm = _gemm_plan(plan, has_bias=False)._replace(need_grad_x=int(need_x),
+                                                     need_grad_w=int(need_w))
+    with _single_threaded_blas(plan.lanes):
+        return _conv2d_backward_gemm(grad_y, x, weight, spec, gemm)
 
 
 # --------------------------------------------------------------------------- conv_transpose2d

@@ -55,7 +55,7 @@ import numpy as np
 from numba import prange
 
 from kernels import winograd as wn
-from kernels.common import ConvGrads, ConvSpec
+from kernels.common import ConvSpec
 
 from ._loops import FASTMATH, _all_finite, njit
 from .conv_gemm import _blas_libraries, _single_threaded_blas
@@ -431,16 +431,17 @@ def _conv2d_winograd(x, weight, bias, spec: ConvSpec, m: int):
 
 
 def _conv2d_backward_winograd(grad_y, x, weight, spec: ConvSpec, m: int,
-                              needs_input_grad=(True, True, True)) -> ConvGrads:
-    """Gradients of :func:`_conv2d_winograd`, through F(m x m, 3x3) (:mod:`kernels.winograd`).
+                              needs_input_grad=(True, True)):
+    """grad_x and grad_weight of :func:`_conv2d_winograd`, through F(m x m, 3x3)
+    (:mod:`kernels.winograd`); the bias gradient is the caller's, as on every path.
 
     grad_y : (N, C_out, H_out, W_out), x : (N, C_in, H, W), weight : (C_out, C_in, 3, 3) ->
-    ``ConvGrads(grad_x (N, C_in, H, W), grad_weight (C_out, C_in, 3, 3), grad_bias (C_out,))``.
-    grad_x is the forward on ``grad_y`` with the flipped, transposed kernel; grad_weight is
-    ``G^T (sum over tiles of (A dY A^T) * (B^T d B)) G``, the sum one GEMM per position. A
-    gradient ``needs_input_grad`` does not ask for is not computed and comes back as None.
+    ``(grad_x (N, C_in, H, W), grad_weight (C_out, C_in, 3, 3))``. grad_x is the forward on
+    ``grad_y`` with the flipped, transposed kernel; grad_weight is ``G^T (sum over tiles of
+    (A dY A^T) * (B^T d B)) G``, the sum one GEMM per position. A gradient
+    ``needs_input_grad`` (grad_x, grad_weight) does not ask for is not computed: None.
     """
-    need_x, need_w, need_b = needs_input_grad
+    need_x, need_w = needs_input_grad
     tile, dtype = wn.TILES[m], x.dtype
     grad_x = grad_w = None
     if need_x:
@@ -452,7 +453,7 @@ def _conv2d_backward_winograd(grad_y, x, weight, spec: ConvSpec, m: int,
         with _single_threaded_blas(plan.lanes):
             dU = _grad_weight_lanes(grad_y, x, mats, plan)  # (alpha^2, C_out, C_in)
             grad_w = _weight_untransform(dU, tile.G.astype(dtype))  # (C_out, C_in, 3, 3)
-    return ConvGrads(grad_x, grad_w, grad_y.sum((0, 2, 3)) if need_b else None)
+    return grad_x, grad_w
 
 
 __all__ = [
