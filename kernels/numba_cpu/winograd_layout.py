@@ -33,6 +33,17 @@ def _split_phases(plane, plan, Q):
                 dst[u] = src[u * m + pc - plan.pad_w]
 
 
+@njit(cache=True, inline="always")
+def _tiles_inside(plan, i, j):
+    """``(tiles_h, tiles_w)``: the rows and columns of tiles whose entry ``(i, j)``, pixel
+    ``(th*m + i, tw*m + j)``, lies inside the ``(H_out, W_out)`` output (the last row or
+    column of tiles may reach past it).
+    """
+    m = plan.m
+    return (min(plan.tiles_h, (plan.H_out - i + m - 1) // m),
+            min(plan.tiles_w, (plan.W_out - j + m - 1) // m))
+
+
 @njit(cache=True)
 def _crop_tiles(Y, bias, plan, out):
     """Entry ``(i, j)`` of every tile to its pixel: ``out[th*m + i, tw*m + j] = Y[i, j,
@@ -40,11 +51,11 @@ def _crop_tiles(Y, bias, plan, out):
 
     Y : (m, m, T_h*pitch), bias a scalar -> out : (H_out, W_out), every pixel written.
     """
-    m, T_h, T_w, pitch = plan.m, plan.tiles_h, plan.tiles_w, plan.pitch
+    m, pitch = plan.m, plan.pitch
     for i in range(m):
         for j in range(m):
-            tiles_w = min(T_w, (plan.W_out - j + m - 1) // m)  # tiles with column j inside
-            for th in range(min(T_h, (plan.H_out - i + m - 1) // m)):
+            tiles_h, tiles_w = _tiles_inside(plan, i, j)
+            for th in range(tiles_h):
                 row, src = out[th * m + i], Y[i, j, th * pitch:th * pitch + tiles_w]
                 for tw in range(tiles_w):
                     row[tw * m + j] = src[tw] + bias
@@ -56,11 +67,11 @@ def _gather_tiles(plane, plan, dY):
     j]``; plane : (H_out, W_out) -> dY : (m, m, T_h*pitch), its junk tiles and the entries
     past the edge left as they were (zero: the caller zeroes ``dY`` once).
     """
-    m, T_h, T_w, pitch = plan.m, plan.tiles_h, plan.tiles_w, plan.pitch
+    m, pitch = plan.m, plan.pitch
     for i in range(m):
         for j in range(m):
-            tiles_w = min(T_w, (plan.W_out - j + m - 1) // m)  # tiles with column j inside
-            for th in range(min(T_h, (plan.H_out - i + m - 1) // m)):
+            tiles_h, tiles_w = _tiles_inside(plan, i, j)
+            for th in range(tiles_h):
                 row, d = plane[th * m + i], dY[i, j, th * pitch:th * pitch + tiles_w]
                 for tw in range(tiles_w):
                     d[tw] = row[tw * m + j]
