@@ -338,6 +338,28 @@ def test_max_pool_all_minus_inf_window_with_padding_picks_first_in_bounds_cell(d
                                   np.full((1, 1, 2, 2), -np.inf, dtype))
 
 
+@pytest.mark.parametrize("rule", [dict(), dict(count_include_pad=False),
+                                  dict(divisor_override=5)], ids=["with-pad", "no-pad", "override"])
+def test_remembered_avg_pool_divisors_are_each_windows_divisor_read_only_per_dtype(rule):
+    """``pool._avg_divisors`` is remembered per (spec, dtype): its factors still multiply to
+    ``kernels.common.avg_pool_divisor`` of every window, in the dtype asked for, and no caller
+    can write into the remembered arrays."""
+    from kernels.common import PoolSpec, avg_pool_divisor
+    from kernels.numba_cpu.pool import _avg_divisors
+
+    spec = PoolSpec.from_shape((2, 3, 7, 6), (3, 2), (2, 2), (1, 1), ceil_mode=True)
+    spec = spec._replace(**rule)
+    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        div_h, div_w = _avg_divisors(spec, dtype)
+        assert (div_h.dtype, div_w.dtype) == (dtype, dtype)
+        assert _avg_divisors(spec, dtype)[0] is div_h  # remembered
+        expected = [[avg_pool_divisor(oh * 2 - 1, ow * 2 - 1, spec) for ow in range(spec.W_out)]
+                    for oh in range(spec.H_out)]
+        np.testing.assert_array_equal(np.outer(div_h, div_w), expected)
+        with pytest.raises(ValueError, match="read-only"):
+            div_h[0] = 1
+
+
 def test_every_numba_kernel_divides_as_ieee_without_a_zero_test():
     """Every compiled function of the numba backend comes from ``_loops.njit``
     (``error_model="numpy"``): with Numba's default a divide tests its divisor and the branch
