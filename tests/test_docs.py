@@ -3,6 +3,8 @@
 - Each Markdown file's ```python blocks (fenced exactly so; ```text / ```console blocks are
   not run) are executed in order in one shared namespace, with the current directory a
   temporary folder: one test per file, named by its path.
+  On the pages of ``OUTPUT_SHOWN``, a block followed by a ```text block must print exactly
+  that text.
 - Every relative link of docs/*.md points at a file that exists; a link whose text is a
   backticked name and whose target is a .py file names a function, class or constant that
   file defines, so a renamed kernel breaks the test, not the docs.
@@ -62,6 +64,24 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
     return blocks
 
 
+OUTPUT_SHOWN = {"docs/06c-winograd-direct.md"}
+"""Pages whose every ```python block that is followed (after blank lines only) by a ```text
+block prints exactly that text; elsewhere a text block may be annotated output."""
+
+
+def shown_outputs(path: Path) -> dict[int, str]:
+    """``{first line of a python block: the text block right after it}`` of ``path``."""
+    lines, shown = path.read_text().splitlines(), {}
+    for start, code in python_blocks(path):
+        after = start + code.count("\n")  # the index of the line after the closing fence
+        while after < len(lines) and not lines[after].strip():
+            after += 1
+        if after < len(lines) and lines[after].rstrip() == "```text":
+            end = lines.index("```", after + 1)
+            shown[start] = "\n".join(lines[after + 1:end]) + "\n"
+    return shown
+
+
 def _id(path: Path) -> str:
     return str(path.relative_to(REPO))
 
@@ -71,13 +91,18 @@ def test_markdown_python_blocks_run(path, tmp_path, monkeypatch, capsys):
     blocks = python_blocks(path)
     if path in CHAPTERS:
         assert blocks, f"{path.name}: a chapter should end with code that runs"
+    shown = shown_outputs(path) if _id(path) in OUTPUT_SHOWN else {}
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__docs__"}
     backend = mc.get_backend()
     try:
         for line, code in blocks:
+            capsys.readouterr()
             # the file name and line in tracebacks point at the Markdown source
             exec(compile("\n" * (line - 1) + code, str(path), "exec"), namespace)
+            if line in shown:
+                assert capsys.readouterr().out == shown[line], \
+                    f"{path.name}: the block at line {line} prints other than its text block"
     finally:
         mc.set_backend(backend)
 
@@ -329,7 +354,7 @@ def test_every_exercise_is_listed_in_the_exercises_readme():
 
 # --------------------------------------------------------------------------- prose numbers
 
-BENCH_NUMBER = re.compile(r'\[([-\d.,]+)[^\]]*\]\((\S+?\.json) "([^"]+)"\)')
+BENCH_NUMBER = re.compile(r'\[([-\d.,]+(?:e-?\d+)?)[^\]]*\]\((\S+?\.json) "([^"]+)"\)')
 
 
 def bench_numbers(path: Path) -> list[tuple[str, Path, list[str]]]:
@@ -363,8 +388,9 @@ def json_field(file: Path, key: list[str]):
 def test_prose_numbers_equal_their_benchmark_json(path):
     for text, file, key in bench_numbers(path):
         value = float(json_field(file, key))
-        decimals = len(text.split(".")[1]) if "." in text else 0
-        value = round(value, decimals)
+        mantissa, _, _ = text.partition("e")  # "6.4e-7": to the mantissa's digits
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        value = float(f"{value:.{decimals}e}") if "e" in text else round(value, decimals)
         assert float(text.replace(",", "")) == value, \
             f"{path.name}: the text says {text}, {file.name} {key} says {value}"
 
@@ -378,6 +404,12 @@ def test_prose_number_check_catches_a_stale_number(tmp_path):
     with pytest.raises(AssertionError, match="the text says 228, results.json"):
         test_prose_numbers_equal_their_benchmark_json(page)
     page.write_text('took [114.9 ms](results.json "L | forward | numpy | median_ms")\n')
+    test_prose_numbers_equal_their_benchmark_json(page)
+    page.write_text('an error of [1.2e-4](results.json "L | forward | numpy | median_ms")\n')
+    with pytest.raises(AssertionError, match="the text says 1.2e-4, results.json"):
+        test_prose_numbers_equal_their_benchmark_json(page)
+    results.write_text(json.dumps({"results": [dict(layer="L", op="forward", backend="numpy",
+                                                    median_ms=1.151e-4)]}))
     test_prose_numbers_equal_their_benchmark_json(page)
 
 
